@@ -48,16 +48,11 @@ def _add_export(sub: argparse._SubParsersAction) -> None:
 
 
 def _run_export(args: argparse.Namespace) -> int:
-    from edgellm.export import ExportConfig, export
+    from edgellm.export import export
 
-    config = ExportConfig(
-        task=args.task,
-        quantize=args.quantize,
-        sequence_length=args.sequence_length,
-        overwrite=args.overwrite,
-        allow_validation_failure=args.allow_validation_failure,
-    )
-    result = export(args.model, args.output_dir, config=config)
+    result = export(args.model, args.output_dir, task=args.task, quantize=args.quantize,
+                    sequence_length=args.sequence_length, overwrite=args.overwrite,
+                    allow_validation_failure=args.allow_validation_failure)
     print(result.summary())
     return 0 if result.validation.passed else 1
 

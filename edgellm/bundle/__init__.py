@@ -1,0 +1,134 @@
+"""Export folder = model.tflite + tokenizer files + edgellm.json (the manifest android_demo/ and bench read)."""
+
+from __future__ import annotations
+
+import json
+import platform
+import shutil
+from importlib import metadata
+from pathlib import Path
+from typing import Any, Mapping
+
+import numpy as np
+
+from edgellm.bundle.outdir import atomic_output_dir, check_output_dir
+from edgellm.errors import ModelFileError, require
+
+__all__ = ["FORMAT_VERSION", "MANIFEST", "MODEL_FILE", "bundle", "check_output_dir", "read_manifest",
+           "signature_io"]
+
+FORMAT_VERSION = 1
+MANIFEST = "edgellm.json"
+MODEL_FILE = "model.tflite"
+# Vocabulary files apps read directly (the Android demo's WordPiece reads vocab.txt); tokenizer.json is always written.
+_VOCAB_FILES = ("vocab.txt", "merges.txt", "vocab.json", "spiece.model", "sentencepiece.bpe.model",
+                "special_tokens_map.json")
+_VERSIONED = ("edgellm", "torch", "transformers", "litert-torch", "ai-edge-litert", "ai-edge-quantizer", "numpy")
+
+
+def bundle(output_dir: str | Path, model, *, validation=None, overwrite: bool = False) -> Path:
+    """Write ``model`` (an EdgeModel), its tokenizer and the manifest into ``output_dir`` atomically."""
+    with atomic_output_dir(output_dir, overwrite=overwrite) as tmp:
+        (tmp / MODEL_FILE).write_bytes(model.content)
+        tokenizer_info = _save_tokenizer(model.source.path, tmp)
+        manifest = build_manifest(model, tokenizer=tokenizer_info, validation=validation)
+        (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
+    return Path(output_dir)
+
+
+def build_manifest(model, *, tokenizer: Mapping[str, Any], validation=None) -> dict[str, Any]:
+    io = signature_io(model.content)
+    signature = {"name": io["name"], "sequence_length": model.sequence_length,
+                 "inputs": io["inputs"], "outputs": io["outputs"]}
+    config = model.source.config
+    manifest: dict[str, Any] = {
+        "format_version": FORMAT_VERSION,
+        "task": model.task,
+        "model_type": model.source.model_type,
+        "model_file": MODEL_FILE,
+        "source": {"path": str(model.source.path), "sha256": model.source.weight_sha256()},
+        "sequence_length": model.sequence_length,
+        "signatures": [signature],
+        "inputs": io["inputs"],
+        "outputs": io["outputs"],
+        "tokenizer": tokenizer,
+        "quantization": model.quantization or {"recipe": model.recipe},
+        "size_bytes": model.size_bytes,
+        "validation": validation.to_dict() if validation is not None else None,
+        "versions": _versions(),
+    }
+    if model.source.sentence_transformers is not None and model.task == "sentence-embedding":
+        manifest["sentence_transformers"] = model.source.sentence_transformers.to_dict()
+    if model.task in ("text-classification", "token-classification") and config.get("id2label"):
+        manifest["labels"] = {str(k): v for k, v in config["id2label"].items()}
+    return manifest
+
+
+def signature_io(content: bytes) -> dict[str, Any]:
+    """The default signature's name, inputs and outputs (name, dtype, shape, quantization) of a flatbuffer."""
+    from ai_edge_litert.interpreter import Interpreter
+
+    interpreter = Interpreter(model_content=content)
+    (name, _), = interpreter.get_signature_list().items()
+    runner = interpreter.get_signature_runner(name)
+    return {"name": name, "inputs": _tensors(runner.get_input_details()),
+            "outputs": _tensors(runner.get_output_details())}
+
+
+def _tensors(details: Mapping[str, Mapping[str, Any]]) -> list[dict[str, Any]]:
+    tensors = []
+    for name, d in details.items():
+        scale, zero_point = d["quantization"]
+        tensors.append({"name": name, "dtype": np.dtype(d["dtype"]).name, "shape": [int(x) for x in d["shape"]],
+                        "quantization": {"scale": float(scale), "zero_point": int(zero_point)} if scale else None})
+    return tensors
+
+
+def _save_tokenizer(model_path: Path, out: Path) -> dict[str, Any]:
+    """Save the model's own tokenizer (always including tokenizer.json) and describe it for apps."""
+    transformers = require("transformers", "convert")
+    try:
+        tokenizer = transformers.AutoTokenizer.from_pretrained(model_path, trust_remote_code=False)
+    except (OSError, ValueError, TypeError) as e:
+        raise ModelFileError(f"could not load a tokenizer from {str(model_path)!r} ({e}); the folder needs its "
+                             "tokenizer files (tokenizer.json or vocab.txt + tokenizer_config.json)") from e
+    before = set(out.iterdir())
+    tokenizer.save_pretrained(out)
+    for name in _VOCAB_FILES:
+        if (model_path / name).is_file() and not (out / name).exists():
+            shutil.copyfile(model_path / name, out / name)
+    files = sorted(p.name for p in set(out.iterdir()) - before)
+    backend = json.loads((out / "tokenizer.json").read_text("utf-8")) if (out / "tokenizer.json").exists() else {}
+    normalizer = backend.get("normalizer") or {}
+    info: dict[str, Any] = {
+        "files": files,
+        "kind": str((backend.get("model") or {}).get("type", "unknown")).lower(),
+        "do_lower_case": bool(normalizer.get("lowercase", getattr(tokenizer, "do_lower_case", False))),
+        "model_input_names": list(tokenizer.model_input_names),
+    }
+    for role in ("cls_token", "sep_token", "pad_token", "unk_token", "mask_token", "bos_token", "eos_token"):
+        token = getattr(tokenizer, role, None)
+        if token is not None:
+            info[role] = str(token)
+            info[f"{role}_id"] = int(tokenizer.convert_tokens_to_ids(str(token)))
+    return info
+
+
+def _versions() -> dict[str, str]:
+    versions = {"python": platform.python_version()}
+    for dist in _VERSIONED:
+        try:
+            versions[dist] = metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            pass
+    return versions
+
+
+def read_manifest(folder: str | Path) -> dict[str, Any]:
+    file = Path(folder) / MANIFEST
+    if not file.is_file():
+        raise ModelFileError(f"{str(folder)!r} has no {MANIFEST}; pass an export folder written by `edgellm export`")
+    try:
+        return json.loads(file.read_text("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise ModelFileError(f"{str(file)!r} is not valid JSON ({e}); re-run `edgellm export`") from e

@@ -1,0 +1,91 @@
+"""HF model folder -> float LiteRT flatbuffer (one signature with named int32 inputs)."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from edgellm.archs import TASKS, check_task, task_from_architectures
+from edgellm.convert.model import EdgeModel
+from edgellm.convert.source import ModelSource, read_source
+from edgellm.errors import ConfigError, UnsupportedOpError, require
+
+__all__ = ["ConvertConfig", "EdgeModel", "convert", "read_source", "resolve_task"]
+
+
+@dataclass(frozen=True, kw_only=True)
+class ConvertConfig:
+    """How to convert.
+
+    task: a name from archs.TASKS, or "auto" (sentence-transformers folder -> sentence-embedding, else the head
+          named by config.architectures).
+    sequence_length: the static input length L; inputs are [1, L] int32, padded by the caller.
+    """
+
+    task: str = "auto"
+    sequence_length: int = 128
+
+    def __post_init__(self):
+        if not isinstance(self.sequence_length, int) or self.sequence_length < 2:
+            raise ConfigError(f"sequence_length must be an integer >= 2 (room for [CLS] and [SEP]); "
+                              f"got {self.sequence_length!r}")
+        if self.task != "auto" and self.task not in TASKS:
+            raise ConfigError(f"task {self.task!r} is unknown; known tasks: auto, {', '.join(TASKS)}")
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "ConvertConfig":
+        return cls(**data)
+
+
+def resolve_task(source: ModelSource, task: str) -> str:
+    if task == "auto":
+        task = task_from_architectures(source.config.get("architectures"),
+                                       sentence_transformers=source.sentence_transformers is not None)
+    check_task(source.arch, task)
+    return task
+
+
+def convert(model: str | Path | ModelSource | None, config: ConvertConfig = ConvertConfig()) -> EdgeModel:
+    """Convert a local HF model folder into a float32 EdgeModel (in memory; nothing is written).
+
+    >>> m = convert("path/to/all-MiniLM-L6-v2", ConvertConfig(sequence_length=128))  # doctest: +SKIP
+    >>> m.input_names, m.output_names  # doctest: +SKIP
+    (('input_ids', 'attention_mask', 'token_type_ids'), ('embedding',))
+    """
+    source = model if isinstance(model, ModelSource) else read_source(model)
+    task = resolve_task(source, config.task)
+    if config.sequence_length > source.max_sequence_length:
+        raise ConfigError(f"sequence length {config.sequence_length} is above what the model's position "
+                          f"embeddings allow ({source.max_sequence_length}); pass --sequence-length "
+                          f"{source.max_sequence_length} or less")
+    from edgellm.convert.encoder import load_reference, torch
+
+    reference = load_reference(source, task)
+    sample = _sample_inputs(source, config.sequence_length)
+    litert_torch = require("litert_torch", "convert")
+    litert_torch.config.show_progress = False
+    try:
+        with torch.no_grad():
+            converted = litert_torch.convert(reference, (), sample)
+    except (RuntimeError, NotImplementedError, ValueError, TypeError) as e:
+        raise UnsupportedOpError(
+            f"litert-torch could not convert {source.model_type} for {task}: {str(e).strip().splitlines()[0]}; "
+            "run with --debug for the trace and report it with the model's config.json") from e
+    return EdgeModel(content=bytes(converted.model_content()), source=source, task=task,
+                     sequence_length=config.sequence_length, input_names=tuple(sample),
+                     output_names=reference.output_names, reference=reference)
+
+
+def _sample_inputs(source: ModelSource, length: int) -> dict[str, Any]:
+    """Named int32 [1, L] inputs; their names become the signature's input names."""
+    from edgellm.convert.encoder import torch
+
+    ids = torch.ones((1, length), dtype=torch.int32)
+    sample = {"input_ids": ids, "attention_mask": torch.ones_like(ids)}
+    if source.arch.token_type_ids:
+        sample["token_type_ids"] = torch.zeros_like(ids)
+    return sample

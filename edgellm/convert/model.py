@@ -1,0 +1,34 @@
+"""EdgeModel: a LiteRT flatbuffer in memory plus what the next stages need to know about it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from edgellm.convert.source import ModelSource
+
+
+@dataclass(frozen=True, kw_only=True)
+class EdgeModel:
+    """The output of `convert` and `quantize`.
+
+    ``reference`` is the float PyTorch module the flatbuffer was traced from (same inputs, same named outputs);
+    validation runs it as the ground truth. It lives in memory only.
+    """
+
+    content: bytes = field(repr=False)
+    source: ModelSource
+    task: str
+    sequence_length: int
+    input_names: tuple[str, ...]
+    output_names: tuple[str, ...]
+    recipe: str = "fp32"
+    quantization: dict[str, Any] = field(default_factory=dict)  # recipe details for the manifest
+    reference: Any = field(default=None, repr=False, compare=False)
+
+    @property
+    def size_bytes(self) -> int:
+        return len(self.content)
+
+    def with_content(self, content: bytes, *, recipe: str, quantization: dict[str, Any]) -> "EdgeModel":
+        return replace(self, content=content, recipe=recipe, quantization=quantization)

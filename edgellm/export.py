@@ -1,0 +1,81 @@
+"""`export`: HF folder -> convert -> quantize -> validate -> bundle, the one call most users need."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from edgellm.bundle import MANIFEST, bundle, check_output_dir
+from edgellm.convert import ConvertConfig, EdgeModel, convert, read_source
+from edgellm.errors import ConfigError, ValidationError
+from edgellm.quantize import get_recipe, quantize
+from edgellm.validate import ValidationReport, validate
+
+
+@dataclass(frozen=True, kw_only=True)
+class ExportConfig:
+    """Options of `edgellm export` (the CLI flags, same names).
+
+    quantize: a recipe name from edgellm.quantize.RECIPES (fp32 = no quantization).
+    allow_validation_failure: write the export marked not passed instead of writing nothing.
+    """
+
+    task: str = "auto"
+    quantize: str = "fp32"
+    sequence_length: int = 128
+    overwrite: bool = False
+    allow_validation_failure: bool = False
+
+    def __post_init__(self):
+        get_recipe(self.quantize)  # ConfigError naming the recipes
+        self.convert_config()
+
+    def convert_config(self) -> ConvertConfig:
+        return ConvertConfig(task=self.task, sequence_length=self.sequence_length)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "ExportConfig":
+        return cls(**data)
+
+
+@dataclass(frozen=True, kw_only=True)
+class ExportResult:
+    output_dir: Path
+    model: EdgeModel
+    validation: ValidationReport
+
+    def summary(self) -> str:
+        m = self.model
+        return (f"exported {m.source.model_type} ({m.task}, {m.recipe}, sequence length {m.sequence_length}) to "
+                f"{self.output_dir} [{m.size_bytes / 1e6:.1f} MB]\n{self.validation.summary()}")
+
+
+def export(model: str | Path | None, output_dir: str | Path, *, task: str = "auto", quantize: str = "fp32",
+           sequence_length: int = 128, overwrite: bool = False, allow_validation_failure: bool = False,
+           ) -> ExportResult:
+    """Convert, quantize and validate a local HF model folder, and write OUTPUT_DIR.
+
+    ``model`` None exports the packaged all-MiniLM-L6-v2. Raises ValidationError (nothing written) when the
+    flatbuffer's outputs are outside the recipe's tolerance, unless ``allow_validation_failure``.
+    """
+    config = ExportConfig(task=task, quantize=quantize, sequence_length=sequence_length, overwrite=overwrite,
+                          allow_validation_failure=allow_validation_failure)
+    return run_export(model, output_dir, config)
+
+
+def run_export(model: str | Path | None, output_dir: str | Path, config: ExportConfig) -> ExportResult:
+    output_dir = check_output_dir(output_dir, overwrite=config.overwrite)
+    source = read_source(model)
+    if source.path == output_dir.resolve():
+        raise ConfigError(f"OUTPUT_DIR {str(output_dir)!r} is the model folder itself; choose another folder")
+    edge = quantize(convert(source, config.convert_config()), config.quantize)
+    report = validate(edge)
+    if not report.passed and not config.allow_validation_failure:
+        raise ValidationError(f"{report.summary()}; nothing was written (pass --allow-validation-failure to keep "
+                              "the export marked not passed, or try a less aggressive --quantize)")
+    bundle(output_dir, edge, validation=report, overwrite=config.overwrite)
+    return ExportResult(output_dir=output_dir, model=edge, validation=report)

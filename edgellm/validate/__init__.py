@@ -1,0 +1,195 @@
+"""Float reference vs candidate flatbuffer on real tokenized sentences, for every recipe (quantized ones too).
+
+Metrics per output, computed over valid (attended) positions only:
+  max_abs      largest absolute difference
+  mean_cosine  mean over rows of cos(reference_row, candidate_row); min_cosine the worst row
+  snr_db       10 log10(sum ref^2 / sum (ref - cand)^2)
+  top1         share of rows whose argmax agrees (outputs named *logits)
+A recipe passes when every output meets its row of TOLERANCES.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+
+from edgellm.errors import ModelFileError, require
+
+__all__ = ["TOLERANCES", "Tolerance", "ValidationReport", "compare_outputs", "default_sentences", "validate"]
+
+
+PER_POSITION_TASKS = frozenset({"feature-extraction", "token-classification", "question-answering", "fill-mask"})
+
+
+@dataclass(frozen=True, kw_only=True)
+class Tolerance:
+    min_cosine: float  # every output's mean_cosine must reach this
+    min_top1: float  # every *logits output's top-1 agreement must reach this
+
+
+TOLERANCES: Mapping[str, Tolerance] = MappingProxyType({
+    "fp32": Tolerance(min_cosine=0.9999, min_top1=0.99),
+    "fp16": Tolerance(min_cosine=0.999, min_top1=0.95),
+    "int8-dynamic": Tolerance(min_cosine=0.99, min_top1=0.90),
+})
+
+
+@dataclass(frozen=True, kw_only=True)
+class ValidationReport:
+    passed: bool
+    recipe: str
+    tolerance: Tolerance
+    metrics: dict[str, dict[str, float]]  # output name -> metric -> value
+    num_samples: int
+    failures: tuple[str, ...] = field(default=())
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"passed": self.passed, "recipe": self.recipe, "tolerance": asdict(self.tolerance),
+                "metrics": self.metrics, "num_samples": self.num_samples, "failures": list(self.failures)}
+
+    def summary(self) -> str:
+        parts = []
+        for name, m in self.metrics.items():
+            top1 = f", top-1 {m['top1']:.3f}" if "top1" in m else ""
+            parts.append(f"{name}: cosine {m['mean_cosine']:.6f} (min {m['min_cosine']:.6f}), "
+                         f"max-abs {m['max_abs']:.3g}{top1}")
+        verdict = "passed" if self.passed else "FAILED: " + "; ".join(self.failures)
+        return f"validation {verdict} [{self.recipe}, {self.num_samples} samples] " + "; ".join(parts)
+
+
+def default_sentences() -> list[str]:
+    text = (Path(__file__).parent / "sentences.txt").read_text(encoding="utf-8")
+    return [line for line in text.splitlines() if line.strip()]
+
+
+def tokenize(tokenizer_path: Path, texts: Sequence[str], *, task: str, sequence_length: int,
+             input_names: Sequence[str]) -> list[dict[str, np.ndarray]]:
+    """One dict of int32 [1, L] arrays per sample; question-answering pairs each text with the next as context."""
+    transformers = require("transformers", "convert")
+    try:
+        tokenizer = transformers.AutoTokenizer.from_pretrained(tokenizer_path, trust_remote_code=False)
+    except (OSError, ValueError, TypeError) as e:
+        raise ModelFileError(f"could not load a tokenizer from {str(tokenizer_path)!r} ({e}); the folder needs its "
+                             "tokenizer files (tokenizer.json or vocab.txt + tokenizer_config.json)") from e
+    samples = []
+    for i, text in enumerate(texts):
+        pair = (texts[(i + 1) % len(texts)],) if task == "question-answering" else ()
+        enc = tokenizer(text, *pair, padding="max_length", truncation=True, max_length=sequence_length,
+                        return_tensors="np")
+        sample = {}
+        for name in input_names:
+            value = enc.get(name)
+            sample[name] = (np.zeros((1, sequence_length), np.int32) if value is None
+                            else np.asarray(value, dtype=np.int32))
+        samples.append(sample)
+    return samples
+
+
+def run_reference(reference, samples: Sequence[dict[str, np.ndarray]]) -> list[dict[str, np.ndarray]]:
+    torch = require("torch", "convert")
+    outputs = []
+    with torch.no_grad():
+        for sample in samples:
+            out = reference(**{k: torch.from_numpy(v) for k, v in sample.items()})
+            outputs.append({k: v.float().numpy() for k, v in out.items()})
+    return outputs
+
+
+def run_flatbuffer(content: bytes, samples: Sequence[dict[str, np.ndarray]],
+                   output_names: Sequence[str]) -> list[dict[str, np.ndarray]]:
+    """Run every sample through the LiteRT interpreter (XNNPACK on), dequantizing integer outputs."""
+    from ai_edge_litert.interpreter import Interpreter
+
+    interpreter = Interpreter(model_content=content)
+    runner = interpreter.get_signature_runner()
+    details = runner.get_output_details()
+    outputs = []
+    for sample in samples:
+        raw = runner(**sample)
+        outputs.append({name: _dequantize(raw[name], details[name]) for name in output_names})
+    return outputs
+
+
+def _dequantize(value: np.ndarray, detail: Mapping[str, Any]) -> np.ndarray:
+    if np.issubdtype(value.dtype, np.floating):
+        return value.astype(np.float32)
+    scale, zero_point = detail["quantization"]
+    return (value.astype(np.float32) - zero_point) * scale
+
+
+def compare_outputs(reference: Sequence[dict[str, np.ndarray]], candidate: Sequence[dict[str, np.ndarray]],
+                    masks: Sequence[np.ndarray | None]) -> dict[str, dict[str, float]]:
+    """Metrics per output name.
+
+    masks[i] is sample i's attention mask [1, L] when the outputs are per position (only valid positions are
+    compared), None when they are per sequence (an embedding, sequence-classification logits).
+    """
+    metrics = {}
+    for name in reference[0]:
+        ref_rows, cand_rows = [], []
+        for ref, cand, mask in zip(reference, candidate, masks):
+            r, c = _rows(ref[name], mask), _rows(cand[name], mask)
+            ref_rows.append(r)
+            cand_rows.append(c)
+        r, c = np.concatenate(ref_rows), np.concatenate(cand_rows)
+        cos = _cosine_rows(r, c)
+        noise = float(np.sum((r - c) ** 2))
+        m = {"max_abs": float(np.max(np.abs(r - c))), "mean_cosine": float(cos.mean()),
+             "min_cosine": float(cos.min()),
+             "snr_db": float("inf") if noise == 0 else float(10 * np.log10(np.sum(r ** 2) / noise))}
+        if name.endswith("logits"):
+            m["top1"] = float(np.mean(r.argmax(-1) == c.argmax(-1)))
+        metrics[name] = m
+    return metrics
+
+
+def _rows(value: np.ndarray, mask: np.ndarray | None) -> np.ndarray:
+    """Per position: [1, L, X] -> valid rows [n, X], [1, L] (a score per position) -> [1, n].
+    Per sequence (mask None): [1, X] -> [1, X]."""
+    if mask is None:
+        return value.reshape(value.shape[0], -1)
+    valid = mask[0].astype(bool)
+    return value[0][valid] if value.ndim == 3 else value[:, valid]
+
+
+def _cosine_rows(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    a, b = a.astype(np.float64), b.astype(np.float64)
+    num = np.sum(a * b, axis=-1)
+    den = np.linalg.norm(a, axis=-1) * np.linalg.norm(b, axis=-1)
+    # Two all-zero rows are identical; one zero row against a non-zero one is orthogonal.
+    return np.where(den > 0, num / np.where(den > 0, den, 1), np.where(np.all(a == b, axis=-1), 1.0, 0.0))
+
+
+def judge(metrics: Mapping[str, Mapping[str, float]], tolerance: Tolerance) -> tuple[str, ...]:
+    failures = []
+    for name, m in metrics.items():
+        if m["mean_cosine"] < tolerance.min_cosine:
+            failures.append(f"{name} mean cosine {m['mean_cosine']:.6f} < {tolerance.min_cosine}")
+        if "top1" in m and m["top1"] < tolerance.min_top1:
+            failures.append(f"{name} top-1 agreement {m['top1']:.3f} < {tolerance.min_top1}")
+    return tuple(failures)
+
+
+def validate(candidate, *, texts: Sequence[str] | None = None, reference=None,
+             tolerance: Tolerance | None = None) -> ValidationReport:
+    """Compare ``candidate`` (an EdgeModel) with its float PyTorch reference on tokenized ``texts``.
+
+    ``reference`` defaults to ``candidate.reference``; ``tolerance`` to TOLERANCES[candidate.recipe].
+    """
+    reference = reference if reference is not None else candidate.reference
+    if reference is None:
+        raise ValueError("validate needs the float reference: pass reference= or an EdgeModel from convert()")
+    tolerance = tolerance or TOLERANCES[candidate.recipe]
+    samples = tokenize(candidate.source.path, texts or default_sentences(), task=candidate.task,
+                       sequence_length=candidate.sequence_length, input_names=candidate.input_names)
+    per_position = candidate.task in PER_POSITION_TASKS
+    metrics = compare_outputs(run_reference(reference, samples),
+                              run_flatbuffer(candidate.content, samples, candidate.output_names),
+                              [s["attention_mask"] if per_position else None for s in samples])
+    failures = judge(metrics, tolerance)
+    return ValidationReport(passed=not failures, recipe=candidate.recipe, tolerance=tolerance, metrics=metrics,
+                            num_samples=len(samples), failures=failures)
