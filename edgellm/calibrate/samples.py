@@ -162,7 +162,7 @@ def corpus_path(name: str = "en") -> Path:
     candidates = (here / "data" / f"{name}.txt", here.parents[1] / "calibration" / f"{name}.txt")
     for candidate in candidates:
         if candidate.is_file():
-            return candidate
+            return candidate.resolve()
     raise CalibrationError(
         f"built-in corpus {name}.txt not found (looked in {', '.join(str(c.parent) for c in candidates)}); "
         "reinstall edgellm or pass the path of a calibration file"
