@@ -467,7 +467,7 @@ def load_samples(
         raise ConfigError(f"sequence_length must be an integer >= {MIN_SEQUENCE_LENGTH}, got {sequence_length!r}")
     if num_samples is None:
         raise ConfigError("num_samples must be a positive integer for load_samples; use load_texts to read all")
-    samples = _load_texts(path, text_column=text_column, num_samples=num_samples, seed=seed, stacklevel=4)
+    samples = _load_texts(path, text_column=text_column, num_samples=num_samples, seed=seed, stacklevel=3)
     tok = _resolve_tokenizer(tokenizer)
 
     texts = list(samples.texts)
