@@ -217,7 +217,7 @@ def _field(value: Any, path: Path, where: str, column: str) -> str:
         return ""
     if not isinstance(value, str):
         raise CalibrationError(
-            f"{path}: {where} column '{column}' holds a {type(value).__name__}, not text; "
+            f"{path}: {where} column '{column}' holds a non-text value ({type(value).__name__}); "
             "point text_column at a text column"
         )
     return value.strip()

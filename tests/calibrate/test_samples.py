@@ -294,7 +294,7 @@ def test_datasets_column_of_numbers(tmp_path):
 
     folder = tmp_path / "ds"
     datasets.Dataset.from_dict({"text": [1, 2]}).save_to_disk(str(folder))
-    with pytest.raises(CalibrationError, match=r"row 0 column 'text' holds a int, not text"):
+    with pytest.raises(CalibrationError, match=r"row 0 column 'text' holds a non-text value \(int\)"):
         load_texts(folder)
 
 
@@ -429,6 +429,24 @@ def test_left_padding_follows_the_tokenizer(tmp_path, minilm_dir):
     data = load_samples(p, tok, num_samples=1, sequence_length=8)
     assert data.input_ids.tolist() == [[0, 0, 0, 0, 101, 4283, 999, 102]]
     assert data.attention_mask.tolist() == [[0, 0, 0, 0, 1, 1, 1, 1]]
+
+
+def test_tokenizer_without_pad_token_pads_with_eos(tmp_path):
+    """Decoder LM tokenizers (GPT-2 style) often have no pad token: rows are padded with eos, masked out."""
+    from tokenizers import Tokenizer, models, pre_tokenizers
+    from transformers import PreTrainedTokenizerFast
+
+    vocab = {"<unk>": 0, "</s>": 1, "hello": 2, "world": 3, "again": 4}
+    core = Tokenizer(models.WordLevel(vocab, unk_token="<unk>"))
+    core.pre_tokenizer = pre_tokenizers.Whitespace()
+    tok = PreTrainedTokenizerFast(tokenizer_object=core, unk_token="<unk>", eos_token="</s>")
+    assert tok.pad_token is None
+    p = write(tmp_path / "s.txt", "hello world\nhello world again hello world again hello world again\n")
+    data = load_samples(p, tok, num_samples=2, sequence_length=8)
+    assert data.token_type_ids is None and set(data.inputs()) == {"input_ids", "attention_mask"}
+    assert data.input_ids.tolist() == [[2, 3, 1, 1, 1, 1, 1, 1], [2, 3, 4, 2, 3, 4, 2, 3]]
+    assert data.attention_mask.tolist() == [[1, 1, 0, 0, 0, 0, 0, 0], [1] * 8]
+    assert (data.report.length_max, data.report.num_truncated) == (9, 1)
 
 
 def test_batches_and_report_roundtrip(minilm_tokenizer):
