@@ -531,4 +531,9 @@ def load_stats(path: str | os.PathLike) -> dict[str, TensorStats]:
     tensors = doc.get("tensors")
     if not isinstance(tensors, dict):
         raise CalibrationError(f"{path} has no \"tensors\" object; recollect the statistics")
-    return {name: TensorStats.from_dict({**d, "name": d.get("name", name)}, source=str(path)) for name, d in tensors.items()}
+    out = {}
+    for name, d in tensors.items():
+        if not isinstance(d, dict):
+            raise CalibrationError(f"{path}: tensor '{name}' is not a JSON object; recollect the statistics")
+        out[name] = TensorStats.from_dict({**d, "name": d.get("name", name)}, source=str(path))
+    return out

@@ -373,7 +373,8 @@ def _load_texts(path, *, text_column, num_samples, seed, stacklevel: int) -> Tex
     else:
         hint = "; for JSON Lines name the file .jsonl" if suffix in (".json", ".ndjson") else ""
         raise CalibrationError(
-            f"calibration data {path} has unsupported extension '{suffix or '(none)'}'; allowed: {ALLOWED_SOURCES}{hint}"
+            f"calibration data {path} has unsupported extension '{suffix or '(none)'}'; "
+            f"allowed: {ALLOWED_SOURCES}{hint}"
         )
 
     rows = [r for r in rows if all(r)]
@@ -463,7 +464,11 @@ def load_samples(
     Example (MiniLM, sequence_length=8): "Thanks!" -> [CLS] thanks ! [SEP] -> length 4,
     input_ids [101, 4283, 999, 102, 0, 0, 0, 0], attention_mask [1, 1, 1, 1, 0, 0, 0, 0].
     """
-    if isinstance(sequence_length, bool) or not isinstance(sequence_length, int) or sequence_length < MIN_SEQUENCE_LENGTH:
+    if (
+        isinstance(sequence_length, bool)
+        or not isinstance(sequence_length, int)
+        or sequence_length < MIN_SEQUENCE_LENGTH
+    ):
         raise ConfigError(f"sequence_length must be an integer >= {MIN_SEQUENCE_LENGTH}, got {sequence_length!r}")
     if num_samples is None:
         raise ConfigError("num_samples must be a positive integer for load_samples; use load_texts to read all")
