@@ -57,8 +57,140 @@ def _run_export(args: argparse.Namespace) -> int:
     return 0 if result.validation.passed else 1
 
 
+# ---------------------------------------------------------------------------------------------- bench
+def _add_bench(sub: argparse._SubParsersAction) -> None:
+    from edgellm.bench.config import ACCELERATORS, FORMATS, BenchConfig
+
+    d = BenchConfig()
+    p = sub.add_parser(
+        "bench",
+        help="time LiteRT models (.tflite or export folders) with the interpreter and XNNPACK",
+        description="Time each PATH at each thread count: init, first invoke, warm-up, steady-state latency "
+        "(p50/p90/p99, mean, std, min, max), inferences/s, peak RSS, XNNPACK partitions. Export folders run on "
+        "text tokenized with their tokenizer; bare .tflite files on valid random ids. Several PATHs give a "
+        "side-by-side table with ratios against the first; a PATH ending in .json is a report saved with "
+        "--format json (e.g. from a Raspberry Pi) and joins the table without being re-run. "
+        "Needs only numpy and a LiteRT runtime. Exit codes: 0 success, 2 bad input.",
+    )
+    p.add_argument("paths", nargs="+", metavar="PATH", help=".tflite file, export folder or saved .json report")
+    p.add_argument("--threads", type=_csv_ints, default=d.threads, help="thread counts, e.g. 1,2,4 (default 1)")
+    p.add_argument("--runs", type=int, default=d.runs, help=f"minimum timed invokes (default {d.runs})")
+    p.add_argument("--min-seconds", type=float, default=d.min_seconds,
+                   help=f"minimum timed seconds per model and thread count (default {d.min_seconds})")
+    p.add_argument("--warmup", type=int, default=d.warmup, help=f"untimed invokes before timing (default {d.warmup})")
+    p.add_argument("--no-xnnpack", dest="xnnpack", action="store_false",
+                   help="builtin kernels only (no default delegates): shows what XNNPACK buys")
+    p.add_argument("--accelerator", default=None, metavar="|".join(ACCELERATORS),
+                   help="run through LiteRT's CompiledModel on this accelerator; falls back to CPU with the "
+                   "reason when it is not available (default: the classic interpreter)")
+    p.add_argument("--input-file", default=None, metavar="FILE.npz",
+                   help="fixed inputs: one array per signature input name (shapes/dtypes as `edgellm inspect` shows)")
+    p.add_argument("--text-file", default=None, metavar="FILE",
+                   help="export folders: one sample per line, each at the smallest signature that fits; "
+                   "statistics per sample over the file")
+    p.add_argument("--signature", default=None, help="signature to time (default: the export's sequence length)")
+    p.add_argument("--seed", type=int, default=d.seed, help="seed of the random inputs of bare .tflite files")
+    p.add_argument("--interpreter-option", dest="interpreter_options", action="append", default=[],
+                   metavar="KEY=VALUE", help="extra Interpreter keyword (CpuOptions field with --accelerator), "
+                   "e.g. experimental_disable_delegate_clustering=true; repeatable")
+    p.add_argument("--format", choices=FORMATS, default="table")
+    p.add_argument("--output", default=None, metavar="FILE", help="write the report here instead of stdout")
+    p.add_argument("--overwrite", action="store_true", help="replace --output if it exists")
+    p.add_argument("--quiet", action="store_true", help="no progress bar and no notes on stderr")
+    p.set_defaults(func=_run_bench)
+
+
+def _run_bench(args: argparse.Namespace) -> int:
+    from edgellm.bench.config import BenchConfig, parse_option
+    from edgellm.bench.format import render_bench, write_output
+    from edgellm.bench.report import BenchReport, load_report
+    from edgellm.bench.runner import benchmark
+
+    config = BenchConfig(
+        threads=args.threads,
+        runs=args.runs,
+        min_seconds=args.min_seconds,
+        warmup=args.warmup,
+        xnnpack=args.xnnpack,
+        accelerator=args.accelerator,
+        input_file=args.input_file,
+        text_file=args.text_file,
+        signature=args.signature,
+        seed=args.seed,
+        interpreter_options=dict(parse_option(o) for o in args.interpreter_options),
+    )
+    show = sys.stderr.isatty() and not args.quiet
+
+    def progress(job: int, jobs: int, label: str, fraction: float) -> None:
+        if show:
+            done = (job + fraction) / jobs
+            bar = "#" * int(30 * done)
+            print(f"\r[{bar:<30}] {job + 1}/{jobs} {label[:40]:<40}", end="", file=sys.stderr, flush=True)
+
+    models = [x for x in args.paths if not x.endswith(".json")]
+    fresh = benchmark(models, config, progress=progress) if models else None
+    if show:
+        print("\r" + " " * 80 + "\r", end="", file=sys.stderr, flush=True)
+    saved = [load_report(x) for x in args.paths if x.endswith(".json")]
+    if fresh is None:
+        reports = saved
+    else:
+        reports = saved + [fresh] if args.paths[0].endswith(".json") else [fresh] + saved
+    report = BenchReport.merge(reports) if len(reports) > 1 else reports[0]
+    text = render_bench(report, args.format)
+    if args.format != "table" and not args.quiet:
+        for note in report.notes:
+            print(f"edgellm bench: note: {note}", file=sys.stderr)
+    if args.output:
+        write_output(args.output, text, overwrite=args.overwrite)
+        if not args.quiet:
+            print(f"edgellm bench: wrote {args.output}", file=sys.stderr)
+    else:
+        print(text)
+    return 0
+
+
+# ---------------------------------------------------------------------------------------------- inspect
+def _add_inspect(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "inspect",
+        help="signatures, op census, XNNPACK partitions and size of a .tflite, export folder or .litertlm",
+        description="Show what is inside a LiteRT model and why it may be slow: signatures (name, dtype, shape, "
+        "quantization), op census by op and dtype (what stayed float in a quantized graph), how XNNPACK "
+        "partitions the graph and which ops break it, size by dtype and the largest tensors. Reads the TFLite "
+        "sections of a .litertlm bundle too. Exit codes: 0 success, 1 a --fail-on limit exceeded, 2 bad input.",
+    )
+    p.add_argument("path", metavar="PATH")
+    p.add_argument("--format", choices=("table", "json"), default="table")
+    p.add_argument("--fail-on", dest="fail_on", action="append", default=[], metavar="METRIC:N",
+                   help="exit 1 when METRIC exceeds N; METRIC: partitions (XNNPACK partitions), undelegated "
+                   "(ops left out of XNNPACK); repeatable. E.g. --fail-on partitions:1 as a CI gate")
+    p.add_argument("--no-runtime", dest="runtime", action="store_false",
+                   help="read the flatbuffer only; skip loading it to see the XNNPACK partitions")
+    p.add_argument("--output", default=None, metavar="FILE", help="write the report here instead of stdout")
+    p.add_argument("--overwrite", action="store_true", help="replace --output if it exists")
+    p.set_defaults(func=_run_inspect)
+
+
+def _run_inspect(args: argparse.Namespace) -> int:
+    from edgellm.bench.format import render_inspect, write_output
+    from edgellm.bench.inspect import inspect, parse_fail_on
+
+    limits = parse_fail_on(args.fail_on)
+    report = inspect(args.path, runtime=args.runtime)
+    text = render_inspect(report, args.format)
+    if args.output:
+        write_output(args.output, text, overwrite=args.overwrite)
+    else:
+        print(text)
+    failures = report.failures(limits)
+    for failure in failures:
+        print(f"edgellm inspect: --fail-on exceeded: {failure}", file=sys.stderr)
+    return 1 if failures else 0
+
+
 # ---------------------------------------------------------------------------------------------- main
-_COMMANDS: tuple[Callable[[argparse._SubParsersAction], None], ...] = (_add_export,)
+_COMMANDS: tuple[Callable[[argparse._SubParsersAction], None], ...] = (_add_export, _add_bench, _add_inspect)
 
 
 def build_parser() -> argparse.ArgumentParser:

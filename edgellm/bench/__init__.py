@@ -1,0 +1,34 @@
+"""Runtime-only side of edgellm: time (``benchmark``) and look inside (``inspect``) LiteRT models.
+
+Imports nothing heavy: numpy and the interpreter (ai-edge-litert, else tflite-runtime, else tensorflow.lite),
+so it runs on a Raspberry Pi with only the runtime installed. Names load on first use, so importing this
+package (as ``edgellm bench --help`` does) costs no numpy either.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+_EXPORTS = {
+    "benchmark": "edgellm.bench.runner",
+    "BenchConfig": "edgellm.bench.config",
+    "BenchReport": "edgellm.bench.report",
+    "BenchResult": "edgellm.bench.report",
+    "inspect": "edgellm.bench.inspect",
+    "InspectReport": "edgellm.bench.inspect",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str):
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'edgellm.bench' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__():
+    return __all__

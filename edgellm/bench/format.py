@@ -1,0 +1,239 @@
+"""Text renderings of bench and inspect reports: table (terminal), markdown, csv, json."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from typing import Any
+
+from edgellm.bench.report import BenchReport
+
+
+def _mb(n: int | float | None) -> str:
+    return "-" if n is None else f"{n / 1e6:.1f}"
+
+
+def _ms(v: float | None) -> str:
+    if v is None:
+        return "-"
+    return f"{v:.3f}" if v < 10 else f"{v:.2f}" if v < 100 else f"{v:.1f}"
+
+
+def _fidelity(f: dict | None) -> str:
+    """Compact fidelity cell: recipe, pass/fail and at most two metrics from edgellm.json."""
+    if not f:
+        return "-"
+    parts = []
+    if f.get("passed") is not None:
+        parts.append("pass" if f["passed"] else "FAIL")
+    metrics = f.get("metrics") or {}
+    if isinstance(metrics, dict):
+        keys = sorted(metrics, key=lambda k: (("cos" not in k.lower()), k))[:2]
+        for k in keys:
+            v = metrics[k]
+            parts.append(f"{k}={v:.4g}" if isinstance(v, (int, float)) else f"{k}={v}")
+    return " ".join(parts) or "-"
+
+
+def _grid(header: list[str], rows: list[list[str]], *, markdown: bool) -> str:
+    if markdown:
+        lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+        lines += ["| " + " | ".join(r) + " |" for r in rows]
+        return "\n".join(lines)
+    widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(header)]
+    right = [i > 0 for i in range(len(header))]
+
+    def line(cells):
+        return "  ".join(c.rjust(w) if r else c.ljust(w) for c, w, r in zip(cells, widths, right)).rstrip()
+
+    return "\n".join([line(header), line(["-" * w for w in widths])] + [line(r) for r in rows])
+
+
+# ---------------------------------------------------------------------------------------------- bench
+def _host_line(report: BenchReport) -> str:
+    h, rt = report.host, report.runtime
+    board = f"{h.get('board')}, " if h.get("board") else ""
+    return (f"host: {board}{h.get('cpu')}, {h.get('usable_cores')}/{h.get('cores')} cores, {h.get('os')} "
+            f"{h.get('arch')} ({h.get('python_bits')}-bit Python {h.get('python')}); "
+            f"runtime: {rt.get('name')} {rt.get('version')}")
+
+
+def bench_table(report: BenchReport, *, markdown: bool = False) -> str:
+    results = report.results
+    compare = len({r.data["model"]["path"] for r in results}) > 1
+    comp = report.comparison()
+    header = ["model", "thr", "size MB", "init ms", "first ms", "p50 ms", "p90 ms", "p99 ms", "mean±std ms",
+              "inf/s", "peak RSS MB", "XNNPACK"]
+    if compare:
+        header += ["speed-up", "size ×", "fidelity"]
+    rows = []
+    for r, c in zip(results, comp):
+        d = r.data
+        lat = d["latency_ms"]
+        if d.get("api") == "compiled_model":
+            acc = d.get("accelerator") or {}
+            xnn = f"{acc.get('used')}" + (" (xnnpack)" if d.get("xnnpack") else "")
+        elif d.get("xnnpack"):
+            xnn = f"yes, {d.get('delegate_partitions')} part."
+        else:
+            xnn = "no"
+        row = [r.name, str(d["num_threads"]), _mb(d["model"]["size_bytes"]), _ms(d.get("init_ms")),
+               _ms(d.get("first_invoke_ms")), _ms(lat["p50"]), _ms(lat["p90"]), _ms(lat["p99"]),
+               f"{_ms(lat['mean'])}±{_ms(lat['std'])}", f"{d.get('inferences_per_s') or 0:.1f}",
+               "-" if d.get("peak_rss_mb") is None else f"{d['peak_rss_mb']:.0f}", xnn]
+        if compare:
+            base = c["baseline"] == r.name
+            row += ["(base)" if base else f"{c['speedup']:.2f}×", "(base)" if base else f"{c['size_ratio']:.2f}",
+                    _fidelity(c["fidelity"])]
+        rows.append(row)
+    out = [_grid(header, rows, markdown=markdown)]
+    runs = sorted({r.data["runs"] for r in results})
+    src = sorted({r.data["inputs"]["source"] for r in results})
+    out.append(f"{'runs' if len(runs) == 1 else 'runs between'} {'/'.join(map(str, runs[:1] + runs[-1:] if len(runs) > 1 else runs))} "
+               f"timed invokes per row; inputs: {', '.join(src)}; {_host_line(report)}")
+    for r in results:
+        per = r.data.get("per_signature")
+        if per:
+            cells = ", ".join(f"{k}: {v['samples']} lines p50 {_ms(v['p50'])} ms" for k, v in per.items())
+            out.append(f"{r.name} @ {r.num_threads} thr per signature: {cells}")
+    for note in report.notes:
+        out.append(f"note: {note}")
+    return "\n".join(out)
+
+
+def _flatten(d: dict, prefix: str = "") -> dict[str, Any]:
+    out = {}
+    for k, v in d.items():
+        key = f"{prefix}{k}"
+        if isinstance(v, dict):
+            out.update(_flatten(v, key + "."))
+        elif isinstance(v, (list, tuple)):
+            out[key] = json.dumps(v)
+        else:
+            out[key] = v
+    return out
+
+
+def bench_csv(report: BenchReport) -> str:
+    """One row per result; nested keys flattened with dots (``latency_ms.p50``); host columns appended."""
+    rows = []
+    for r, c in zip(report.results, report.comparison()):
+        flat = _flatten(r.data)
+        flat["speedup"] = c["speedup"]
+        flat["size_ratio"] = c["size_ratio"]
+        flat.update(_flatten(report.host, "host."))
+        rows.append(flat)
+    columns: list[str] = []
+    for row in rows:
+        columns.extend(k for k in row if k not in columns)
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=columns, lineterminator="\n")
+    w.writeheader()
+    w.writerows(rows)
+    return buf.getvalue()
+
+
+def render_bench(report: BenchReport, fmt: str) -> str:
+    if fmt == "json":
+        return report.to_json()
+    if fmt == "csv":
+        return bench_csv(report)
+    if fmt == "markdown":
+        return bench_table(report, markdown=True)
+    return bench_table(report)
+
+
+# ---------------------------------------------------------------------------------------------- inspect
+def _short(name: str, width: int = 48) -> str:
+    return name if len(name) <= width else name[: width // 2 - 2] + "…" + name[-(width // 2 - 1):]
+
+
+def _shape(dtype: str, shape) -> str:
+    return f"{dtype}[{', '.join(map(str, shape))}]"
+
+
+def inspect_table(report) -> str:
+    out = [f"{report.path}  ({report.kind}, {_mb(report.size_bytes)} MB)"]
+    if report.sections:
+        out.append("sections:")
+        for s in report.sections:
+            items = ", ".join(f"{k}={v}" for k, v in list(s["items"].items())[:4])
+            out.append(f"  [{s['index']}] {s['type']:<22} {_mb(s['bytes']):>8} MB  {items}")
+    for m in report.models:
+        sg_ops = ", ".join(f"{sg['ops']}" for sg in m["subgraphs"])
+        out.append("")
+        out.append(f"{m['section'] + ': ' if m.get('section') else ''}{len(m['subgraphs'])} subgraph(s), ops {sg_ops}")
+        out.append("signatures:")
+        for s in m["signatures"]:
+            out.append(f"  {s['name']} (subgraph {s['subgraph']})")
+            for kind, items in (("in ", s["inputs"]), ("out", s["outputs"])):
+                for t in items:
+                    q = ""
+                    if t["quantization"]:
+                        q = f"  scale={t['quantization']['scale']} zero_point={t['quantization']['zero_point']}"
+                    out.append(f"    {kind} {t['name']:<24} {_shape(t['dtype'], t['shape'])}{q}")
+        out.append("op census (subgraph 0): op × activation dtype × weight dtype")
+        rows = [[r["op"], str(r["count"]), r["activations"], r["weights"] or "-",
+                 ", ".join(f"{k}×{v}" for k, v in r["fused"].items()) or "-"] for r in m["op_census"]]
+        out.append("\n".join("  " + line for line in _grid(["op", "count", "activations", "weights", "fused act."],
+                                                              rows, markdown=False).splitlines()))
+        p = m["precision"]
+        kinds = ", ".join(f"{v} {k}" for k, v in p["ops_by_kind"].items())
+        if p["quantized"]:
+            stayed = ", ".join(f"{k}×{v}" for k, v in p["float_compute_ops"].items()) or "none"
+            out.append(f"precision: quantized graph ({kinds}); compute ops that stayed float: {stayed}")
+        else:
+            out.append(f"precision: float graph ({kinds})" + ("; fp16 weights, dequantized at load" if p["fp16_weights"] else ""))
+        x = m.get("xnnpack")
+        if x is None:
+            out.append("xnnpack: not checked (runtime=False)")
+        elif "error" in x:
+            out.append(f"xnnpack: could not load the model to check: {x['error']}")
+        else:
+            out.append(f"xnnpack: {x['partitions']} partition(s); {x['delegated_ops']} of {x['total_ops']} ops delegated "
+                       f"({x['runtime']['name']} {x['runtime']['version']})")
+            if x["undelegated"]:
+                left = ", ".join(f"{u['op']}×{u['count']} ({u['activations']})" for u in x["undelegated"])
+                out.append(f"  not delegated: {left}")
+            if x["breakers"]:
+                br = ", ".join(f"{b['op']} #{b['node']} ({b['activations']})" for b in x["breakers"][:12])
+                out.append(f"  breaking the graph (between partitions): {br}")
+            elif x["partitions"]:
+                out.append("  nothing breaks the graph: the ops left out sit before or after the partition(s)")
+        sz = m["size"]
+        by = ", ".join(f"{k} {_mb(v)} MB ({100 * v / max(sz['weights_bytes'], 1):.0f}%)" for k, v in sz["by_dtype"].items())
+        out.append(f"size: {_mb(sz['file_bytes'])} MB = weights {_mb(sz['weights_bytes'])} MB [{by}] + graph/metadata "
+                   f"{_mb(sz['other_bytes'])} MB")
+        for t in sz["largest"][:5]:
+            out.append(f"  {_mb(t['bytes']):>8} MB  {_shape(t['dtype'], t['shape']):<22} {_short(t['name'])}")
+    return "\n".join(out)
+
+
+def render_inspect(report, fmt: str) -> str:
+    if fmt == "json":
+        return report.to_json()
+    return inspect_table(report)
+
+
+def write_output(path: str, text: str, *, overwrite: bool) -> None:
+    """Write ``text`` to ``path`` atomically (temp file + rename); refuse to replace a file without overwrite."""
+    import os
+    import tempfile
+
+    from edgellm.errors import ConfigError
+
+    if os.path.exists(path) and not overwrite:
+        raise ConfigError(f"{path} exists; pass --overwrite to replace it, or choose another --output")
+    folder = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(folder):
+        raise ConfigError(f"cannot write {path}: folder {folder} does not exist")
+    fd, tmp = tempfile.mkstemp(prefix=".edgellm-", dir=folder)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text if text.endswith("\n") else text + "\n")
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise

@@ -1,0 +1,77 @@
+"""What a bench/inspect PATH names: a ``.tflite`` file, an export folder (``edgellm.json``), or a ``.litertlm``."""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from edgellm.errors import ModelFileError
+
+MANIFEST = "edgellm.json"
+
+
+@dataclass(frozen=True)
+class Target:
+    given: str  # the PATH as the user wrote it
+    model_path: Path  # the .tflite (or .litertlm) to load
+    folder: Path | None = None  # the export folder, when PATH is one
+    manifest: dict | None = None  # its edgellm.json
+
+    @property
+    def name(self) -> str:
+        """Short label for tables: the folder name for an export folder, else the file name."""
+        return self.folder.name if self.folder is not None else self.model_path.name
+
+    @property
+    def kind(self) -> str:
+        if self.model_path.suffix == ".litertlm":
+            return "litertlm"
+        return "export-folder" if self.folder is not None else "tflite"
+
+    def signature_lengths(self) -> dict[str, int]:
+        """Signature name -> sequence length, as edgellm.json lists them (empty when not an export folder)."""
+        out = {}
+        for s in (self.manifest or {}).get("signatures") or []:
+            if isinstance(s, dict) and "name" in s and isinstance(s.get("sequence_length"), int):
+                out[s["name"]] = s["sequence_length"]
+        return out
+
+    def fidelity(self) -> dict | None:
+        """``validation`` of edgellm.json ({passed, tolerance, metrics}) and the recipe, for comparison tables."""
+        if not self.manifest:
+            return None
+        v = self.manifest.get("validation")
+        q = self.manifest.get("quantization") or {}
+        if not isinstance(v, dict):
+            return None
+        return {"recipe": q.get("recipe") if isinstance(q, dict) else None, "passed": v.get("passed"),
+                "tolerance": v.get("tolerance"), "metrics": v.get("metrics")}
+
+
+def resolve(path: str | os.PathLike) -> Target:
+    """Resolve PATH; ModelFileError (one line, what to pass instead) when it is none of the three."""
+    given = os.fspath(getattr(path, "path", path))  # also accepts an object with .path (EdgeModel)
+    p = Path(given)
+    if p.is_dir():
+        manifest_path = p / MANIFEST
+        if not manifest_path.is_file():
+            tflites = sorted(x.name for x in p.glob("*.tflite"))
+            hint = f"; pass the file instead: {p / tflites[0]}" if tflites else "; pass a .tflite file or an export folder"
+            raise ModelFileError(f"{p} is a folder without {MANIFEST}, so not an edgellm export folder{hint}")
+        try:
+            manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+            raise ModelFileError(f"{manifest_path} is not valid JSON ({e}); re-export the folder") from None
+        if not isinstance(manifest, dict):
+            raise ModelFileError(f"{manifest_path} holds a {type(manifest).__name__}, expected an object; re-export")
+        model_file = manifest.get("model_file", "model.tflite")
+        model_path = p / str(model_file)
+        if not model_path.is_file():
+            raise ModelFileError(f"{manifest_path} names model_file {model_file!r} but {model_path} is missing; "
+                                 "re-export the folder or copy the model back")
+        return Target(given, model_path, p, manifest)
+    if not p.exists():
+        raise ModelFileError(f"{p} does not exist; pass a .tflite file, an export folder or a .litertlm bundle")
+    return Target(given, p)
