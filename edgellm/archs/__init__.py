@@ -52,7 +52,7 @@ class ArchSpec:
     tiny_config: Mapping[str, object] = field(default_factory=dict)
 
 
-_TINY = dict(vocab_size=128, hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=37,
+_TINY = dict(vocab_size=160, hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=37,
              max_position_embeddings=64)
 
 ARCHS: Mapping[str, ArchSpec] = MappingProxyType({
@@ -60,7 +60,7 @@ ARCHS: Mapping[str, ArchSpec] = MappingProxyType({
     for spec in (
         ArchSpec(model_type="bert", tiny_config=_TINY),
         ArchSpec(model_type="distilbert", token_type_ids=False,
-                 tiny_config=dict(vocab_size=128, dim=32, n_layers=2, n_heads=2, hidden_dim=37,
+                 tiny_config=dict(vocab_size=160, dim=32, n_layers=2, n_heads=2, hidden_dim=37,
                                   max_position_embeddings=64)),
         ArchSpec(model_type="roberta", token_type_ids=False, position_offset=True,
                  tiny_config={**_TINY, "max_position_embeddings": 66, "pad_token_id": 1}),

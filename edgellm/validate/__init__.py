@@ -3,7 +3,7 @@
 Metrics per output, computed over valid (attended) positions only:
   max_abs      largest absolute difference
   mean_cosine  mean over rows of cos(reference_row, candidate_row); min_cosine the worst row
-  snr_db       10 log10(sum ref^2 / sum (ref - cand)^2)
+  snr_db       10 log10(sum ref^2 / sum (ref - cand)^2), null when infinite (identical outputs)
   top1         share of rows whose argmax agrees (outputs named *logits)
 A recipe passes when every output meets its row of TOLERANCES.
 """
@@ -137,14 +137,18 @@ def compare_outputs(reference: Sequence[dict[str, np.ndarray]], candidate: Seque
             cand_rows.append(c)
         r, c = np.concatenate(ref_rows), np.concatenate(cand_rows)
         cos = _cosine_rows(r, c)
-        noise = float(np.sum((r - c) ** 2))
         m = {"max_abs": float(np.max(np.abs(r - c))), "mean_cosine": float(cos.mean()),
-             "min_cosine": float(cos.min()),
-             "snr_db": float("inf") if noise == 0 else float(10 * np.log10(np.sum(r ** 2) / noise))}
+             "min_cosine": float(cos.min()), "snr_db": _snr_db(r, c)}
         if name.endswith("logits"):
             m["top1"] = float(np.mean(r.argmax(-1) == c.argmax(-1)))
         metrics[name] = m
     return metrics
+
+
+def _snr_db(ref: np.ndarray, cand: np.ndarray) -> float | None:
+    """Signal-to-noise ratio in dB; None (JSON null) when it is infinite: identical outputs or a zero signal."""
+    signal, noise = float(np.sum(ref.astype(np.float64) ** 2)), float(np.sum((ref - cand).astype(np.float64) ** 2))
+    return float(10 * np.log10(signal / noise)) if noise > 0 and signal > 0 else None
 
 
 def _rows(value: np.ndarray, mask: np.ndarray | None) -> np.ndarray:

