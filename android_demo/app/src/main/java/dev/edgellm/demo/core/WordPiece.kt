@@ -1,32 +1,39 @@
 package dev.edgellm.demo.core
 
 import java.text.Normalizer
+import java.util.Locale
 
 /*
- * BERT's tokenizer, following Hugging Face's (slow, Python) BertTokenizer step by step:
+ * BERT's tokenizer as Hugging Face's `tokenizers` runs it (BertNormalizer + BertPreTokenizer + WordPiece, what
+ * BertTokenizer uses in transformers 5 and BertTokenizerFast before; the same steps as Google's original code):
  *   1. special tokens written in the text ("[MASK]") are split off first and kept whole;
- *   2. BasicTokenizer: drop control characters, map whitespace to ' ', put spaces around CJK characters,
- *      NFC-normalize, split on whitespace, lowercase and strip accents (NFD, drop Mn marks) per token,
- *      then split every punctuation character into its own token;
+ *   2. BasicTokenizer: drop control characters, map whitespace to ' ', put spaces around CJK ideographs,
+ *      strip accents (NFD, drop Mn marks; by default only when lowercasing), lowercase character by character,
+ *      then split on whitespace and make every punctuation character a token of its own;
  *   3. WordpieceTokenizer: greedy longest-match-first against the vocabulary, continuation pieces
  *      prefixed with "##"; a word longer than 100 characters, or one that cannot be covered, is [UNK].
  * Worked example with BERT's vocabulary: "Hello, world!" -> [CLS] hello , world ! [SEP];
  * "unaffable" -> un ##aff ##able.
+ * Differences from the older pure-Python BertTokenizer, all on rare input: no NFC normalization first,
+ * no final-sigma rule when lowercasing ("ΟΔΟΣ" -> "οδοσ"), and the CJK block Ext-E starts at U+2B920.
  */
 
-/** Character classes as Python's tokenizer defines them (categories via java.lang.Character). */
+/** Character classes as the `tokenizers` crate defines them (categories via java.lang.Character). */
 internal object CharClass {
-    /** \t \n \r and Unicode category Zs (other controls are removed, not treated as space). */
+    /** Unicode White_Space: \t..\r, U+0085 and categories Zs, Zl, Zp (Rust's char::is_whitespace). */
     fun isWhitespace(cp: Int): Boolean =
-        cp == ' '.code || cp == '\t'.code || cp == '\n'.code || cp == '\r'.code ||
-            Character.getType(cp) == Character.SPACE_SEPARATOR.toInt()
+        cp in 0x09..0x0D || cp == 0x85 || Character.getType(cp).let {
+            it == Character.SPACE_SEPARATOR.toInt() || it == Character.LINE_SEPARATOR.toInt() || it == Character.PARAGRAPH_SEPARATOR.toInt()
+        }
 
-    /** Any category C* (Cc, Cf, Cn, Co, Cs) except \t \n \r. */
+    /**
+     * Categories Cc, Cf, Co, Cs except \t \n \r, which count as whitespace. Unassigned code points (Cn) are kept,
+     * as `tokenizers` keeps them (the older Python tokenizer dropped them).
+     */
     fun isControl(cp: Int): Boolean {
         if (cp == '\t'.code || cp == '\n'.code || cp == '\r'.code) return false
         return when (Character.getType(cp)) {
-            Character.CONTROL.toInt(), Character.FORMAT.toInt(), Character.UNASSIGNED.toInt(),
-            Character.PRIVATE_USE.toInt(), Character.SURROGATE.toInt(),
+            Character.CONTROL.toInt(), Character.FORMAT.toInt(), Character.PRIVATE_USE.toInt(), Character.SURROGATE.toInt(),
             -> true
             else -> false
         }
@@ -48,83 +55,71 @@ internal object CharClass {
     /** The CJK Unified Ideographs blocks BERT splits per character (not Hangul, Hiragana or Katakana). */
     fun isCjk(cp: Int): Boolean =
         cp in 0x4E00..0x9FFF || cp in 0x3400..0x4DBF || cp in 0x20000..0x2A6DF || cp in 0x2A700..0x2B73F ||
-            cp in 0x2B740..0x2B81F || cp in 0x2B820..0x2CEAF || cp in 0xF900..0xFAFF || cp in 0x2F800..0x2FA1F
-
-    /** Python's str.split() separators: what the tokenizer's whitespace_tokenize splits on. */
-    fun isPythonSpace(cp: Int): Boolean =
-        cp in 0x09..0x0D || cp in 0x1C..0x20 || cp == 0x85 || Character.getType(cp).let {
-            it == Character.SPACE_SEPARATOR.toInt() || it == Character.LINE_SEPARATOR.toInt() || it == Character.PARAGRAPH_SEPARATOR.toInt()
-        }
+            cp in 0x2B740..0x2B81F || cp in 0x2B920..0x2CEAF || cp in 0xF900..0xFAFF || cp in 0x2F800..0x2FA1F
 }
 
-/** Steps 2 of the file comment: text -> words and punctuation, before WordPiece. */
+/** Step 2 of the file comment: text -> words and punctuation, before WordPiece. */
 class BasicTokenizer(
     private val doLowerCase: Boolean = true,
     private val stripAccents: Boolean? = null, // null: strip exactly when lowercasing (BERT uncased)
     private val tokenizeChineseChars: Boolean = true,
 ) {
     fun tokenize(text: String): List<String> {
-        val cleaned = StringBuilder(text.length + 8)
+        var normalized: CharSequence = clean(text)
+        if (stripAccents ?: doLowerCase) normalized = stripAccents(normalized)
+        if (doLowerCase) normalized = lowercase(normalized)
+        val out = ArrayList<String>()
+        val current = StringBuilder()
+        fun flush() {
+            if (current.isNotEmpty()) out.add(current.toString())
+            current.setLength(0)
+        }
+        normalized.codePoints().forEach { cp ->
+            when {
+                CharClass.isWhitespace(cp) -> flush()
+                CharClass.isPunctuation(cp) -> {
+                    flush()
+                    out.add(String(Character.toChars(cp)))
+                }
+                else -> current.appendCodePoint(cp)
+            }
+        }
+        flush()
+        return out
+    }
+
+    private fun clean(text: String): StringBuilder {
+        val out = StringBuilder(text.length + 8)
         text.codePoints().forEach { cp ->
             when {
                 cp == 0 || cp == 0xFFFD || CharClass.isControl(cp) -> Unit
-                CharClass.isWhitespace(cp) -> cleaned.append(' ')
-                tokenizeChineseChars && CharClass.isCjk(cp) -> cleaned.append(' ').appendCodePoint(cp).append(' ')
-                else -> cleaned.appendCodePoint(cp)
+                cp == '\t'.code || cp == '\n'.code || cp == '\r'.code || CharClass.isWhitespace(cp) -> out.append(' ')
+                tokenizeChineseChars && CharClass.isCjk(cp) -> out.append(' ').appendCodePoint(cp).append(' ')
+                else -> out.appendCodePoint(cp)
             }
         }
-        val normalized = Normalizer.normalize(cleaned, Normalizer.Form.NFC)
-        val out = ArrayList<String>()
-        for (word in splitOnPythonSpace(normalized)) {
-            var token = word
-            if (doLowerCase) {
-                token = token.lowercase(java.util.Locale.ROOT)
-                if (stripAccents != false) token = stripAccents(token)
-            } else if (stripAccents == true) {
-                token = stripAccents(token)
-            }
-            splitOnPunctuation(token, out)
-        }
-        // Accent stripping can leave an empty token (a lone combining mark); Python drops those when it re-splits.
-        return out.filter { it.isNotEmpty() }
+        return out
     }
 
-    private fun stripAccents(token: String): String {
-        val decomposed = Normalizer.normalize(token, Normalizer.Form.NFD)
-        val sb = StringBuilder(decomposed.length)
+    private fun stripAccents(text: CharSequence): StringBuilder {
+        val decomposed = Normalizer.normalize(text, Normalizer.Form.NFD)
+        val out = StringBuilder(decomposed.length)
         decomposed.codePoints().forEach { cp ->
-            if (Character.getType(cp) != Character.NON_SPACING_MARK.toInt()) sb.appendCodePoint(cp)
+            if (Character.getType(cp) != Character.NON_SPACING_MARK.toInt()) out.appendCodePoint(cp)
         }
-        return sb.toString()
+        return out
     }
 
-    private fun splitOnPunctuation(token: String, out: MutableList<String>) {
-        val current = StringBuilder()
-        token.codePoints().forEach { cp ->
-            if (CharClass.isPunctuation(cp)) {
-                if (current.isNotEmpty()) out.add(current.toString())
-                current.setLength(0)
-                out.add(String(Character.toChars(cp)))
-            } else {
-                current.appendCodePoint(cp)
-            }
-        }
-        if (current.isNotEmpty()) out.add(current.toString())
-    }
-
-    private fun splitOnPythonSpace(text: String): List<String> {
-        val words = ArrayList<String>()
-        val current = StringBuilder()
+    /** Each character on its own (full mapping, "İ" -> "i̇"), so no context rule such as Greek final sigma applies. */
+    private fun lowercase(text: CharSequence): StringBuilder {
+        val out = StringBuilder(text.length)
         text.codePoints().forEach { cp ->
-            if (CharClass.isPythonSpace(cp)) {
-                if (current.isNotEmpty()) words.add(current.toString())
-                current.setLength(0)
-            } else {
-                current.appendCodePoint(cp)
+            when {
+                cp < 0x80 -> out.append(if (cp in 'A'.code..'Z'.code) (cp + 32).toChar() else cp.toChar())
+                else -> out.append(String(Character.toChars(cp)).lowercase(Locale.ROOT))
             }
         }
-        if (current.isNotEmpty()) words.add(current.toString())
-        return words
+        return out
     }
 }
 

@@ -63,6 +63,16 @@ class WordPieceTest {
     }
 
     @Test
+    fun lowercasingIsPerCharacterWithoutNormalizingFirst() {
+        // As Hugging Face's tokenizers: no Greek final-sigma rule, full mappings such as U+0130 -> "i" + U+0307.
+        assertEquals(listOf("οδοσ"), BasicTokenizer().tokenize("ΟΔΟΣ"))
+        assertEquals(listOf("i\u0307stanbul"), BasicTokenizer(stripAccents = false).tokenize("İstanbul"))
+        assertEquals(listOf("istanbul"), BasicTokenizer().tokenize("İstanbul"))
+        // A cased model keeps decomposed text as it is (no NFC), so "e" + U+0301 stays two characters.
+        assertEquals(listOf("Cafe\u0301"), BasicTokenizer(doLowerCase = false).tokenize("Cafe\u0301"))
+    }
+
+    @Test
     fun cjkCharactersBecomeSeparateWords() {
         assertEquals(listOf("你", "好"), pieces("你好"))
         assertEquals(listOf("你", "好", "world"), pieces("你好world"))
@@ -79,8 +89,10 @@ class WordPieceTest {
     fun whitespaceAndControlCharactersAreCleaned() {
         assertEquals(listOf("hello", "world", "!"), pieces("  hello\tworld\u00A0!\n"))
         assertEquals(listOf("hello"), pieces("he\u0000ll\u200Bo")) // NUL and a zero-width space (Cf) are dropped
-        assertEquals(listOf("hello", "world"), pieces("hello\u2028world")) // split like Python's str.split()
+        assertEquals(listOf("hello", "world"), pieces("hello\u2028world")) // LINE SEPARATOR is White_Space
         assertEquals(emptyList<String>(), pieces(" \t\n "))
+        // Unassigned code points (U+0378) stay inside the word, as in Hugging Face's tokenizers.
+        assertEquals(listOf("a\u0378b"), BasicTokenizer().tokenize("a\u0378b"))
     }
 
     @Test
