@@ -1,3 +1,49 @@
-"""edgellm: ship Hugging Face language models to phones and small boards with LiteRT."""
+"""edgellm: ship Hugging Face language models to phones and small boards with LiteRT.
+
+The public API is the verbs below and their config/result types. Names are imported on first use, so
+``import edgellm`` (and ``edgellm bench`` on a Raspberry Pi) never loads torch or transformers.
+
+    result = edgellm.export("path/to/hf_model", "out/", quantize="int8-dynamic")
+    model  = edgellm.convert("path/to/hf_model", edgellm.ConvertConfig(sequence_length=128))
+    qmodel = edgellm.quantize(model, "int8-dynamic")
+    report = edgellm.validate(qmodel)
+    edgellm.bundle("out/", qmodel, validation=report)
+    bench  = edgellm.benchmark(["out/"], edgellm.BenchConfig(threads=(1, 2)))
+"""
+
+from __future__ import annotations
+
+import importlib
 
 __version__ = "0.1.0"
+
+_EXPORTS = {
+    # convert/ quantize/ validate/ bundle/ and the pipeline that chains them
+    "export": "edgellm.export", "ExportConfig": "edgellm.export", "ExportResult": "edgellm.export",
+    "convert": "edgellm.convert", "ConvertConfig": "edgellm.convert", "EdgeModel": "edgellm.convert",
+    "quantize": "edgellm.quantize", "RECIPES": "edgellm.quantize",
+    "validate": "edgellm.validate", "ValidationReport": "edgellm.validate", "Tolerance": "edgellm.validate",
+    "bundle": "edgellm.bundle",
+    # calibrate/
+    "load_samples": "edgellm.calibrate", "load_texts": "edgellm.calibrate", "CalibrationSet": "edgellm.calibrate",
+    "CalibrationReport": "edgellm.calibrate", "RangeConfig": "edgellm.calibrate",
+    "RangeEstimator": "edgellm.calibrate", "save_stats": "edgellm.calibrate", "load_stats": "edgellm.calibrate",
+    # bench/ (runtime only)
+    "benchmark": "edgellm.bench", "BenchConfig": "edgellm.bench", "BenchReport": "edgellm.bench",
+    "inspect": "edgellm.bench", "InspectReport": "edgellm.bench",
+}
+
+__all__ = sorted([*_EXPORTS, "__version__"])
+
+
+def __getattr__(name: str):
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'edgellm' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__():
+    return __all__

@@ -1,0 +1,16 @@
+import subprocess
+import sys
+
+import edgellm
+
+
+def test_every_public_name_resolves():
+    for name in edgellm.__all__:
+        assert getattr(edgellm, name) is not None, name
+
+
+def test_import_edgellm_loads_nothing_heavy():
+    code = ("import sys, edgellm; heavy = [m for m in ('torch', 'transformers', 'tensorflow', 'litert_torch') "
+            "if m in sys.modules]; print(heavy)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
