@@ -9,16 +9,18 @@ from __future__ import annotations
 
 import importlib
 
+# The function ``inspect`` shares its name with its module ``edgellm.bench.inspect``; importing that module
+# sets the package attribute to the module, so it is imported (stdlib-only, cheap) and rebound here first.
+from edgellm.bench.inspect import InspectReport, inspect  # noqa: E402
+
 _EXPORTS = {
     "benchmark": "edgellm.bench.runner",
     "BenchConfig": "edgellm.bench.config",
     "BenchReport": "edgellm.bench.report",
     "BenchResult": "edgellm.bench.report",
-    "inspect": "edgellm.bench.inspect",
-    "InspectReport": "edgellm.bench.inspect",
 }
 
-__all__ = sorted(_EXPORTS)
+__all__ = sorted([*_EXPORTS, "inspect", "InspectReport"])
 
 
 def __getattr__(name: str):

@@ -17,7 +17,7 @@ def _mb(n: int | float | None) -> str:
 def _ms(v: float | None) -> str:
     if v is None:
         return "-"
-    return f"{v:.3f}" if v < 10 else f"{v:.2f}" if v < 100 else f"{v:.1f}"
+    return f"{v:.4f}" if v < 1 else f"{v:.3f}" if v < 10 else f"{v:.2f}" if v < 100 else f"{v:.1f}"
 
 
 def _fidelity(f: dict | None) -> str:
@@ -61,8 +61,8 @@ def _host_line(report: BenchReport) -> str:
 
 def bench_table(report: BenchReport, *, markdown: bool = False) -> str:
     results = report.results
-    compare = len({r.data["model"]["path"] for r in results}) > 1
     comp = report.comparison()
+    compare = not all(c["is_baseline"] for c in comp)
     header = ["model", "thr", "size MB", "init ms", "first ms", "p50 ms", "p90 ms", "p99 ms", "mean±std ms",
               "inf/s", "peak RSS MB", "XNNPACK"]
     if compare:
@@ -78,20 +78,21 @@ def bench_table(report: BenchReport, *, markdown: bool = False) -> str:
             xnn = f"yes, {d.get('delegate_partitions')} part."
         else:
             xnn = "no"
-        row = [r.name, str(d["num_threads"]), _mb(d["model"]["size_bytes"]), _ms(d.get("init_ms")),
+        label = r.name + (f" [{d['host'].get('board') or d['host'].get('cpu')}]" if "host" in d else "")
+        row = [label, str(d["num_threads"]), _mb(d["model"]["size_bytes"]), _ms(d.get("init_ms")),
                _ms(d.get("first_invoke_ms")), _ms(lat["p50"]), _ms(lat["p90"]), _ms(lat["p99"]),
                f"{_ms(lat['mean'])}±{_ms(lat['std'])}", f"{d.get('inferences_per_s') or 0:.1f}",
                "-" if d.get("peak_rss_mb") is None else f"{d['peak_rss_mb']:.0f}", xnn]
         if compare:
-            base = c["baseline"] == r.name
+            base = c["is_baseline"]
             row += ["(base)" if base else f"{c['speedup']:.2f}×", "(base)" if base else f"{c['size_ratio']:.2f}",
                     _fidelity(c["fidelity"])]
         rows.append(row)
     out = [_grid(header, rows, markdown=markdown)]
     runs = sorted({r.data["runs"] for r in results})
     src = sorted({r.data["inputs"]["source"] for r in results})
-    out.append(f"{'runs' if len(runs) == 1 else 'runs between'} {'/'.join(map(str, runs[:1] + runs[-1:] if len(runs) > 1 else runs))} "
-               f"timed invokes per row; inputs: {', '.join(src)}; {_host_line(report)}")
+    span = str(runs[0]) if len(runs) == 1 else f"{runs[0]}-{runs[-1]}"
+    out.append(f"{span} timed invokes per row; inputs: {', '.join(src)}; {_host_line(report)}")
     for r in results:
         per = r.data.get("per_signature")
         if per:

@@ -13,7 +13,7 @@ or removing one bumps the schema version, adding keys does not.
         latency_ms* {p50, p90, p99, mean, std, min, max}, runs, inferences_per_s, peak_rss_mb*,
         baseline_rss_mb, rss_growth_mb, runner_overhead_us, per_signature {name: {samples, p50, mean}},
         fidelity {recipe, passed, tolerance, metrics} | null }
-    ], comparison [ {name, num_threads, baseline, speedup, size_ratio, fidelity} ]
+    ], comparison [ {name, num_threads, baseline, is_baseline, speedup, size_ratio, fidelity} ]
 
 ``speedup`` = baseline p50 / this p50 (2.0 = twice as fast); ``size_ratio`` = this size / baseline size.
 The baseline is the first result with the same thread count and accelerator.
@@ -72,6 +72,7 @@ class BenchReport:
                 "name": r.name,
                 "num_threads": r.num_threads,
                 "baseline": base.name,
+                "is_baseline": base is r,
                 "speedup": round(base_p50 / p50, 3) if p50 > 0 else None,
                 "size_ratio": round(size / base_size, 3) if base_size else None,
                 "fidelity": r.data.get("fidelity"),

@@ -12,6 +12,7 @@ invoke with ``text_file``). ``runner_overhead_us`` is the loop's own cost per in
 
 from __future__ import annotations
 
+import gc
 import os
 import time
 from typing import Callable, Sequence
@@ -21,7 +22,8 @@ from edgellm.bench.host import current_rss_mb, host_info, peak_rss_mb, reset_pea
 from edgellm.bench.inputs import Samples, build_samples
 from edgellm.bench.modelfile import ModelFile, read_model
 from edgellm.bench.report import BenchReport, BenchResult
-from edgellm.bench.runtime import Loaded, Runtime, Session, find_runtime, load_compiled_model, load_interpreter
+from edgellm.bench.runtime import (Loaded, Runtime, Session, find_runtime, load_compiled_model, load_interpreter,
+                                   native_stderr)
 from edgellm.bench.stats import summarize
 from edgellm.bench.target import Target, resolve
 from edgellm.errors import ConfigError, ModelFileError
@@ -222,7 +224,9 @@ def benchmark(paths: str | os.PathLike | Sequence[str | os.PathLike], config: Be
             timing = _time_one(target, model, samples, loaded, config, tick)
         finally:
             peak = peak_rss_mb()
-            loaded.handle = None
+            with native_stderr(loaded.log):  # LiteRT logs each accelerator it tears down
+                loaded.handle = None
+                gc.collect()
         data = {
             "model": _model_info(target, model),
             "signature": samples.items[0][0] if len({s for s, _ in samples.items}) == 1 else

@@ -160,12 +160,24 @@ def load_interpreter(runtime: Runtime, path: str | None, *, content: bytes | Non
         with native_stderr(log):
             interp = mod.Interpreter(num_threads=threads, **source, **kwargs)
             interp.allocate_tensors()
+            _allocate_signatures(interp)
     except (ValueError, RuntimeError) as e:
         raise ModelFileError(f"{path or 'model'}: {runtime.name} could not load it: {_last_error(log, e)}") from e
     init_ms = (time.perf_counter() - t0) * 1000.0
     parts = count_delegate_nodes(interp)
     return Loaded(interp, "interpreter", init_ms, parts > 0, parts,
                   {"requested": None, "used": "cpu", "note": None}, log)
+
+
+def _allocate_signatures(interp) -> None:
+    """allocate_tensors() covers the primary subgraph; each other signature's subgraph is allocated here."""
+    w = interp._interpreter  # noqa: SLF001
+    if not hasattr(w, "GetSubgraphIndexFromSignature"):
+        return
+    for key in interp.get_signature_list():
+        index = w.GetSubgraphIndexFromSignature(key)
+        if index > 0:
+            w.AllocateTensors(index)
 
 
 def count_delegate_nodes(interp) -> int:
@@ -221,6 +233,24 @@ def delegation(interp) -> dict:
 
 
 # ---------------------------------------------------------------------------------------------- compiled model
+@functools.lru_cache(maxsize=None)
+def _quiet_litert_teardown() -> None:
+    """LiteRT keeps one Environment for the life of the process and logs each accelerator it destroys at
+    exit ("INFO: DestroyAccelerator ...") after the report is printed. Once a CompiledModel has been made,
+    fd 2 goes to /dev/null at interpreter shutdown (atexit runs before C++ static destructors)."""
+    import atexit
+
+    def _silence():
+        try:
+            sys.stderr.flush()
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, 2)
+        except (OSError, ValueError):
+            pass
+
+    atexit.register(_silence)
+
+
 _NEEDS = {
     "gpu": "a GPU with WebGPU (Vulkan/Metal/D3D12) or OpenCL drivers visible to LiteRT",
     "npu": "a device NPU and its vendor LiteRT dispatch library and compiler plugin (e.g. Qualcomm QNN, "
@@ -228,26 +258,28 @@ _NEEDS = {
 }
 
 
-def _accelerator_reason(kind: str, log: list[str], exc: BaseException | None) -> str:
-    """A short reason, taken from LiteRT's own log lines, why an accelerator was not used."""
+def _accelerator_reason(kind: str, log: list[str], error: str | None) -> str:
+    """A short reason, taken from LiteRT's own log lines, why the ``kind`` accelerator was not used."""
     hints = []
     for line in log:
         low = line.lower()
-        if "no adapters found" in low:
-            hints.append("WebGPU found no GPU adapter")
-        elif "couldn't load vulkan" in low or "libvulkan" in low and "cannot open" in low:
-            hints.append("no Vulkan loader (libvulkan.so.1)")
-        elif "opencl" in low and ("not" in low or "fail" in low):
-            hints.append("no OpenCL driver")
-        elif "no compiler plugin found" in low:
-            hints.append("no NPU compiler plugin")
-        elif "failed to load plugin" in low and "cannot open shared object file" in low:
-            lib = line.split("cannot open shared object file")[0].rstrip(": ").rsplit(":", 1)[-1].strip()
-            hints.append(f"vendor plugin needs {lib}")
-        elif "npu accelerator could not be loaded" in low:
-            hints.append("no NPU dispatch library")
-    if not hints and exc is not None:
-        hints.append(" ".join(str(exc).split())[:160])
+        if kind == "gpu":
+            if "no adapters found" in low:
+                hints.append("WebGPU found no GPU adapter")
+            elif "couldn't load vulkan" in low or ("libvulkan" in low and "cannot open" in low):
+                hints.append("no Vulkan loader (libvulkan.so.1)")
+            elif "opencl" in low and ("not" in low or "fail" in low):
+                hints.append("no OpenCL driver")
+        else:
+            if "no compiler plugin found" in low:
+                hints.append("no NPU compiler plugin")
+            elif "cannot open shared object file" in low and ("plugin" in low or "dispatch" in low):
+                lib = line.split(": cannot open shared object file")[0].rsplit(":", 1)[-1].strip()
+                hints.append(f"the vendor plugin found needs {lib}")
+            elif "npu accelerator could not be loaded" in low:
+                hints.append("no NPU dispatch library")
+    if not hints and error:
+        hints.append(error[:160])
     seen = []
     for h in hints:
         if h not in seen:
@@ -261,6 +293,7 @@ def load_compiled_model(runtime: Runtime, path: str, *, accelerator: str, thread
     if runtime.name != "ai-edge-litert":
         raise ConfigError(f"accelerator={accelerator!r} needs ai-edge-litert's CompiledModel; the runtime here is "
                           f"{runtime.name}: pip install ai-edge-litert, or drop --accelerator")
+    _quiet_litert_teardown()
     from ai_edge_litert.compiled_model import CompiledModel
     from ai_edge_litert.cpu_kernel_mode import CpuKernelMode
     from ai_edge_litert.hardware_accelerator import HardwareAccelerator as HA
@@ -293,13 +326,13 @@ def load_compiled_model(runtime: Runtime, path: str, *, accelerator: str, thread
             raise ModelFileError(f"{path}: CompiledModel could not load it on CPU: {_last_error(log, e)}") from e
     else:
         target = HA.GPU if accelerator == "gpu" else HA.NPU
-        error: BaseException | None = None
+        error: str | None = None  # text only: a kept exception would keep its failed Environment alive
         try:
             with native_stderr(log):
                 handle = create(target)  # the accelerator alone: fails unless it takes the whole graph
             used = accelerator
         except RuntimeError as e:
-            error = e
+            error = " ".join(str(e).split())
         if handle is None and not any("no compiler plugin found" in line.lower() or "no adapters found" in line.lower()
                                       for line in log):
             try:  # it exists but does not take every op: accelerator + CPU for the rest
@@ -308,12 +341,12 @@ def load_compiled_model(runtime: Runtime, path: str, *, accelerator: str, thread
                 used = f"{accelerator}+cpu"
                 note = f"{accelerator.upper()} runs part of the graph; the remaining ops run on the CPU"
             except RuntimeError as e:
-                error = e
+                error = " ".join(str(e).split())
                 handle = None
         if handle is None:
             reason = _accelerator_reason(accelerator, log, error)
             note = (f"{accelerator.upper()} not available here ({reason}); it needs {_NEEDS[accelerator]}. "
-                    "Fell back to CPU (XNNPACK): the figures below are CPU figures")
+                    "Fell back to CPU (XNNPACK): these are CPU figures")
             used = "cpu"
             t0 = time.perf_counter()
             try:
