@@ -17,6 +17,15 @@ class ExportFolder private constructor(val dir: File, val manifest: Manifest) {
     }
 
     companion object {
+        /**
+         * The first of [candidates] that holds an edgellm.json, else the first candidate (so opening it gives the
+         * "does not exist" / "no edgellm.json" error for the place the user was told to push to).
+         */
+        fun locate(candidates: List<File>): File {
+            require(candidates.isNotEmpty()) { "no candidate folders" }
+            return candidates.firstOrNull { File(it, Manifest.FILE_NAME).isFile } ?: candidates.first()
+        }
+
         fun open(dir: File): ExportFolder {
             if (!dir.isDirectory) {
                 throw ModelFileException("export folder $dir does not exist; push one, e.g. adb push out/minilm /data/local/tmp/edgellm")

@@ -37,6 +37,15 @@ fun inputLabels(task: Task): Pair<String, String?> = when (task) {
     Task.TEXT_CLASSIFICATION, Task.TOKEN_CLASSIFICATION -> "Text" to null
 }
 
+/** Example texts the app starts with, so one tap on Run shows a result. */
+fun sampleInputs(task: Task): Pair<String, String> = when (task) {
+    Task.SENTENCE_EMBEDDING, Task.FEATURE_EXTRACTION -> "A man is playing a guitar." to "Someone plays an instrument."
+    Task.TEXT_CLASSIFICATION -> "This phone is fast and the battery lasts all day." to ""
+    Task.TOKEN_CLASSIFICATION -> "Sarah moved from Berlin to Paris in 2019." to ""
+    Task.QUESTION_ANSWERING -> "Where is the Eiffel Tower?" to "The Eiffel Tower is a wrought-iron tower in Paris, France."
+    Task.FILL_MASK -> "The capital of France is [MASK]." to ""
+}
+
 /** Tokenize -> pick the smallest bucket -> run -> decode -> task-specific result. */
 class EdgePipeline(
     val manifest: Manifest,
@@ -44,12 +53,18 @@ class EdgePipeline(
     private val backend: ModelBackend,
     private val clockNanos: () -> Long = System::nanoTime,
 ) {
+    /** The signature [text] (and [pair]) would run on. */
+    fun bucketFor(text: String, pair: String? = null): BucketChoice {
+        val first = tokenizer.tokenize(text)
+        val second = pair?.let { tokenizer.tokenize(it) }
+        return selectBucket(manifest.signatures, tokenizer.neededLength(first, second))
+    }
+
     /** Runs one text (or a text pair, encoded as one sequence) on the smallest signature that holds it. */
     fun run(text: String, pair: String? = null): RunResult {
         val first = tokenizer.tokenize(text)
         val second = pair?.let { tokenizer.tokenize(it) }
-        val choice = selectBucket(manifest.signatures, tokenizer.neededLength(first, second))
-        val signature = choice.signature
+        val signature = selectBucket(manifest.signatures, tokenizer.neededLength(first, second)).signature
         val encoding = tokenizer.encode(first, signature.sequenceLength, second)
         val key = resolveSignatureKey(signature.name, backend.signatureKeys)
         val inputs = Tensors.packInputs(signature, encoding)
@@ -71,17 +86,16 @@ class EdgePipeline(
     }
 
     /**
-     * Latency of the model call on [text]: [warmup] untimed burn-in runs (first-run allocation, XNNPACK weight
+     * Latency of the model call on [text] (and [pair]): [warmup] untimed burn-in runs (first-run allocation, XNNPACK weight
      * packing, caches), then [runs] timed ones, each timed like a single run (interpreter call only).
-     * For a question-answering model [pair] is the context; the other tasks time a single text.
+     * Pass the context of a question as [pair]; the two-sentence tasks time one sentence.
      */
     fun benchmark(text: String, pair: String? = null, warmup: Int = 3, runs: Int = 20): LatencyStats {
         require(warmup >= 0) { "warmup must be >= 0, got $warmup" }
         require(runs >= 1) { "runs must be >= 1, got $runs" }
-        val usePair = if (manifest.task == Task.QUESTION_ANSWERING) pair else null
         val samples = ArrayList<Double>(runs)
-        repeat(warmup) { run(text, usePair) }
-        repeat(runs) { samples.add(run(text, usePair).latencyMs) }
+        repeat(warmup) { run(text, pair) }
+        repeat(runs) { samples.add(run(text, pair).latencyMs) }
         return LatencyStats.of(samples)
     }
 

@@ -139,6 +139,15 @@ class ManifestTest {
     }
 
     @Test
+    fun locatePicksTheFirstFolderWithAManifest() {
+        val pushed = File(tempDir(), "edgellm") // nothing pushed there
+        val bundled = tempDir().also { File(it, "edgellm.json").writeText("{}") }
+        val other = tempDir().also { File(it, "edgellm.json").writeText("{}") }
+        assertEquals(bundled, ExportFolder.locate(listOf(pushed, bundled, other)))
+        assertEquals(pushed, ExportFolder.locate(listOf(pushed, File(tempDir(), "none"))))
+    }
+
+    @Test
     fun exportFolderChecksManifestAndModelFile() {
         val missing = File(tempDir(), "nope")
         assertThrowsWith<ModelFileException>("export folder", "does not exist", "adb push") { ExportFolder.open(missing) }

@@ -73,6 +73,9 @@ class PipelineTest {
         val m = manifest(Task.SENTENCE_EMBEDDING, listOf(16, 8)) { listOf(TensorSpec("embedding", DType.FLOAT32, listOf(1, vocab.size), null)) }
         val backend = FakeBackend(m.signatures.map { it.name }, bagOfWords)
         val pipeline = EdgePipeline(m, tok, backend)
+        assertEquals("seq_8", pipeline.bucketFor("hello world").signature.name)
+        assertEquals("seq_16", pipeline.bucketFor("where is paris", "paris is in france").signature.name) // 10 positions
+        assertTrue(backend.calls.isEmpty()) // choosing a bucket runs nothing
         pipeline.run("hello world") // 4 positions -> seq_8
         pipeline.run("the cat sat on the mat the cat") // 10 positions -> seq_16
         val long = pipeline.run("the cat ".repeat(20)) // 42 positions -> seq_16, truncated
