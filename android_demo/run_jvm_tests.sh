@@ -15,7 +15,8 @@ MAIN_SRC="$HERE/app/src/main/java/dev/edgellm/demo/core"
 TEST_SRC="$HERE/app/src/test/java/dev/edgellm/demo/core"
 KOTLIN_VERSION="2.4.20"
 # kotlinc lives in a per-user cache, not in build/: it survives `rm -rf build` and fresh clones (93 MB).
-TOOLS="${XDG_CACHE_HOME:-$HOME/.cache}/edgellm/kotlin-compiler-$KOTLIN_VERSION"
+CACHE_ROOT="${XDG_CACHE_HOME:-${HOME:+$HOME/.cache}}"
+TOOLS="${CACHE_ROOT:-$HERE/build/tools}/edgellm/kotlin-compiler-$KOTLIN_VERSION"
 KOTLIN_HOME="$TOOLS/node_modules/kotlin-compiler"
 JUNIT_JAR=/usr/share/java/junit4.jar          # Debian package junit4
 HAMCREST_JAR=/usr/share/java/hamcrest-core.jar # Debian package libhamcrest-java (a junit4 dependency)
@@ -31,16 +32,28 @@ as_root() {
     fi
 }
 
+# Quiet when it works; the tool's own output when it fails.
+quietly() {
+    local out
+    out="$(mktemp)"
+    if ! "$@" >"$out" 2>&1; then
+        cat "$out" >&2
+        rm -f "$out"
+        die "failed: $*"
+    fi
+    rm -f "$out"
+}
+
 apt_updated=0
 apt_install() {
     command -v apt-get >/dev/null 2>&1 || die "apt-get not found; install $* by hand"
     if [ "$apt_updated" = 0 ]; then
         log "apt-get update"
-        as_root apt-get update -qq >/dev/null
+        quietly as_root apt-get update
         apt_updated=1
     fi
     log "apt-get install $*"
-    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$@" >/dev/null
+    quietly as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "$@"
 }
 
 # 1. Tools, installed only when missing.
@@ -50,7 +63,7 @@ if [ ! -x "$KOTLIN_HOME/bin/kotlinc" ]; then
     command -v npm >/dev/null 2>&1 || apt_install npm
     log "npm install kotlin-compiler@$KOTLIN_VERSION into $TOOLS"
     mkdir -p "$TOOLS"
-    npm install --prefix "$TOOLS" --no-audit --no-fund --loglevel=error "kotlin-compiler@$KOTLIN_VERSION" >/dev/null
+    quietly npm install --prefix "$TOOLS" --no-audit --no-fund --loglevel=error "kotlin-compiler@$KOTLIN_VERSION"
     [ -x "$KOTLIN_HOME/bin/kotlinc" ] || die "npm installed kotlin-compiler but $KOTLIN_HOME/bin/kotlinc is missing"
 fi
 STDLIB="$KOTLIN_HOME/lib/kotlin-stdlib.jar"
@@ -74,6 +87,9 @@ else
         -cp "$JUNIT_JAR:$HAMCREST_JAR" -d "$BUILD/classes" "$MAIN_SRC"/*.kt "$TEST_SRC"/*.kt
     echo "$stamp" > "$BUILD/stamp"
 fi
+
+# The runtime class path, for tools/compare_tokenizer.py and the Inspect command (see README).
+echo "$BUILD/classes:$STDLIB" > "$BUILD/classpath"
 
 # 4. Run every *Test class; JvmTestMain exits 1 on a failure or when no test ran.
 mapfile -t classes < <(cd "$BUILD/classes" && find . -name '*Test.class' ! -name '*$*' | sed 's|^\./||; s|\.class$||; s|/|.|g' | sort)
