@@ -11,7 +11,7 @@ class ExportFolder private constructor(val dir: File, val manifest: Manifest) {
     val modelFile: File get() = File(dir, manifest.modelFile)
 
     fun loadTokenizer(): BertTokenizer = try {
-        BertTokenizer(Vocab.load(dir, manifest.tokenizer), manifest.tokenizer)
+        loadBertTokenizer(dir, manifest.tokenizer)
     } catch (e: IOException) {
         throw ModelFileException("cannot read the tokenizer files in $dir: ${e.message}", e)
     }

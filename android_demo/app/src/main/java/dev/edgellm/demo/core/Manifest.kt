@@ -79,6 +79,7 @@ data class TokenizerSpec(
     val unkToken: String,
     val maskToken: String,
     val padTokenId: Int?, // null: look the pad token up in the vocabulary
+    val tokenizeChineseChars: Boolean = true, // BertNormalizer's handle_chinese_chars, from tokenizer.json
 )
 
 data class ValidationSummary(

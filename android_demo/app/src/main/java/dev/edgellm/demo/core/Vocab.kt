@@ -33,12 +33,9 @@ class Vocab(tokens: List<String>) {
         }
 
         /** tokenizer.json of a WordPiece model: {"model": {"type": "WordPiece", "vocab": {"[PAD]": 0, ...}}}. */
-        fun fromTokenizerJson(text: String): Vocab {
-            val root = try {
-                Json.parse(text)
-            } catch (e: JsonException) {
-                throw TokenizerException("tokenizer.json is not valid JSON: ${e.message}", e)
-            }
+        fun fromTokenizerJson(text: String): Vocab = fromTokenizerJson(parseTokenizerJson(text))
+
+        fun fromTokenizerJson(root: Any?): Vocab {
             val model = (root as? Map<*, *>)?.get("model") as? Map<*, *>
                 ?: throw TokenizerException("tokenizer.json has no \"model\" object")
             val type = model["type"] as? String
@@ -57,18 +54,40 @@ class Vocab(tokens: List<String>) {
             return Vocab(tokens.map { it!! })
         }
 
-        /** Loads the vocabulary of an export folder: vocab.txt when present, else tokenizer.json. */
-        fun load(dir: File, spec: TokenizerSpec): Vocab {
-            if (spec.kind != "wordpiece") {
-                throw TokenizerException("tokenizer kind '${spec.kind}' is not supported by this app; supported: wordpiece (BERT-style models)")
-            }
-            val vocabTxt = File(dir, "vocab.txt")
-            val tokenizerJson = File(dir, "tokenizer.json")
-            return when {
-                vocabTxt.isFile -> fromVocabTxt(vocabTxt.readText(Charsets.UTF_8))
-                tokenizerJson.isFile -> fromTokenizerJson(tokenizerJson.readText(Charsets.UTF_8))
-                else -> throw ModelFileException("neither vocab.txt nor tokenizer.json is in $dir; re-export the folder with its tokenizer files")
-            }
+        internal fun parseTokenizerJson(text: String): Any? = try {
+            Json.parse(text)
+        } catch (e: JsonException) {
+            throw TokenizerException("tokenizer.json is not valid JSON: ${e.message}", e)
         }
     }
+}
+
+/**
+ * The tokenizer of an export folder. The vocabulary comes from vocab.txt when present, else tokenizer.json;
+ * tokenizer.json's BertNormalizer settings (strip_accents, handle_chinese_chars) complete the manifest's
+ * "tokenizer" section, which wins where it says something.
+ */
+fun loadBertTokenizer(dir: File, spec: TokenizerSpec): BertTokenizer {
+    if (spec.kind != "wordpiece") {
+        throw TokenizerException("tokenizer kind '${spec.kind}' is not supported by this app; supported: wordpiece (BERT-style models)")
+    }
+    val vocabTxt = File(dir, "vocab.txt")
+    val tokenizerJson = File(dir, "tokenizer.json")
+    val root = if (tokenizerJson.isFile) Vocab.parseTokenizerJson(tokenizerJson.readText(Charsets.UTF_8)) else null
+    val vocab = when {
+        vocabTxt.isFile -> Vocab.fromVocabTxt(vocabTxt.readText(Charsets.UTF_8))
+        root != null -> Vocab.fromTokenizerJson(root)
+        else -> throw ModelFileException("neither vocab.txt nor tokenizer.json is in $dir; re-export the folder with its tokenizer files")
+    }
+    return BertTokenizer(vocab, withNormalizerOf(root, spec))
+}
+
+/** [spec] completed by tokenizer.json's normalizer when it is a BertNormalizer. */
+internal fun withNormalizerOf(tokenizerJson: Any?, spec: TokenizerSpec): TokenizerSpec {
+    val normalizer = (tokenizerJson as? Map<*, *>)?.get("normalizer") as? Map<*, *> ?: return spec
+    if (normalizer["type"] != "BertNormalizer") return spec
+    return spec.copy(
+        stripAccents = spec.stripAccents ?: normalizer["strip_accents"] as? Boolean,
+        tokenizeChineseChars = normalizer["handle_chinese_chars"] as? Boolean ?: spec.tokenizeChineseChars,
+    )
 }

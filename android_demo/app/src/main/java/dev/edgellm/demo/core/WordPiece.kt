@@ -185,7 +185,7 @@ class BertTokenizer(private val vocab: Vocab, spec: TokenizerSpec) {
     val sepToken = spec.sepToken
     val unkToken = spec.unkToken
     val maskToken = spec.maskToken
-    private val basic = BasicTokenizer(spec.doLowerCase, spec.stripAccents)
+    private val basic = BasicTokenizer(spec.doLowerCase, spec.stripAccents, spec.tokenizeChineseChars)
     private val wordpiece = WordpieceTokenizer(vocab, spec.unkToken)
     private val padId: Int
     private val specialTokens: List<String> // longest first, so "[MASK]" wins over a shorter prefix

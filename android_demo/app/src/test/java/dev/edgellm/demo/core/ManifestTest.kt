@@ -40,6 +40,33 @@ class ManifestTest {
     }
 
     @Test
+    fun parsesWhatEdgellmBundleWrites() {
+        // The shape edgellm/bundle writes for an fp32 question-answering export: outputs sorted by name,
+        // "validation": null, extra keys (source, model_input_names, *_token_id) the app does not use.
+        val m = Manifest.parse(
+            """{"format_version": 1, "task": "question-answering", "model_type": "bert", "model_file": "model.tflite",
+                "source": {"path": "/models/tiny", "sha256": {"model.safetensors": "ab12"}}, "sequence_length": 16,
+                "signatures": [{"name": "serving_default", "sequence_length": 16,
+                  "inputs": [{"name": "attention_mask", "dtype": "int32", "shape": [1, 16], "quantization": null},
+                             {"name": "input_ids", "dtype": "int32", "shape": [1, 16], "quantization": null}],
+                  "outputs": [{"name": "end_logits", "dtype": "float32", "shape": [1, 16], "quantization": null},
+                              {"name": "start_logits", "dtype": "float32", "shape": [1, 16], "quantization": null}]}],
+                "inputs": [], "outputs": [],
+                "tokenizer": {"files": ["special_tokens_map.json", "tokenizer.json", "tokenizer_config.json", "vocab.txt"],
+                  "kind": "wordpiece", "do_lower_case": true, "model_input_names": ["input_ids", "attention_mask"],
+                  "cls_token": "[CLS]", "cls_token_id": 2, "pad_token": "[PAD]", "pad_token_id": 0, "mask_token": "[MASK]", "mask_token_id": 4},
+                "quantization": {"recipe": "fp32"}, "size_bytes": 123456, "validation": null,
+                "versions": {"python": "3.11.2", "edgellm": "0.1.0", "ai-edge-litert": "2.1.0"}}""",
+        )
+        assertEquals(Task.QUESTION_ANSWERING, m.task)
+        assertEquals(listOf("end_logits", "start_logits"), m.signatures.single().outputs.map { it.name })
+        assertEquals("fp32", m.quantizationRecipe)
+        assertNull(m.validation)
+        assertEquals(0, m.tokenizer.padTokenId)
+        assertEquals("2.1.0", m.versions["ai-edge-litert"])
+    }
+
+    @Test
     fun ignoresUnknownKeys() {
         val m = Manifest.parse(
             exampleManifestJson(extra = """, "future_key": {"nested": [1, 2]}, "calibration": "en.txt""""),

@@ -180,13 +180,35 @@ class WordPieceTest {
     }
 
     @Test
-    fun vocabLoadsFromAFolderAndRefusesOtherKinds() {
+    fun tokenizerLoadsFromAFolderAndRefusesOtherKinds() {
         val dir = tempDir()
-        assertThrowsWith<ModelFileException>("neither vocab.txt nor tokenizer.json") { Vocab.load(dir, tokenizerSpec()) }
+        assertThrowsWith<ModelFileException>("neither vocab.txt nor tokenizer.json") { loadBertTokenizer(dir, tokenizerSpec()) }
         java.io.File(dir, "vocab.txt").writeText(TEST_VOCAB_TOKENS.joinToString("\n", postfix = "\n"))
-        assertEquals(TEST_VOCAB_TOKENS.size, Vocab.load(dir, tokenizerSpec()).size)
+        assertEquals(listOf("hello", "world"), loadBertTokenizer(dir, tokenizerSpec()).tokenize("HELLO world"))
         assertThrowsWith<TokenizerException>("kind 'bpe'", "supported: wordpiece") {
-            Vocab.load(dir, tokenizerSpec().copy(kind = "bpe"))
+            loadBertTokenizer(dir, tokenizerSpec().copy(kind = "bpe"))
         }
+        java.io.File(dir, "tokenizer.json").writeText("{\"model\": ")
+        assertThrowsWith<TokenizerException>("tokenizer.json is not valid JSON") { loadBertTokenizer(dir, tokenizerSpec()) }
+    }
+
+    @Test
+    fun tokenizerJsonNormalizerCompletesTheManifest() {
+        val dir = tempDir()
+        val vocab = TEST_VOCAB_TOKENS.withIndex().joinToString(", ") { (i, t) -> "\"$t\": $i" }
+        java.io.File(dir, "tokenizer.json").writeText(
+            """{"normalizer": {"type": "BertNormalizer", "clean_text": true, "handle_chinese_chars": false,
+                "strip_accents": false, "lowercase": true},
+                "model": {"type": "WordPiece", "vocab": {$vocab}}}""",
+        )
+        // strip_accents false: "café" keeps its accent and is not in the vocabulary; no CJK splitting: one word.
+        val tok = loadBertTokenizer(dir, tokenizerSpec())
+        assertEquals(listOf("[UNK]", "cafe"), tok.tokenize("Café cafe"))
+        assertEquals(listOf("[UNK]"), tok.tokenize("你好"))
+        // What the manifest states wins over tokenizer.json.
+        assertEquals(listOf("cafe"), loadBertTokenizer(dir, tokenizerSpec(stripAccents = true)).tokenize("Café"))
+        // Another normalizer type leaves the manifest's settings alone.
+        val other = mapOf("normalizer" to mapOf("type" to "NFC"))
+        assertEquals(tokenizerSpec(), withNormalizerOf(other, tokenizerSpec()))
     }
 }
