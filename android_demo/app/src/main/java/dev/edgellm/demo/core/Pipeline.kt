@@ -110,9 +110,9 @@ class EdgePipeline(
         if (a.isBlank() || b.isBlank()) throw TokenizerException("type two sentences to compare")
         val runA = run(a)
         val runB = run(b)
-        val cosine = cosineSimilarity(embeddingOf(runA), embeddingOf(runB))
-        val dim = embeddingOf(runA).size
-        return Outcome(fmt("cosine similarity %.4f (%d-dim embeddings)", cosine, dim), listOf(runA, runB))
+        val embeddingA = embeddingOf(runA)
+        val cosine = cosineSimilarity(embeddingA, embeddingOf(runB))
+        return Outcome(fmt("cosine similarity %.4f (%d-dim embeddings)", cosine, embeddingA.size), listOf(runA, runB))
     }
 
     fun classify(text: String): Outcome {
