@@ -35,12 +35,17 @@ def _add_export(sub: argparse._SubParsersAction) -> None:
         "failed, 2 bad input or unsupported model.",
     )
     p.add_argument("output_dir", metavar="OUTPUT_DIR")
-    p.add_argument("--model", default=None, help="HF model folder (default: the packaged all-MiniLM-L6-v2)")
+    p.add_argument("--model", default=None, help="HF model folder, or a .gguf file (a causal LM; implies "
+                   "--task text-generation) (default: the packaged all-MiniLM-L6-v2)")
     p.add_argument("--task", default="auto", help="auto (from config.architectures / sentence-transformers files) "
                    "or feature-extraction, sentence-embedding, text-classification, token-classification, "
-                   "question-answering, fill-mask")
+                   "question-answering, fill-mask, text-generation (causal LMs: prefill + decode with a KV cache)")
     p.add_argument("--quantize", default="fp32", help="fp32, fp16, int8-dynamic")
     p.add_argument("--sequence-length", type=int, default=128)
+    p.add_argument("--cache-length", type=int, default=512,
+                   help="text-generation: KV-cache positions, prompt + new tokens (default 512)")
+    p.add_argument("--prefill-lengths", type=_csv_ints, default=(32, 128),
+                   help="text-generation: prefill signatures, e.g. 32,128 (default); longer prompts go in chunks")
     p.add_argument("--overwrite", action="store_true", help="replace OUTPUT_DIR if it exists and is not empty")
     p.add_argument("--allow-validation-failure", action="store_true",
                    help="keep the export (marked not passed) when validation fails; still exits 1")
@@ -48,6 +53,17 @@ def _add_export(sub: argparse._SubParsersAction) -> None:
 
 
 def _run_export(args: argparse.Namespace) -> int:
+    from edgellm.convert.decoder.source import is_gguf
+
+    if args.task == "text-generation" or is_gguf(args.model):
+        from edgellm.convert.decoder.export import LlmExportConfig, export_llm
+
+        config = LlmExportConfig(quantize=args.quantize, cache_length=args.cache_length,
+                                 prefill_lengths=args.prefill_lengths, overwrite=args.overwrite,
+                                 allow_validation_failure=args.allow_validation_failure)
+        result = export_llm(args.model, args.output_dir, config)
+        print(result.summary())
+        return 0 if result.validation.passed else 1
     from edgellm.export import export
 
     result = export(args.model, args.output_dir, task=args.task, quantize=args.quantize,
@@ -189,8 +205,60 @@ def _run_inspect(args: argparse.Namespace) -> int:
     return 1 if failures else 0
 
 
+# ---------------------------------------------------------------------------------------------- generate
+def _add_generate(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "generate",
+        help="generate text with an LLM export folder (LiteRT, KV cache), streaming to stdout",
+        description="Prefill the prompt and decode token by token through LiteRT, printing text as it comes; stops "
+        "at end-of-sequence or --max-new-tokens. Greedy by default; --temperature > 0 samples (with --top-k, "
+        "--top-p, --seed). Needs only the runtime (ai-edge-litert, tokenizers, jinja2). "
+        "Exit codes: 0 success, 2 bad input.",
+    )
+    p.add_argument("output_dir", metavar="OUTPUT_DIR", help="a folder written by `edgellm export --task text-generation`")
+    p.add_argument("--prompt", required=True)
+    p.add_argument("--chat", action="store_true", help="wrap the prompt as a user message in the model's chat template")
+    p.add_argument("--max-new-tokens", type=int, default=128)
+    p.add_argument("--greedy", action="store_true", help="argmax decoding (the default; excludes the sampling flags)")
+    p.add_argument("--temperature", type=float, default=None, help="sample with this temperature, in (0, 100]")
+    p.add_argument("--top-k", type=int, default=None, help="sample among the k most likely tokens (0 = all)")
+    p.add_argument("--top-p", type=float, default=None, help="nucleus sampling mass, in (0, 1]")
+    p.add_argument("--seed", type=int, default=None, help="seed of the sampler (same seed, same text)")
+    p.add_argument("--threads", type=int, default=1, help="CPU threads (default 1)")
+    p.add_argument("--stats", action="store_true", help="print time to first token and tokens/s to stderr")
+    p.set_defaults(func=_run_generate)
+
+
+def _run_generate(args: argparse.Namespace) -> int:
+    from edgellm.errors import ConfigError
+    from edgellm.generate import GenerateConfig, SamplingConfig, load_llm
+
+    sampling_flags = {"temperature": args.temperature, "top_k": args.top_k, "top_p": args.top_p, "seed": args.seed}
+    given = {k: v for k, v in sampling_flags.items() if v is not None}
+    if args.greedy and given:
+        raise ConfigError(f"--greedy excludes --{', --'.join(k.replace('_', '-') for k in given)}; pass one or "
+                          "the other")
+    if given and "temperature" not in given:
+        raise ConfigError("--top-k, --top-p and --seed sample, which needs --temperature > 0 (e.g. 0.7)")
+    if given and given["temperature"] == 0:
+        raise ConfigError("--temperature 0 is greedy decoding; pass --greedy, or a temperature > 0 to sample")
+    config = GenerateConfig(max_new_tokens=args.max_new_tokens, chat=args.chat, sampling=SamplingConfig(**given))
+    llm = load_llm(args.output_dir, num_threads=args.threads)
+    for piece in llm.generate(args.prompt, config):
+        sys.stdout.write(piece)
+        sys.stdout.flush()
+    sys.stdout.write("\n")
+    if args.stats and llm.last_stats is not None:
+        s = llm.last_stats
+        print(f"edgellm generate: {s.prompt_tokens} prompt tokens, {s.new_tokens} new ({s.stop_reason}); time to "
+              f"first token {s.time_to_first_token_s * 1e3:.1f} ms, decode {s.decode_tokens_per_second:.1f} tokens/s",
+              file=sys.stderr)
+    return 0
+
+
 # ---------------------------------------------------------------------------------------------- main
-_COMMANDS: tuple[Callable[[argparse._SubParsersAction], None], ...] = (_add_export, _add_bench, _add_inspect)
+_COMMANDS: tuple[Callable[[argparse._SubParsersAction], None], ...] = (_add_export, _add_bench, _add_inspect,
+                                                                       _add_generate)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -8,6 +8,7 @@ from typing import Any
 
 from edgellm.bundle import MANIFEST, bundle, check_output_dir
 from edgellm.convert import ConvertConfig, EdgeModel, convert, read_source
+from edgellm.convert.decoder.source import is_gguf
 from edgellm.errors import ConfigError, ValidationError
 from edgellm.quantize import get_recipe, quantize
 from edgellm.validate import ValidationReport, validate
@@ -62,6 +63,11 @@ def export(model: str | Path | None, output_dir: str | Path, *, task: str = "aut
     ``model`` None exports the packaged all-MiniLM-L6-v2. Raises ValidationError (nothing written) when the
     flatbuffer's outputs are outside the recipe's tolerance, unless ``allow_validation_failure``.
     """
+    if task == "text-generation" or is_gguf(model):  # causal LMs: edgellm.convert.decoder (cache/prefill defaults)
+        from edgellm.convert.decoder.export import LlmExportConfig, export_llm
+
+        return export_llm(model, output_dir, LlmExportConfig(quantize=quantize, overwrite=overwrite,
+                                                             allow_validation_failure=allow_validation_failure))
     config = ExportConfig(task=task, quantize=quantize, sequence_length=sequence_length, overwrite=overwrite,
                           allow_validation_failure=allow_validation_failure)
     return run_export(model, output_dir, config)

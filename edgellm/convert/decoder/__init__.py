@@ -1,0 +1,132 @@
+"""Causal LM -> float LiteRT flatbuffer with signatures ``prefill_<T>`` (one per prefill length) and ``decode``.
+
+Every signature takes ``tokens`` int32 [1, T], ``input_pos`` int32 [T] and the KV cache (``kv_k_cache_<i>``
+[1, kvh, D, C], ``kv_v_cache_<i>`` [1, kvh, C, D] per layer), and returns the K/V rows of its T tokens
+(``k_new_<i>``, ``v_new_<i>``); decode also returns ``logits`` [1, V]. The runtime (edgellm.generate) keeps the
+cache and writes the new rows in place. Prefill returns no logits: the prompt's last token goes through decode.
+
+Weights are shared by all signatures in the flatbuffer (one copy).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, replace
+from typing import Any
+
+from edgellm.convert.decoder.source import DecoderSource, is_gguf, read_decoder_source
+from edgellm.errors import ConfigError, ModelFileError, UnsupportedOpError, require
+
+__all__ = ["DecoderConfig", "DecoderModel", "DecoderSource", "convert_decoder", "is_gguf", "load_reference",
+           "read_decoder_source"]
+
+TASK = "text-generation"
+
+
+@dataclass(frozen=True, kw_only=True)
+class DecoderConfig:
+    """How to convert a causal LM.
+
+    cache_length: KV-cache positions C (prompt + new tokens). Decode reads the whole cache every step
+        (static shapes), so it costs time: SmolLM2-135M's fp32 cache is 46 KB per position (11.8 MB at 256).
+    prefill_lengths: the prefill_<T> signatures; a prompt is prefilled in chunks of these (the smallest that
+        takes the rest), leftovers by decode. Each one adds a graph but no weights.
+    """
+
+    cache_length: int = 512
+    prefill_lengths: tuple[int, ...] = (32, 128)
+
+    def __post_init__(self):
+        c = self.cache_length
+        if isinstance(c, bool) or not isinstance(c, int) or not 8 <= c <= 32768:
+            raise ConfigError(f"cache_length must be an integer in [8, 32768]; got {c!r}")
+        lengths = (self.prefill_lengths,) if isinstance(self.prefill_lengths, int) else tuple(self.prefill_lengths)
+        if not lengths or any(isinstance(t, bool) or not isinstance(t, int) or not 2 <= t <= c for t in lengths):
+            raise ConfigError(f"prefill_lengths must be integers in [2, cache_length={c}], e.g. 32,128; "
+                              f"got {self.prefill_lengths!r}")
+        object.__setattr__(self, "prefill_lengths", tuple(sorted(set(lengths))))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "prefill_lengths": list(self.prefill_lengths)}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "DecoderConfig":
+        return cls(**data)
+
+
+@dataclass(frozen=True, kw_only=True)
+class DecoderModel:
+    """The output of ``convert_decoder`` (and of ``edgellm.quantize.quantize`` applied to it)."""
+
+    content: bytes = field(repr=False)
+    source: DecoderSource
+    config: DecoderConfig
+    recipe: str = "fp32"
+    quantization: dict[str, Any] = field(default_factory=dict)
+    reference: Any = field(default=None, repr=False, compare=False)  # the float HF model (PyTorch)
+    task: str = TASK
+
+    @property
+    def size_bytes(self) -> int:
+        return len(self.content)
+
+    def with_content(self, content: bytes, *, recipe: str, quantization: dict[str, Any]) -> "DecoderModel":
+        return replace(self, content=content, recipe=recipe, quantization=quantization)
+
+
+def load_reference(source: DecoderSource):
+    """The float32 HF causal LM (eval mode)."""
+    torch = require("torch", "convert")
+    transformers = require("transformers", "convert")
+    if source.gguf:
+        require("accelerate", "convert")  # transformers' GGUF loading needs it
+        require("gguf", "convert")
+    try:
+        model = transformers.AutoModelForCausalLM.from_pretrained(**source.from_pretrained_kwargs(),
+                                                                  dtype=torch.float32, trust_remote_code=False)
+    except (OSError, ValueError, RuntimeError, KeyError) as e:
+        raise ModelFileError(f"could not load {str(source.path)!r} as a causal LM: "
+                             f"{str(e).strip().splitlines()[0][:200]}") from e
+    return model.eval()
+
+
+def convert_decoder(source: DecoderSource, config: DecoderConfig = DecoderConfig(), *, reference=None
+                    ) -> DecoderModel:
+    """Convert a causal LM into a float32 DecoderModel (in memory; nothing is written)."""
+    max_pos = int(source.config.get("max_position_embeddings") or 0)
+    if max_pos and config.cache_length > max_pos:
+        raise ConfigError(f"cache_length {config.cache_length} is above the model's max_position_embeddings "
+                          f"({max_pos}); pass --cache-length {max_pos} or less")
+    window = source.config.get("sliding_window") if source.config.get("use_sliding_window", True) else None
+    if window and config.cache_length > int(window):
+        raise ConfigError(f"cache_length {config.cache_length} is above the model's sliding_window ({window}), "
+                          f"which edgellm's KV cache does not implement; pass --cache-length {window} or less")
+    from edgellm.convert.decoder.layers import DecoderForExport, torch
+
+    model = reference if reference is not None else load_reference(source)
+    litert_torch = require("litert_torch", "convert")
+    litert_torch.config.show_progress = False
+    converter = litert_torch.Converter()
+    prefill = DecoderForExport(model, source.spec, cache_length=config.cache_length, with_logits=False).eval()
+    decode = DecoderForExport(model, source.spec, cache_length=config.cache_length, with_logits=True).eval()
+    for t in config.prefill_lengths:
+        converter.signature(f"prefill_{t}", prefill, sample_kwargs=_sample(decode, t))
+    converter.signature("decode", decode, sample_kwargs=_sample(decode, 1))
+    try:
+        with torch.no_grad():
+            converted = converter.convert()
+    except (RuntimeError, NotImplementedError, ValueError, TypeError) as e:
+        raise UnsupportedOpError(
+            f"litert-torch could not convert {source.model_type} for {TASK}: {str(e).strip().splitlines()[0]}; "
+            "run with --debug for the trace and report it with the model's config.json") from e
+    return DecoderModel(content=bytes(converted.model_content()), source=source, config=config, reference=model)
+
+
+def _sample(module, t: int) -> dict[str, Any]:
+    from edgellm.convert.decoder.layers import torch
+
+    kvh, d, c = module.num_kv_heads, module.head_dim, module.cache_length
+    layers = len(module.model.model.layers)
+    kv = {f"k_cache_{i}": torch.zeros(1, kvh, d, c) for i in range(layers)}
+    kv |= {f"v_cache_{i}": torch.zeros(1, kvh, c, d) for i in range(layers)}
+    return {"tokens": torch.zeros((1, t), dtype=torch.int32), "input_pos": torch.arange(t, dtype=torch.int32),
+            "kv": kv}

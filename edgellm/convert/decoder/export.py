@@ -1,0 +1,168 @@
+"""`export_llm`: causal LM (HF folder or .gguf) -> convert -> quantize -> validate -> export folder.
+
+The folder holds model.tflite (prefill_<T> + decode signatures), the tokenizer (tokenizer.json and its config,
+with the chat template), generation_config.json and edgellm.json, whose ``llm`` section tells an app everything it
+needs to run the model: cache length and KV tensor names/shapes/sequence axes, prefill lengths, special tokens.
+"""
+
+from __future__ import annotations
+
+import json
+import resource
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from edgellm.bundle import FORMAT_VERSION, MANIFEST, MODEL_FILE, check_output_dir
+from edgellm.bundle.outdir import atomic_output_dir
+from edgellm.convert.decoder import TASK, DecoderConfig, DecoderModel, convert_decoder, load_reference, \
+    read_decoder_source
+from edgellm.convert.decoder.validate import DECODER_TOLERANCES, DecoderValidationReport, validate_decoder
+from edgellm.errors import ConfigError, ModelFileError, ValidationError, require
+
+
+@dataclass(frozen=True, kw_only=True)
+class LlmExportConfig:
+    """Options of `edgellm export --task text-generation` (the CLI flags, same names)."""
+
+    quantize: str = "fp32"  # a recipe with a row in DECODER_TOLERANCES
+    cache_length: int = 512
+    prefill_lengths: tuple[int, ...] = (32, 128)
+    overwrite: bool = False
+    allow_validation_failure: bool = False  # write the export marked not passed instead of nothing
+
+    def __post_init__(self):
+        from edgellm.quantize import get_recipe
+
+        get_recipe(self.quantize)
+        if self.quantize not in DECODER_TOLERANCES:
+            raise ConfigError(f"recipe {self.quantize!r} is not available for {TASK}; available: "
+                              f"{', '.join(DECODER_TOLERANCES)}")
+        object.__setattr__(self, "prefill_lengths", self.decoder_config().prefill_lengths)
+
+    def decoder_config(self) -> DecoderConfig:
+        return DecoderConfig(cache_length=self.cache_length, prefill_lengths=self.prefill_lengths)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "prefill_lengths": list(self.prefill_lengths)}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "LlmExportConfig":
+        return cls(**data)
+
+
+@dataclass(frozen=True, kw_only=True)
+class LlmExportResult:
+    output_dir: Path
+    model: DecoderModel
+    validation: DecoderValidationReport
+    seconds: float
+    peak_rss_bytes: int
+
+    def summary(self) -> str:
+        m = self.model
+        return (f"exported {m.source.model_type} ({TASK}, {m.recipe}, cache {m.config.cache_length}, prefill "
+                f"{','.join(map(str, m.config.prefill_lengths))}) to {self.output_dir} [{m.size_bytes / 1e6:.1f} MB, "
+                f"{self.seconds:.0f} s, peak RSS {self.peak_rss_bytes / 1e9:.2f} GB]\n{self.validation.summary()}")
+
+
+def load_tokenizer(source):
+    transformers = require("transformers", "convert")
+    try:
+        return transformers.AutoTokenizer.from_pretrained(**source.from_pretrained_kwargs(), trust_remote_code=False)
+    except (OSError, ValueError, TypeError, KeyError) as e:
+        raise ModelFileError(f"could not load a tokenizer for {str(source.path)!r} ({str(e).strip()[:160]}); "
+                             "an LLM export needs the model's tokenizer (tokenizer.json + tokenizer_config.json "
+                             "in the folder, or the tokenizer inside the .gguf)") from e
+
+
+def export_llm(model: str | Path | None, output_dir: str | Path, config: LlmExportConfig = LlmExportConfig()
+               ) -> LlmExportResult:
+    """Convert, quantize and validate a causal LM, and write OUTPUT_DIR (atomically; nothing on failure)."""
+    from edgellm.quantize import quantize
+
+    t0 = time.perf_counter()
+    output_dir = check_output_dir(output_dir, overwrite=config.overwrite)
+    source = read_decoder_source(model)
+    if source.path == output_dir.resolve():
+        raise ConfigError(f"OUTPUT_DIR {str(output_dir)!r} is the model folder itself; choose another folder")
+    config.decoder_config()
+    tokenizer = load_tokenizer(source)
+    reference = load_reference(source)
+    edge = quantize(convert_decoder(source, config.decoder_config(), reference=reference), config.quantize)
+    with atomic_output_dir(output_dir, overwrite=config.overwrite) as tmp:
+        (tmp / MODEL_FILE).write_bytes(edge.content)
+        report = validate_decoder(edge, tmp / MODEL_FILE, tokenizer)
+        if not report.passed and not config.allow_validation_failure:
+            raise ValidationError(f"{report.summary()}; nothing was written (pass --allow-validation-failure to keep "
+                                  "the export marked not passed, or try a less aggressive --quantize)")
+        tokenizer_files = _save_tokenizer(tokenizer, tmp)
+        reference.generation_config.save_pretrained(tmp)
+        seconds = time.perf_counter() - t0
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+        manifest = build_llm_manifest(edge, tmp / MODEL_FILE, tokenizer, tokenizer_files, report,
+                                      export_stats={"seconds": round(seconds, 1), "peak_rss_bytes": peak})
+        (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
+    return LlmExportResult(output_dir=output_dir, model=edge, validation=report, seconds=seconds,
+                           peak_rss_bytes=peak)
+
+
+def _save_tokenizer(tokenizer, out: Path) -> list[str]:
+    before = set(out.iterdir())
+    tokenizer.save_pretrained(out)
+    if not (out / "tokenizer.json").is_file():
+        raise ModelFileError("the model's tokenizer has no fast (tokenizer.json) form, which edgellm generate and "
+                             "the Android demo read; export a model whose folder has tokenizer.json")
+    return sorted(p.name for p in set(out.iterdir()) - before)
+
+
+def eos_token_ids(reference, tokenizer) -> list[int]:
+    eos = reference.generation_config.eos_token_id
+    ids = set(eos if isinstance(eos, (list, tuple)) else [eos] if eos is not None else [])
+    if tokenizer.eos_token_id is not None:
+        ids.add(int(tokenizer.eos_token_id))
+    return sorted(int(i) for i in ids)
+
+
+def build_llm_manifest(edge: DecoderModel, model_file: Path, tokenizer, tokenizer_files: list[str],
+                       report: DecoderValidationReport, *, export_stats: dict[str, Any]) -> dict[str, Any]:
+    from edgellm.bundle import _tensors, _versions
+    from edgellm.generate.runner import _interpreter_class, _layout, describe
+
+    interpreter = _interpreter_class()(model_path=str(model_file))
+    signatures = []
+    for name in interpreter.get_signature_list():
+        runner = interpreter.get_signature_runner(name)
+        signatures.append({"name": name, "inputs": _tensors(runner.get_input_details()),
+                           "outputs": _tensors(runner.get_output_details())})
+    layout = _layout(interpreter)
+    special = {role: str(getattr(tokenizer, role)) for role in ("bos_token", "eos_token", "pad_token", "unk_token")
+               if getattr(tokenizer, role, None) is not None}
+    special_ids = {f"{role}_id": int(tokenizer.convert_tokens_to_ids(tok)) for role, tok in special.items()}
+    source = edge.source
+    return {
+        "format_version": FORMAT_VERSION,
+        "task": TASK,
+        "model_type": source.model_type,
+        "model_file": MODEL_FILE,
+        "source": {"path": str(source.path), "format": "gguf" if source.gguf else "hf", "sha256": source.weight_sha256()},
+        "signatures": signatures,
+        "llm": {
+            "cache_length": layout.cache_length,
+            "prefill_lengths": list(layout.prefill_lengths),
+            "vocab_size": layout.vocab_size,
+            "kv_cache": describe(layout),
+            "prefill_returns_logits": False,  # the prompt's last token goes through decode
+            "special_tokens": {**special, **special_ids},
+            "eos_token_ids": eos_token_ids(edge.reference, tokenizer),
+            "chat_template": bool(getattr(tokenizer, "chat_template", None)),
+            "generation_config": edge.reference.generation_config.to_diff_dict(),
+        },
+        "tokenizer": {"files": tokenizer_files},
+        "quantization": edge.quantization or {"recipe": edge.recipe},
+        "size_bytes": edge.size_bytes,
+        "validation": report.to_dict(),
+        "export": export_stats,
+        "versions": _versions(),
+    }

@@ -1,0 +1,166 @@
+"""Generate text with an LLM export folder through LiteRT: prefill the prompt, decode token by token.
+
+Runtime only (numpy, ai-edge-litert, tokenizers, jinja2): runs where `edgellm bench` runs.
+
+>>> llm = load_llm("out/smollm2", num_threads=2)  # doctest: +SKIP
+>>> for piece in llm.generate("What is the capital of France?", GenerateConfig(chat=True)):  # doctest: +SKIP
+...     print(piece, end="", flush=True)
+>>> llm.last_stats.decode_tokens_per_second  # doctest: +SKIP
+
+The prompt's tokens except the last are prefilled (chunked over the prefill_<T> signatures); the last one goes
+through decode, whose logits give the first new token. Time to first token = that prefill + one decode + sampling.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Iterator, Sequence
+
+from edgellm.errors import ConfigError, ModelFileError
+from edgellm.generate.runner import MODES, CacheLayout, LlmRunner
+from edgellm.generate.sampling import Sampler, SamplingConfig
+from edgellm.generate.tokenizer import ChatTokenizer
+
+__all__ = ["GenerateConfig", "GenerationStats", "Llm", "LlmRunner", "SamplingConfig", "load_llm"]
+
+MANIFEST = "edgellm.json"  # edgellm.bundle.MANIFEST, not imported: edgellm.bundle imports numpy at the top only,
+MODEL_FILE = "model.tflite"  # but keeping this package free of convert-side modules is the point
+
+
+@dataclass(frozen=True, kw_only=True)
+class GenerateConfig:
+    max_new_tokens: int = 128  # stops earlier at an end-of-sequence token or when the KV cache is full
+    chat: bool = False  # wrap the prompt as one user message in the export's chat template
+    sampling: SamplingConfig = field(default_factory=SamplingConfig)  # default greedy
+    stop_at_eos: bool = True  # False runs exactly max_new_tokens (validation and bench do)
+
+    def __post_init__(self):
+        if isinstance(self.max_new_tokens, bool) or not isinstance(self.max_new_tokens, int) or self.max_new_tokens < 1:
+            raise ConfigError(f"max_new_tokens must be an integer >= 1; got {self.max_new_tokens!r}")
+        if isinstance(self.sampling, dict):
+            object.__setattr__(self, "sampling", SamplingConfig.from_dict(self.sampling))
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "GenerateConfig":
+        return cls(**data)
+
+
+@dataclass(frozen=True, kw_only=True)
+class GenerationStats:
+    prompt_tokens: int
+    new_tokens: int
+    time_to_first_token_s: float  # prefill + first decode + sampling
+    prefill_s: float
+    decode_s: float  # the new tokens after the first
+    stop_reason: str  # "eos", "max_new_tokens" or "cache_full"
+
+    @property
+    def prefill_tokens_per_second(self) -> float:
+        return self.prompt_tokens / self.time_to_first_token_s if self.time_to_first_token_s else 0.0
+
+    @property
+    def decode_tokens_per_second(self) -> float:
+        return (self.new_tokens - 1) / self.decode_s if self.decode_s > 0 else 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "prefill_tokens_per_second": self.prefill_tokens_per_second,
+                "decode_tokens_per_second": self.decode_tokens_per_second}
+
+
+class Llm:
+    """An export folder loaded for generation: runner, tokenizer, special tokens."""
+
+    def __init__(self, folder: str | Path, *, num_threads: int = 1, mode: str = "inplace"):
+        import json
+
+        self.folder = Path(folder)
+        manifest_file = self.folder / MANIFEST
+        if not manifest_file.is_file():
+            raise ModelFileError(f"{str(self.folder)!r} has no {MANIFEST}; pass a folder written by "
+                                 "`edgellm export --task text-generation`")
+        try:
+            self.manifest = json.loads(manifest_file.read_text("utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError) as e:
+            raise ModelFileError(f"{str(manifest_file)!r} is not valid JSON ({e}); re-run `edgellm export`") from e
+        if self.manifest.get("task") != "text-generation":
+            raise ModelFileError(f"{str(self.folder)!r} is a {self.manifest.get('task')!r} export; "
+                                 "generate needs one made with --task text-generation")
+        llm = self.manifest.get("llm") or {}
+        self.eos_token_ids = frozenset(int(i) for i in llm.get("eos_token_ids", ()))
+        self.tokenizer = ChatTokenizer(self.folder, special=llm.get("special_tokens", {}))
+        self.runner = LlmRunner(self.folder / self.manifest.get("model_file", MODEL_FILE), num_threads=num_threads,
+                                mode=mode)
+        self.last_stats: GenerationStats | None = None
+
+    @property
+    def layout(self) -> CacheLayout:
+        return self.runner.layout
+
+    def encode_prompt(self, prompt: str, *, chat: bool) -> list[int]:
+        if chat:
+            return self.tokenizer.encode_chat([{"role": "user", "content": prompt}])
+        return self.tokenizer.encode(prompt)
+
+    def tokens(self, prompt_ids: Sequence[int], config: GenerateConfig = GenerateConfig()) -> Iterator[int]:
+        """Yield new token ids (the end-of-sequence token is not yielded); stats land in ``last_stats``."""
+        prompt_ids = list(prompt_ids)
+        cache = self.layout.cache_length
+        if not prompt_ids:
+            raise ConfigError("the prompt is empty; give at least one token of text")
+        if len(prompt_ids) >= cache:
+            raise ConfigError(f"the prompt has {len(prompt_ids)} tokens but the KV cache holds {cache} (prompt and "
+                              f"new tokens); shorten the prompt or re-export with --cache-length above "
+                              f"{len(prompt_ids) + config.max_new_tokens}")
+        sample = Sampler(config.sampling)
+        t0 = time.perf_counter()
+        self.runner.prefill(prompt_ids[:-1], start=0)
+        t_prefill = time.perf_counter()
+        pos = len(prompt_ids) - 1
+        token = sample(self.runner.decode(prompt_ids[-1], position=pos))
+        t_first = time.perf_counter()
+        n, reason = 0, "max_new_tokens"
+        try:
+            while True:
+                if config.stop_at_eos and token in self.eos_token_ids:
+                    reason = "eos"
+                    break
+                n += 1
+                yield token
+                if n >= config.max_new_tokens:
+                    break
+                pos += 1
+                if pos >= cache:
+                    reason = "cache_full"
+                    break
+                token = sample(self.runner.decode(token, position=pos))
+        finally:
+            self.last_stats = GenerationStats(prompt_tokens=len(prompt_ids), new_tokens=n,
+                                              time_to_first_token_s=t_first - t0, prefill_s=t_prefill - t0,
+                                              decode_s=time.perf_counter() - t_first, stop_reason=reason)
+
+    def generate(self, prompt: str, config: GenerateConfig = GenerateConfig()) -> Iterator[str]:
+        """Yield text pieces as they are decoded (a piece may hold several tokens, or wait for a whole character)."""
+        ids: list[int] = []
+        shown = ""
+        for token in self.tokens(self.encode_prompt(prompt, chat=config.chat), config):
+            ids.append(token)
+            text = self.tokenizer.decode(ids)
+            if text.endswith("\ufffd"):  # an incomplete UTF-8 sequence: wait for the next token
+                continue
+            if len(text) > len(shown):
+                yield text[len(shown):]
+                shown = text
+        text = self.tokenizer.decode(ids)
+        if len(text) > len(shown):
+            yield text[len(shown):]
+
+
+def load_llm(folder: str | Path, *, num_threads: int = 1, mode: str = "inplace") -> Llm:
+    if mode not in MODES:
+        raise ConfigError(f"runner mode {mode!r} is unknown; choose one of {', '.join(MODES)}")
+    return Llm(folder, num_threads=num_threads, mode=mode)

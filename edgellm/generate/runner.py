@@ -1,0 +1,192 @@
+"""Run an LLM export (prefill_<T> + decode signatures, external KV cache) through LiteRT.
+
+Runtime only: numpy and ai-edge-litert (or tflite-runtime), nothing else (the same rule as ``edgellm.bench``).
+
+The export's signatures take the KV cache as inputs and return only the K/V rows of the tokens they process
+(see ``edgellm.convert.decoder.layers``). Two ways to drive them:
+
+``inplace`` (default)  Each signature's tensors are allocated once and held as numpy views of the interpreter's
+                       own buffers. A call writes its token ids and positions into the views and invokes the
+                       subgraph; then only the new K/V rows are written into the cache views of every signature
+                       (T x 2 x layers small copies). Nothing is resized, allocated or copied cache-sized per step.
+``copy``               The classic signature runner: every call resizes, re-allocates and copies the whole cache
+                       in (what a naive loop does; kept as the fallback and as the baseline for bench).
+
+Both give bit-identical logits (tests/generate checks it).
+
+Not used: ``CompiledModel`` with zero-copy host-memory TensorBuffers. ai-edge-litert 2.3 makes those buffers 1-D
+and then fails to bind them to the export's static [1, T] inputs ("Cannot auto-resize tensor tokens: no
+dims_signature exists"), and its managed buffers can only be written whole, so new rows cannot be stored in place.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+from edgellm.errors import ConfigError, MissingDependencyError, ModelFileError
+
+MODES = ("inplace", "copy")
+@dataclass(frozen=True, kw_only=True)
+class CacheLayout:
+    """The KV cache an export expects, read from its signatures.
+
+    k: [1, kvh, D, C] (sequence on axis 3), v: [1, kvh, C, D] (sequence on axis 2), one pair per layer.
+    """
+
+    num_layers: int
+    cache_length: int
+    k_shape: tuple[int, ...]
+    v_shape: tuple[int, ...]
+    prefill_lengths: tuple[int, ...]
+    vocab_size: int
+
+    @property
+    def bytes(self) -> int:
+        return 4 * self.num_layers * (int(np.prod(self.k_shape)) + int(np.prod(self.v_shape)))
+
+
+def _interpreter_class():
+    try:
+        from ai_edge_litert.interpreter import Interpreter
+    except ImportError:
+        try:
+            from tflite_runtime.interpreter import Interpreter
+        except ImportError as e:
+            raise MissingDependencyError("edgellm generate needs a LiteRT runtime: pip install ai-edge-litert "
+                                         "(or tflite-runtime on 32-bit Raspberry Pi OS)") from e
+    return Interpreter
+
+
+class LlmRunner:
+    """prefill(tokens, start) and decode(token, position) -> logits over one export's signatures.
+
+    >>> r = LlmRunner("out/smollm2/model.tflite", num_threads=2)  # doctest: +SKIP
+    >>> r.prefill([1, 9690, 28], start=0); logits = r.decode(253, position=3)  # doctest: +SKIP
+    """
+
+    def __init__(self, model_path: str | Path, *, num_threads: int = 1, mode: str = "inplace"):
+        if mode not in MODES:
+            raise ConfigError(f"runner mode {mode!r} is unknown; choose one of {', '.join(MODES)}")
+        if not isinstance(num_threads, int) or isinstance(num_threads, bool) or num_threads < 1:
+            raise ConfigError(f"num_threads must be an integer >= 1; got {num_threads!r}")
+        self.path = Path(model_path)
+        if not self.path.is_file():
+            raise ModelFileError(f"model file {str(self.path)!r} does not exist; pass an export folder written by "
+                                 "`edgellm export --task text-generation`")
+        self.mode = mode
+        self.num_threads = num_threads
+        self._interpreter = _interpreter_class()(model_path=str(self.path), num_threads=num_threads)
+        self.layout = _layout(self._interpreter)
+        lay = self.layout
+        self.signatures = {f"prefill_{t}": t for t in lay.prefill_lengths} | {"decode": 1}
+        if mode == "copy":
+            self.k = [np.zeros(lay.k_shape, np.float32) for _ in range(lay.num_layers)]
+            self.v = [np.zeros(lay.v_shape, np.float32) for _ in range(lay.num_layers)]
+            self._runners = {name: self._interpreter.get_signature_runner(name) for name in self.signatures}
+            return
+        wrapper = self._interpreter._interpreter  # the C++ InterpreterWrapper: per-subgraph allocate/invoke/views
+        self._views: dict[str, tuple[int, dict[str, np.ndarray]]] = {}
+        for name in self.signatures:
+            runner = self._interpreter.get_signature_runner(name)
+            index = runner._subgraph_index
+            wrapper.AllocateTensors(index)
+            views = {n: wrapper.tensor(wrapper, i, index) for n, i in [*dict(runner._inputs).items(), *dict(runner._outputs).items()]}
+            self._views[name] = (index, views)
+        # every signature holds its own copy of the cache; new rows go into all of them, the decode one is "the" cache
+        self._caches = [(
+            [views[f"kv_k_cache_{i}"] for i in range(lay.num_layers)],
+            [views[f"kv_v_cache_{i}"] for i in range(lay.num_layers)]) for _, views in self._views.values()]
+        self.k, self.v = self._caches[-1]
+        self.reset()
+
+    # ------------------------------------------------------------------------------------------- calls
+    def _run(self, name: str, tokens: np.ndarray, positions: np.ndarray) -> dict[str, np.ndarray]:
+        if self.mode == "copy":
+            kv = {f"kv_k_cache_{i}": a for i, a in enumerate(self.k)} | {f"kv_v_cache_{i}": a
+                                                                         for i, a in enumerate(self.v)}
+            return self._runners[name](tokens=tokens, input_pos=positions, **kv)
+        index, views = self._views[name]
+        views["tokens"][...] = tokens
+        views["input_pos"][...] = positions
+        self._interpreter._interpreter.Invoke(index)
+        return views
+
+    def _store(self, out: dict[str, np.ndarray], start: int, n: int) -> None:
+        """Write the first n new K/V rows of a call into the cache(s) at positions start..start+n-1."""
+        caches = [(self.k, self.v)] if self.mode == "copy" else self._caches
+        for i in range(self.layout.num_layers):
+            k_new, v_new = out[f"k_new_{i}"][..., :n], out[f"v_new_{i}"][:, :, :n]
+            for k, v in caches:
+                k[i][..., start:start + n] = k_new
+                v[i][:, :, start:start + n] = v_new
+
+    def prefill(self, tokens: Sequence[int], *, start: int = 0) -> None:
+        """Put ``tokens`` into the cache at positions start.. (chunked over the prefill signatures)."""
+        tokens = list(tokens)
+        lay = self.layout
+        if start + len(tokens) > lay.cache_length:
+            raise ConfigError(f"{start + len(tokens)} tokens do not fit the KV cache of {lay.cache_length}; "
+                              "shorten the prompt or re-export with a larger --cache-length")
+        pos = start
+        while tokens:
+            n = len(tokens)
+            # the smallest prefill length that takes the rest, else the largest; padded rows must fit the cache
+            fits = [t for t in lay.prefill_lengths if pos + t <= lay.cache_length]
+            t = min((x for x in fits if x >= n), default=max(fits, default=0))
+            if t == 0 or (t > n and n == 1):
+                self.decode(tokens[0], position=pos)
+                tokens, pos = tokens[1:], pos + 1
+                continue
+            take = min(n, t)
+            chunk = np.zeros((1, t), np.int32)
+            chunk[0, :take] = tokens[:take]
+            out = self._run(f"prefill_{t}", chunk, np.arange(pos, pos + t, dtype=np.int32))
+            self._store(out, pos, take)
+            tokens, pos = tokens[take:], pos + take
+
+    def decode(self, token: int, *, position: int) -> np.ndarray:
+        """Run one token at ``position``, store its K/V row; returns the next-token logits [V] (a view, reused)."""
+        if not 0 <= position < self.layout.cache_length:
+            raise ConfigError(f"position {position} is outside the KV cache of {self.layout.cache_length}")
+        out = self._run("decode", np.array([[token]], np.int32), np.array([position], np.int32))
+        self._store(out, position, 1)
+        return out["logits"][0]
+
+    def reset(self) -> None:
+        """Forget the conversation (the mask hides rows past the next start, so this is only hygiene)."""
+        for ks, vs in ([(self.k, self.v)] if self.mode == "copy" else self._caches):
+            for a in (*ks, *vs):
+                a[...] = 0
+
+
+def _layout(interpreter) -> CacheLayout:
+    signatures = interpreter.get_signature_list()
+    if "decode" not in signatures:
+        raise ModelFileError(f"the model has signatures {sorted(signatures)} but no 'decode'; it is not an "
+                             "edgellm LLM export (re-run `edgellm export --task text-generation`)")
+    prefill = sorted(int(m.group(1)) for s in signatures if (m := re.fullmatch(r"prefill_(\d+)", s)))
+    details = interpreter.get_signature_runner("decode").get_input_details()
+    layers = sum(1 for n in details if n.startswith("kv_k_cache_"))
+    if layers == 0 or "tokens" not in details or "input_pos" not in details:
+        raise ModelFileError(f"decode inputs {sorted(details)} are not edgellm's (tokens, input_pos, "
+                             "kv_k_cache_<i>, kv_v_cache_<i>); re-run `edgellm export --task text-generation`")
+    k_shape = tuple(int(x) for x in details["kv_k_cache_0"]["shape"])
+    v_shape = tuple(int(x) for x in details["kv_v_cache_0"]["shape"])
+    logits = interpreter.get_signature_runner("decode").get_output_details()["logits"]
+    return CacheLayout(num_layers=layers, cache_length=v_shape[2], k_shape=k_shape, v_shape=v_shape,
+                       prefill_lengths=tuple(prefill), vocab_size=int(logits["shape"][-1]))
+
+
+def describe(layout: CacheLayout) -> dict[str, Any]:
+    """The manifest's view of the cache (apps allocate it from this)."""
+    return {"cache_length": layout.cache_length, "num_layers": layout.num_layers,
+            "k": {"inputs": "kv_k_cache_{i}", "outputs": "k_new_{i}", "shape": list(layout.k_shape),
+                  "sequence_axis": 3},
+            "v": {"inputs": "kv_v_cache_{i}", "outputs": "v_new_{i}", "shape": list(layout.v_shape),
+                  "sequence_axis": 2},
+            "bytes": layout.bytes}

