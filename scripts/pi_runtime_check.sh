@@ -81,6 +81,21 @@ for m in proc sys dev; do
   if [[ $m == proc ]]; then mount -t proc proc "$ROOTFS/proc"; else mount --rbind "/$m" "$ROOTFS/$m"; fi
   MOUNTED+=("$ROOTFS/$m")
 done
+# qemu-user shows arm64 programs the host's own /proc/cpuinfo (x86 here). The cpuinfo library inside LiteRT
+# parses it when an Interpreter is created (even with XNNPACK off) and segfaults on x86 content; a real Pi
+# has an ARM cpuinfo. So a Raspberry Pi 4's cpuinfo stands in (host.cpu then reads "Cortex-A72").
+# STANDIN_CPUINFO=0 keeps the host's, to see the crash.
+if [[ "${STANDIN_CPUINFO:-1}" == 1 ]]; then
+  {
+    for cpu in 0 1; do
+      printf 'processor\t: %s\nBogoMIPS\t: 108.00\nFeatures\t: fp asimd evtstrm crc32 cpuid\n' "$cpu"
+      printf 'CPU implementer\t: 0x41\nCPU architecture: 8\nCPU variant\t: 0x0\nCPU part\t: 0xd08\nCPU revision\t: 3\n\n'
+    done
+    printf 'Hardware\t: BCM2835\nRevision\t: c03114\nModel\t\t: Raspberry Pi 4 Model B Rev 1.4\n'
+  } >"$BUILD/cpuinfo-pi4"
+  mount --bind "$BUILD/cpuinfo-pi4" "$ROOTFS/proc/cpuinfo"
+  MOUNTED+=("$ROOTFS/proc/cpuinfo")
+fi
 cp /etc/resolv.conf "$ROOTFS/etc/resolv.conf"
 # the host's CA bundle, so pip in the chroot trusts what the host trusts
 cp /etc/ssl/certs/ca-certificates.crt "$ROOTFS/etc/ssl/certs/host-ca.crt"
@@ -146,6 +161,7 @@ b = json.load(open("/tmp/bench.json"))
 i = json.load(open("/tmp/inspect.json"))
 assert b["schema"] == "edgellm.bench/1", b["schema"]
 assert b["host"]["arch"] == "aarch64" and b["host"]["python_bits"] == 64, b["host"]
+assert b["host"]["cpu"] == "Cortex-A72", b["host"]  # parsed from the (stand-in) ARM /proc/cpuinfo
 assert b["runtime"]["name"] == "ai-edge-litert", b["runtime"]
 for r in b["results"]:
     assert set(r["latency_ms"]) == {"p50", "p90", "p99", "mean", "std", "min", "max"}
