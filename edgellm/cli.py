@@ -42,6 +42,14 @@ def _add_export(sub: argparse._SubParsersAction) -> None:
                    "question-answering, fill-mask, text-generation (causal LMs: prefill + decode with a KV cache)")
     p.add_argument("--quantize", default="fp32", help="fp32, fp16, int8-dynamic")
     p.add_argument("--sequence-length", type=int, default=128)
+    p.add_argument("--calibration-data", metavar="FILE", default=None,
+                   help="int8/int16x8: representative samples (.txt one per line, .jsonl, .csv, .tsv, or a "
+                   "datasets folder); default: the packaged English corpus calibration/en.txt")
+    p.add_argument("--text-column", default=None, help="column of --calibration-data (.jsonl/.csv/.tsv/datasets); "
+                   "two comma-separated columns for sentence pairs or question,context")
+    p.add_argument("--num-calibration-samples", type=int, default=128, metavar="N")
+    p.add_argument("--calibration-range", default="minmax", choices=("minmax", "percentile", "mse"),
+                   help="how each activation range is chosen from calibration (default: plain min/max)")
     p.add_argument("--cache-length", type=int, default=512,
                    help="text-generation: KV-cache positions, prompt + new tokens (default 512)")
     p.add_argument("--prefill-lengths", type=_csv_ints, default=(32, 128),
@@ -68,7 +76,10 @@ def _run_export(args: argparse.Namespace) -> int:
 
     result = export(args.model, args.output_dir, task=args.task, quantize=args.quantize,
                     sequence_length=args.sequence_length, overwrite=args.overwrite,
-                    allow_validation_failure=args.allow_validation_failure)
+                    allow_validation_failure=args.allow_validation_failure,
+                    calibration_data=args.calibration_data, text_column=args.text_column,
+                    num_calibration_samples=args.num_calibration_samples,
+                    calibration_range=args.calibration_range)
     print(result.summary())
     return 0 if result.validation.passed else 1
 

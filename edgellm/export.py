@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -10,7 +10,8 @@ from edgellm.bundle import MANIFEST, bundle, check_output_dir
 from edgellm.convert import ConvertConfig, EdgeModel, convert, read_source
 from edgellm.convert.decoder.source import is_gguf
 from edgellm.errors import ConfigError, ValidationError
-from edgellm.quantize import get_recipe, quantize
+from edgellm.calibrate import RangeConfig, load_samples
+from edgellm.quantize import RECIPES, get_recipe, quantize
 from edgellm.validate import ValidationReport, validate
 
 
@@ -27,10 +28,23 @@ class ExportConfig:
     sequence_length: int = 128
     overwrite: bool = False
     allow_validation_failure: bool = False
+    # Static recipes (int8, int16x8): representative samples, tokenized with the model's own tokenizer.
+    calibration_data: str | None = None  # .txt/.jsonl/.csv/.tsv or a datasets folder; None = calibration/en.txt
+    text_column: str | None = None  # jsonl/csv/datasets column; "question,context" for pairs
+    num_calibration_samples: int = 128
+    calibration_range: str = "minmax"  # minmax | percentile | mse (edgellm.calibrate.RangeConfig.kind)
 
     def __post_init__(self):
-        get_recipe(self.quantize)  # ConfigError naming the recipes
+        recipe = get_recipe(self.quantize)  # ConfigError naming the recipes
         self.convert_config()
+        if self.calibration_data is not None and not recipe.needs_calibration:
+            raise ConfigError(f"--calibration-data is only used by the static recipes "
+                              f"({', '.join(r.name for r in RECIPES.values() if r.needs_calibration)}); "
+                              f"{self.quantize!r} needs none. Drop it or pick one of those")
+        if not isinstance(self.num_calibration_samples, int) or self.num_calibration_samples < 1:
+            raise ConfigError(f"num_calibration_samples must be a positive integer; got "
+                              f"{self.num_calibration_samples!r}")
+        RangeConfig(kind=self.calibration_range)
 
     def convert_config(self) -> ConvertConfig:
         return ConvertConfig(task=self.task, sequence_length=self.sequence_length)
@@ -78,7 +92,14 @@ def run_export(model: str | Path | None, output_dir: str | Path, config: ExportC
     source = read_source(model)
     if source.path == output_dir.resolve():
         raise ConfigError(f"OUTPUT_DIR {str(output_dir)!r} is the model folder itself; choose another folder")
-    edge = quantize(convert(source, config.convert_config()), config.quantize)
+    edge = convert(source, config.convert_config())
+    calibration = None
+    if get_recipe(config.quantize).needs_calibration:
+        calibration = load_samples(config.calibration_data, str(source.path),
+                                   num_samples=config.num_calibration_samples,
+                                   sequence_length=config.sequence_length, text_column=config.text_column)
+    edge = quantize(edge, config.quantize, calibration=calibration,
+                    ranges=RangeConfig(kind=config.calibration_range) if calibration is not None else None)
     report = validate(edge)
     if not report.passed and not config.allow_validation_failure:
         raise ValidationError(f"{report.summary()}; nothing was written (pass --allow-validation-failure to keep "

@@ -46,6 +46,14 @@ class ArchSpec:
     token_type_ids: bool = True
     # RoBERTa-style position ids start at pad_token_id + 1, so that many position slots are unusable.
     position_offset: bool = False
+    # Whether the HF forward accepts a prepared 4D additive float mask. When it does, the export wrapper passes
+    # (1 - mask) * -100 instead of letting HF add float32's minimum: exact in float (exp(-100) underflows to 0)
+    # and it keeps the attention-score ranges that int8/int16 calibration sees bounded.
+    bounded_mask: bool = True
+    # Linear layers whose inputs carry outliers (residual-stream projections; up to 196 in MiniLM's layer 0):
+    # the int8 recipe keeps them dynamic-range (int8 weights, activations quantized per run) instead of static.
+    # A regex over the flatbuffer's tensor names, which litert-torch derives from the PyTorch module path.
+    outlier_linears: str | None = None
     # task -> why it is not supported.
     gaps: Mapping[str, str] = field(default_factory=dict)
     # Smallest config that still exercises every layer kind; tests build random models from it.
@@ -55,22 +63,26 @@ class ArchSpec:
 _TINY = dict(vocab_size=160, hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=37,
              max_position_embeddings=64)
 
+# HF's BERT-style blocks name both projections back into the residual stream `output.dense`
+# (BertSelfOutput / BertOutput, RobertaOutput, ElectraOutput, DebertaV2Output, ...).
+_OUTPUT_DENSE = r".*Output_output/torch\.nn\.modules\.linear\.Linear_dense.*"
+
 ARCHS: Mapping[str, ArchSpec] = MappingProxyType({
     spec.model_type: spec
     for spec in (
-        ArchSpec(model_type="bert", tiny_config=_TINY),
+        ArchSpec(model_type="bert", outlier_linears=_OUTPUT_DENSE, tiny_config=_TINY),
         ArchSpec(model_type="distilbert", token_type_ids=False,
                  tiny_config=dict(vocab_size=160, dim=32, n_layers=2, n_heads=2, hidden_dim=37,
                                   max_position_embeddings=64)),
-        ArchSpec(model_type="roberta", token_type_ids=False, position_offset=True,
+        ArchSpec(model_type="roberta", outlier_linears=_OUTPUT_DENSE, token_type_ids=False, position_offset=True,
                  tiny_config={**_TINY, "max_position_embeddings": 66, "pad_token_id": 1}),
-        ArchSpec(model_type="xlm-roberta", token_type_ids=False, position_offset=True,
+        ArchSpec(model_type="xlm-roberta", outlier_linears=_OUTPUT_DENSE, token_type_ids=False, position_offset=True,
                  tiny_config={**_TINY, "max_position_embeddings": 66, "pad_token_id": 1}),
-        ArchSpec(model_type="electra", tiny_config={**_TINY, "embedding_size": 16}),
+        ArchSpec(model_type="electra", outlier_linears=_OUTPUT_DENSE, tiny_config={**_TINY, "embedding_size": 16}),
         ArchSpec(model_type="mpnet", token_type_ids=False, position_offset=True,
                  tiny_config={**_TINY, "max_position_embeddings": 66, "pad_token_id": 1}),
         ArchSpec(model_type="albert", tiny_config={**_TINY, "embedding_size": 16}),
-        ArchSpec(model_type="deberta-v2",
+        ArchSpec(model_type="deberta-v2", outlier_linears=_OUTPUT_DENSE, bounded_mask=False,
                  tiny_config={**_TINY, "type_vocab_size": 2, "relative_attention": True, "position_buckets": 8,
                               "pos_att_type": ["p2c", "c2p"], "max_relative_positions": -1}),
         ArchSpec(model_type="mobilebert",

@@ -28,7 +28,7 @@ def load_reference(source: ModelSource, task: str) -> "torch.nn.Module":
         raise ModelFileError(f"could not load the weights in {str(source.path)!r} as {auto_class.__name__}: "
                              f"{_first_line(e)}; check that the folder was written by save_pretrained") from e
     head = (source.sentence_transformers or DEFAULT_HEAD) if task == "sentence-embedding" else None
-    return EncoderForExport(model, task=task, head=head).eval()
+    return EncoderForExport(model, task=task, head=head, bounded_mask=source.arch.bounded_mask).eval()
 
 
 def _first_line(e: BaseException) -> str:
@@ -46,21 +46,34 @@ class EncoderForExport(torch.nn.Module):
       question-answering -> start_logits, end_logits [B, L]; fill-mask -> logits [B, L, V]
     """
 
-    def __init__(self, model, *, task: str, head: SentenceTransformerHead | None):
+    def __init__(self, model, *, task: str, head: SentenceTransformerHead | None, bounded_mask: bool = False):
         super().__init__()
         self.model = model
         self.task = task
         self.head = head
+        self.bounded_mask = bounded_mask
         self.output_names = TASKS[task][1]
 
     def forward(self, input_ids, attention_mask, token_type_ids=None):
-        kwargs = {"input_ids": input_ids, "attention_mask": attention_mask}
+        mask = bounded_additive_mask(attention_mask) if self.bounded_mask else attention_mask
+        kwargs = {"input_ids": input_ids, "attention_mask": mask}
         if token_type_ids is not None:
             kwargs["token_type_ids"] = token_type_ids
         out = self.model(**kwargs)
         if self.head is not None:
             return {"embedding": pool(out.last_hidden_state, attention_mask, self.head)}
         return {name: getattr(out, name) for name in self.output_names}
+
+
+def bounded_additive_mask(attention_mask):
+    """[B, L] 1/0 mask -> [B, 1, L, L] additive float mask: 0 where attended, -100 on padding.
+
+    HF's own expansion adds float32's minimum (-3.4e38) on padding, which is exact in float but makes the
+    attention-score ranges that int8/int16 calibration sees useless; -100 is just as exact after softmax.
+    """
+    length = attention_mask.shape[1]
+    bias = (1.0 - attention_mask.to(torch.float32)) * -100.0  # [B, L]
+    return bias[:, None, None, :].expand(-1, 1, length, -1)
 
 
 def pool(tokens, attention_mask, head: SentenceTransformerHead):

@@ -3,16 +3,21 @@
 from __future__ import annotations
 
 import copy
+from dataclasses import replace
 
 from edgellm.convert.model import EdgeModel
 from edgellm.errors import ConfigError, UnsupportedOpError, require
-from edgellm.quantize.recipes import RECIPES, Recipe, get_recipe
+from edgellm.quantize.recipes import RECIPES, Recipe, dynamic_row, get_recipe
 
 __all__ = ["RECIPES", "Recipe", "get_recipe", "quantize"]
 
 
-def quantize(model: EdgeModel, recipe: str) -> EdgeModel:
+def quantize(model: EdgeModel, recipe: str, *, calibration=None, ranges=None) -> EdgeModel:
     """A new EdgeModel with the recipe applied; the float model is left as it is.
+
+    calibration: a CalibrationSet (edgellm.load_samples) for the static recipes (int8, int16x8); None uses the
+                 default corpus calibration/en.txt tokenized with the model's own tokenizer.
+    ranges: a RangeConfig (minmax by default; percentile or mse clip outliers).
 
     >>> q = quantize(convert("all-MiniLM-L6-v2"), "int8-dynamic")  # doctest: +SKIP
     >>> q.size_bytes / convert(...).size_bytes  # about 0.26  # doctest: +SKIP
@@ -25,12 +30,31 @@ def quantize(model: EdgeModel, recipe: str) -> EdgeModel:
         return model
     quantizer = require("ai_edge_quantizer.quantizer", "convert")
     q = quantizer.Quantizer(bytearray(model.content))
-    q.load_quantization_recipe(copy.deepcopy(list(spec.aeq_recipe)))
+    rows = list(spec.aeq_recipe)
+    if spec.keeps_outliers_dynamic and model.source.arch.outlier_linears:
+        rows.append(dynamic_row(model.source.arch.outlier_linears))
+    q.load_quantization_recipe(copy.deepcopy(rows))
+    details = {"recipe": spec.name, "description": spec.description, "tool": "ai-edge-quantizer",
+               "aeq_recipe": rows}
+    qsvs = None
+    if spec.needs_calibration:
+        from edgellm.calibrate import RangeConfig, load_samples
+        from edgellm.quantize.calibration import calibrate, signature_samples
+
+        # The range search targets the recipe's activation type: int8 asymmetric, int16 symmetric.
+        ranges = replace(ranges or RangeConfig(), bits=spec.activation_bits, symmetric=spec.activation_bits == 16)
+        if calibration is None:
+            calibration = load_samples(None, str(model.source.path), sequence_length=model.sequence_length)
+        if calibration.input_ids.shape[1] != model.sequence_length:
+            raise ConfigError(f"calibration samples have sequence length {calibration.input_ids.shape[1]}, the "
+                              f"model {model.sequence_length}; load them with sequence_length="
+                              f"{model.sequence_length}")
+        qsvs = calibrate(model.content, q._recipe_manager, signature_samples(calibration, model.input_names),
+                         signature="serving_default", ranges=ranges)
+        details["calibration"] = {**calibration.report.to_dict(), "ranges": ranges.to_dict()}
     try:
-        result = q.quantize(enable_progress_bar=False, enable_progress_report=False)
+        result = q.quantize(calibration_result=qsvs, enable_progress_bar=False, enable_progress_report=False)
     except (RuntimeError, ValueError, KeyError) as e:
         raise UnsupportedOpError(f"ai-edge-quantizer could not apply {recipe!r}: {str(e).strip().splitlines()[0]}; "
                                  "try another --quantize recipe, or --debug for the trace") from e
-    return model.with_content(bytes(result.quantized_model), recipe=spec.name,
-                              quantization={"recipe": spec.name, "description": spec.description,
-                                            "tool": "ai-edge-quantizer", "aeq_recipe": list(spec.aeq_recipe)})
+    return model.with_content(bytes(result.quantized_model), recipe=spec.name, quantization=details)

@@ -35,6 +35,8 @@ TOLERANCES: Mapping[str, Tolerance] = MappingProxyType({
     "fp32": Tolerance(min_cosine=0.9999, min_top1=0.99),
     "fp16": Tolerance(min_cosine=0.999, min_top1=0.95),
     "int8-dynamic": Tolerance(min_cosine=0.99, min_top1=0.90),
+    "int8": Tolerance(min_cosine=0.99, min_top1=0.90),
+    "int16x8": Tolerance(min_cosine=0.999, min_top1=0.95),
 })
 
 
