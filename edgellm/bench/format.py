@@ -14,6 +14,14 @@ def _mb(n: int | float | None) -> str:
     return "-" if n is None else f"{n / 1e6:.1f}"
 
 
+def _bytes(n: int | float) -> str:
+    """1234 -> '1.2 KB', 23501936 -> '23.5 MB' (decimal units, as file managers and pip show them)."""
+    for unit, scale in (("GB", 1e9), ("MB", 1e6), ("KB", 1e3)):
+        if n >= scale:
+            return f"{n / scale:.1f} {unit}"
+    return f"{int(n)} B"
+
+
 def _ms(v: float | None) -> str:
     if v is None:
         return "-"
@@ -155,12 +163,12 @@ def _shape(dtype: str, shape) -> str:
 
 
 def inspect_table(report) -> str:
-    out = [f"{report.path}  ({report.kind}, {_mb(report.size_bytes)} MB)"]
+    out = [f"{report.path}  ({report.kind}, {_bytes(report.size_bytes)})"]
     if report.sections:
         out.append("sections:")
         for s in report.sections:
             items = ", ".join(f"{k}={v}" for k, v in list(s["items"].items())[:4])
-            out.append(f"  [{s['index']}] {s['type']:<22} {_mb(s['bytes']):>8} MB  {items}")
+            out.append(f"  [{s['index']}] {s['type']:<22} {_bytes(s['bytes']):>9}  {items}")
     for m in report.models:
         sg_ops = ", ".join(f"{sg['ops']}" for sg in m["subgraphs"])
         out.append("")
@@ -203,11 +211,11 @@ def inspect_table(report) -> str:
             elif x["partitions"]:
                 out.append("  nothing breaks the graph: the ops left out sit before or after the partition(s)")
         sz = m["size"]
-        by = ", ".join(f"{k} {_mb(v)} MB ({100 * v / max(sz['weights_bytes'], 1):.0f}%)" for k, v in sz["by_dtype"].items())
-        out.append(f"size: {_mb(sz['file_bytes'])} MB = weights {_mb(sz['weights_bytes'])} MB [{by}] + graph/metadata "
-                   f"{_mb(sz['other_bytes'])} MB")
+        by = ", ".join(f"{k} {_bytes(v)} ({100 * v / max(sz['weights_bytes'], 1):.0f}%)" for k, v in sz["by_dtype"].items())
+        out.append(f"size: {_bytes(sz['file_bytes'])} = weights {_bytes(sz['weights_bytes'])} [{by}] + graph/metadata "
+                   f"{_bytes(sz['other_bytes'])}")
         for t in sz["largest"][:5]:
-            out.append(f"  {_mb(t['bytes']):>8} MB  {_shape(t['dtype'], t['shape']):<22} {_short(t['name'])}")
+            out.append(f"  {_bytes(t['bytes']):>9}  {_shape(t['dtype'], t['shape']):<22} {_short(t['name'])}")
     return "\n".join(out)
 
 

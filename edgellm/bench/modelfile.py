@@ -48,6 +48,12 @@ class _Corrupt(Exception):
 
 
 # ---------------------------------------------------------------------------------------------- reader
+_U16 = struct.Struct("<H").unpack_from
+_I32 = struct.Struct("<i").unpack_from
+_U32 = struct.Struct("<I").unpack_from
+_U64 = struct.Struct("<Q").unpack_from
+
+
 class _Reader:
     """Bounds-checked little-endian reads over ``data[base:end]`` (offsets are relative to ``base``)."""
 
@@ -66,16 +72,22 @@ class _Reader:
         return self.data[self._at(pos, 1)]
 
     def u16(self, pos: int) -> int:
-        return struct.unpack_from("<H", self.data, self._at(pos, 2))[0]
+        if pos < 0 or pos + 2 > self.size:
+            self._at(pos, 2)
+        return _U16(self.data, self.base + pos)[0]
 
     def i32(self, pos: int) -> int:
-        return struct.unpack_from("<i", self.data, self._at(pos, 4))[0]
+        if pos < 0 or pos + 4 > self.size:
+            self._at(pos, 4)
+        return _I32(self.data, self.base + pos)[0]
 
     def u32(self, pos: int) -> int:
-        return struct.unpack_from("<I", self.data, self._at(pos, 4))[0]
+        if pos < 0 or pos + 4 > self.size:
+            self._at(pos, 4)
+        return _U32(self.data, self.base + pos)[0]
 
     def u64(self, pos: int) -> int:
-        return struct.unpack_from("<Q", self.data, self._at(pos, 8))[0]
+        return _U64(self.data, self._at(pos, 8))[0]
 
     def bytes(self, pos: int, n: int) -> bytes:
         start = self._at(pos, n)
