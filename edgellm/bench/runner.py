@@ -212,11 +212,18 @@ def benchmark(paths: str | os.PathLike | Sequence[str | os.PathLike], config: Be
     for j, (target, model, samples, verify_ms, threads) in enumerate(jobs):
         label = f"{target.name} @ {threads} thread{'s' if threads > 1 else ''}"
 
-        def tick(fraction: float, _j=j, _label=label) -> None:
-            if progress is not None:
+        last = [0.0]
+
+        def tick(fraction: float, force: bool = False, _j=j, _label=label, _last=last) -> None:
+            # at most 10 updates a second: a terminal redraw per chunk would cost more than a tiny model's invoke
+            if progress is None:
+                return
+            now = time.perf_counter()
+            if force or now - _last[0] >= 0.1:
+                _last[0] = now
                 progress(_j, len(jobs), _label, fraction)
 
-        tick(0.0)
+        tick(0.0, force=True)
         reset_peak_rss()
         baseline = current_rss_mb()
         loaded = _load(runtime, target, threads, config)
@@ -252,6 +259,6 @@ def benchmark(paths: str | os.PathLike | Sequence[str | os.PathLike], config: Be
         for note in (samples.note, loaded.accelerator.get("note")):
             if note and f"{target.name}: {note}" not in notes:
                 notes.append(f"{target.name}: {note}")
-        tick(1.0)
+        tick(1.0, force=True)
     return BenchReport(tuple(results), host_info(), runtime.to_dict(), config.to_dict(), tuple(notes))
 
