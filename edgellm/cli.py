@@ -40,7 +40,8 @@ def _add_export(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--task", default="auto", help="auto (from config.architectures / sentence-transformers files) "
                    "or feature-extraction, sentence-embedding, text-classification, token-classification, "
                    "question-answering, fill-mask, text-generation (causal LMs: prefill + decode with a KV cache)")
-    p.add_argument("--quantize", default="fp32", help="fp32, fp16, int8-dynamic")
+    p.add_argument("--quantize", default="fp32", help="fp32, fp16, int8-dynamic, int8 (static, calibrated), "
+                   "int16x8 (int16 activations, calibrated); text-generation also int4")
     p.add_argument("--sequence-length", type=int, default=128)
     p.add_argument("--calibration-data", metavar="FILE", default=None,
                    help="int8/int16x8: representative samples (.txt one per line, .jsonl, .csv, .tsv, or a "

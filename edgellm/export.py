@@ -69,21 +69,27 @@ class ExportResult:
                 f"{self.output_dir} [{m.size_bytes / 1e6:.1f} MB]\n{self.validation.summary()}")
 
 
-def export(model: str | Path | None, output_dir: str | Path, *, task: str = "auto", quantize: str = "fp32",
-           sequence_length: int = 128, overwrite: bool = False, allow_validation_failure: bool = False,
-           ) -> ExportResult:
+def export(model: str | Path | None, output_dir: str | Path, config: ExportConfig | None = None,
+           **options: Any):
     """Convert, quantize and validate a local HF model folder, and write OUTPUT_DIR.
 
+    ``options`` are ExportConfig fields (task=, quantize=, sequence_length=, ...), applied over ``config``.
     ``model`` None exports the packaged all-MiniLM-L6-v2. Raises ValidationError (nothing written) when the
     flatbuffer's outputs are outside the recipe's tolerance, unless ``allow_validation_failure``.
+    A causal LM (task="text-generation" or a .gguf file) goes to edgellm.convert.decoder with its defaults.
+
+    >>> export("all-MiniLM-L6-v2/", "out/minilm", quantize="int8-dynamic")  # doctest: +SKIP
     """
-    if task == "text-generation" or is_gguf(model):  # causal LMs: edgellm.convert.decoder (cache/prefill defaults)
+    unknown = set(options) - set(ExportConfig.__dataclass_fields__)
+    if unknown:
+        raise ConfigError(f"unknown export option(s) {', '.join(sorted(unknown))}; known: "
+                          f"{', '.join(ExportConfig.__dataclass_fields__)}")
+    if options.get("task") == "text-generation" or is_gguf(model):
         from edgellm.convert.decoder.export import LlmExportConfig, export_llm
 
-        return export_llm(model, output_dir, LlmExportConfig(quantize=quantize, overwrite=overwrite,
-                                                             allow_validation_failure=allow_validation_failure))
-    config = ExportConfig(task=task, quantize=quantize, sequence_length=sequence_length, overwrite=overwrite,
-                          allow_validation_failure=allow_validation_failure)
+        llm_options = {k: options[k] for k in ("quantize", "overwrite", "allow_validation_failure") if k in options}
+        return export_llm(model, output_dir, LlmExportConfig(**llm_options))
+    config = replace(config or ExportConfig(), **options)
     return run_export(model, output_dir, config)
 
 

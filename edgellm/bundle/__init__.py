@@ -32,6 +32,7 @@ def bundle(output_dir: str | Path, model, *, validation=None, overwrite: bool = 
         (tmp / MODEL_FILE).write_bytes(model.content)
         tokenizer_info = _save_tokenizer(model.source.path, tmp)
         manifest = build_manifest(model, tokenizer=tokenizer_info, validation=validation)
+        manifest["graph"] = graph_summary(tmp / MODEL_FILE)
         (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
     return Path(output_dir)
 
@@ -62,6 +63,24 @@ def build_manifest(model, *, tokenizer: Mapping[str, Any], validation=None) -> d
     if model.task in ("text-classification", "token-classification") and config.get("id2label"):
         manifest["labels"] = {str(k): v for k, v in config["id2label"].items()}
     return manifest
+
+
+def graph_summary(model_file: Path) -> dict[str, Any]:
+    """What `edgellm inspect` says about the graph, in brief: ops by precision (integer, dynamic-range, float),
+    how XNNPACK partitions it, and which float ops break the partitions apart."""
+    from edgellm.bench import inspect
+
+    analysed = inspect(model_file).models[0]
+    xnnpack = analysed.get("xnnpack") or {}
+    return {
+        "ops_by_kind": analysed["precision"]["ops_by_kind"],
+        "float_compute_ops": analysed["precision"]["float_compute_ops"],
+        "xnnpack_partitions": xnnpack.get("partitions"),
+        "xnnpack_delegated_ops": xnnpack.get("delegated_ops"),
+        "total_ops": xnnpack.get("total_ops"),
+        "undelegated_ops": {f"{u['op']}:{u['activations']}": u["count"] for u in xnnpack.get("undelegated", [])},
+        "partition_breakers": sorted({b["op"] for b in xnnpack.get("breakers", [])}),
+    }
 
 
 def signature_io(content: bytes) -> dict[str, Any]:
