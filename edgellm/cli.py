@@ -43,6 +43,9 @@ def _add_export(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--quantize", default="fp32", help="fp32, fp16, int8-dynamic, int8 (static, calibrated), "
                    "int16x8 (int16 activations, calibrated); text-generation also int4")
     p.add_argument("--sequence-length", type=int, default=128)
+    p.add_argument("--sequence-lengths", type=_csv_ints, default=(), metavar="N,N,...",
+                   help="length buckets, e.g. 16,32,64,128: one signature seq_N per length (shared weights); "
+                   "apps run each input with the smallest that fits. Overrides --sequence-length")
     p.add_argument("--calibration-data", metavar="FILE", default=None,
                    help="int8/int16x8: representative samples (.txt one per line, .jsonl, .csv, .tsv, or a "
                    "datasets folder); default: the packaged English corpus calibration/en.txt")
@@ -76,8 +79,8 @@ def _run_export(args: argparse.Namespace) -> int:
     from edgellm.export import export
 
     result = export(args.model, args.output_dir, task=args.task, quantize=args.quantize,
-                    sequence_length=args.sequence_length, overwrite=args.overwrite,
-                    allow_validation_failure=args.allow_validation_failure,
+                    sequence_length=args.sequence_length, sequence_lengths=args.sequence_lengths,
+                    overwrite=args.overwrite, allow_validation_failure=args.allow_validation_failure,
                     calibration_data=args.calibration_data, text_column=args.text_column,
                     num_calibration_samples=args.num_calibration_samples,
                     calibration_range=args.calibration_range)

@@ -26,6 +26,7 @@ class ExportConfig:
     task: str = "auto"
     quantize: str = "fp32"
     sequence_length: int = 128
+    sequence_lengths: tuple[int, ...] = ()  # length buckets, e.g. (16, 32, 64, 128); overrides sequence_length
     overwrite: bool = False
     allow_validation_failure: bool = False
     # Static recipes (int8, int16x8): representative samples, tokenized with the model's own tokenizer.
@@ -47,7 +48,8 @@ class ExportConfig:
         RangeConfig(kind=self.calibration_range)
 
     def convert_config(self) -> ConvertConfig:
-        return ConvertConfig(task=self.task, sequence_length=self.sequence_length)
+        return ConvertConfig(task=self.task, sequence_length=self.sequence_length,
+                             sequence_lengths=self.sequence_lengths)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -65,7 +67,8 @@ class ExportResult:
 
     def summary(self) -> str:
         m = self.model
-        return (f"exported {m.source.model_type} ({m.task}, {m.recipe}, sequence length {m.sequence_length}) to "
+        lengths = ",".join(str(n) for _, n in m.signatures)
+        return (f"exported {m.source.model_type} ({m.task}, {m.recipe}, sequence length {lengths}) to "
                 f"{self.output_dir} [{m.size_bytes / 1e6:.1f} MB]\n{self.validation.summary()}")
 
 
@@ -103,7 +106,7 @@ def run_export(model: str | Path | None, output_dir: str | Path, config: ExportC
     if get_recipe(config.quantize).needs_calibration:
         calibration = load_samples(config.calibration_data, str(source.path),
                                    num_samples=config.num_calibration_samples,
-                                   sequence_length=config.sequence_length, text_column=config.text_column)
+                                   sequence_length=edge.sequence_length, text_column=config.text_column)
     edge = quantize(edge, config.quantize, calibration=calibration,
                     ranges=RangeConfig(kind=config.calibration_range) if calibration is not None else None)
     report = validate(edge)

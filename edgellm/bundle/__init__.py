@@ -39,8 +39,7 @@ def bundle(output_dir: str | Path, model, *, validation=None, overwrite: bool = 
 
 def build_manifest(model, *, tokenizer: Mapping[str, Any], validation=None) -> dict[str, Any]:
     io = signature_io(model.content)
-    signature = {"name": io["name"], "sequence_length": model.sequence_length,
-                 "inputs": io["inputs"], "outputs": io["outputs"]}
+    signatures = [{"name": name, "sequence_length": length, **io[name]} for name, length in model.signatures]
     config = model.source.config
     manifest: dict[str, Any] = {
         "format_version": FORMAT_VERSION,
@@ -49,9 +48,9 @@ def build_manifest(model, *, tokenizer: Mapping[str, Any], validation=None) -> d
         "model_file": MODEL_FILE,
         "source": {"path": str(model.source.path), "sha256": model.source.weight_sha256()},
         "sequence_length": model.sequence_length,
-        "signatures": [signature],
-        "inputs": io["inputs"],
-        "outputs": io["outputs"],
+        "signatures": signatures,
+        "inputs": signatures[-1]["inputs"],
+        "outputs": signatures[-1]["outputs"],
         "tokenizer": tokenizer,
         "quantization": model.quantization or {"recipe": model.recipe},
         "size_bytes": model.size_bytes,
@@ -83,15 +82,16 @@ def graph_summary(model_file: Path) -> dict[str, Any]:
     }
 
 
-def signature_io(content: bytes) -> dict[str, Any]:
-    """The default signature's name, inputs and outputs (name, dtype, shape, quantization) of a flatbuffer."""
+def signature_io(content: bytes) -> dict[str, dict[str, Any]]:
+    """{signature: {"inputs": [...], "outputs": [...]}} (name, dtype, shape, quantization) of a flatbuffer."""
     from ai_edge_litert.interpreter import Interpreter
 
     interpreter = Interpreter(model_content=content)
-    (name, _), = interpreter.get_signature_list().items()
-    runner = interpreter.get_signature_runner(name)
-    return {"name": name, "inputs": _tensors(runner.get_input_details()),
-            "outputs": _tensors(runner.get_output_details())}
+    io = {}
+    for name in interpreter.get_signature_list():
+        runner = interpreter.get_signature_runner(name)
+        io[name] = {"inputs": _tensors(runner.get_input_details()), "outputs": _tensors(runner.get_output_details())}
+    return io
 
 
 def _tensors(details: Mapping[str, Mapping[str, Any]]) -> list[dict[str, Any]]:

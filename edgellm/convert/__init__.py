@@ -20,18 +20,34 @@ class ConvertConfig:
 
     task: a name from archs.TASKS, or "auto" (sentence-transformers folder -> sentence-embedding, else the head
           named by config.architectures).
-    sequence_length: the static input length L; inputs are [1, L] int32, padded by the caller.
+    sequence_length: the static input length L; inputs are [1, L] int32, padded by the caller. One signature,
+                     `serving_default`.
+    sequence_lengths: length buckets, e.g. (16, 32, 64, 128): one signature `seq_<L>` per length sharing the
+                      weights; callers run each input with the smallest that fits (real sentences are short, and
+                      padding every one to 128 wastes most of the work). Overrides sequence_length when given.
     """
 
     task: str = "auto"
     sequence_length: int = 128
+    sequence_lengths: tuple[int, ...] = ()
 
     def __post_init__(self):
-        if not isinstance(self.sequence_length, int) or self.sequence_length < 2:
-            raise ConfigError(f"sequence_length must be an integer >= 2 (room for [CLS] and [SEP]); "
-                              f"got {self.sequence_length!r}")
+        object.__setattr__(self, "sequence_lengths", tuple(self.sequence_lengths))
+        for n in (self.sequence_length, *self.sequence_lengths):
+            if isinstance(n, bool) or not isinstance(n, int) or n < 2:
+                raise ConfigError(f"sequence lengths must be integers >= 2 (room for [CLS] and [SEP]); got {n!r}")
         if self.task != "auto" and self.task not in TASKS:
             raise ConfigError(f"task {self.task!r} is unknown; known tasks: auto, {', '.join(TASKS)}")
+
+    @property
+    def lengths(self) -> tuple[int, ...]:
+        return tuple(sorted(set(self.sequence_lengths))) or (self.sequence_length,)
+
+    def signatures(self) -> tuple[tuple[str, int], ...]:
+        """(signature name, length) pairs, shortest first."""
+        if not self.sequence_lengths:
+            return (("serving_default", self.sequence_length),)
+        return tuple((f"seq_{n}", n) for n in self.lengths)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -58,25 +74,34 @@ def convert(model: str | Path | ModelSource | None, config: ConvertConfig = Conv
     """
     source = model if isinstance(model, ModelSource) else read_source(model)
     task = resolve_task(source, config.task)
-    if config.sequence_length > source.max_sequence_length:
-        raise ConfigError(f"sequence length {config.sequence_length} is above what the model's position "
+    longest = max(config.lengths)
+    if longest > source.max_sequence_length:
+        raise ConfigError(f"sequence length {longest} is above what the model's position "
                           f"embeddings allow ({source.max_sequence_length}); pass --sequence-length "
                           f"{source.max_sequence_length} or less")
     from edgellm.convert.encoder import load_reference, torch
 
     reference = load_reference(source, task)
-    sample = _sample_inputs(source, config.sequence_length)
+    signatures = config.signatures()
+    sample = _sample_inputs(source, longest)
     litert_torch = require("litert_torch", "convert")
     litert_torch.config.show_progress = False
     try:
         with torch.no_grad():
-            converted = litert_torch.convert(reference, (), sample)
+            if len(signatures) == 1:
+                converted = litert_torch.convert(reference, (), sample)
+            else:
+                converter = None
+                for name, length in signatures:
+                    args = (name, reference, (), _sample_inputs(source, length))
+                    converter = converter.signature(*args) if converter else litert_torch.signature(*args)
+                converted = converter.convert()
     except (RuntimeError, NotImplementedError, ValueError, TypeError) as e:
         raise UnsupportedOpError(
             f"litert-torch could not convert {source.model_type} for {task}: {str(e).strip().splitlines()[0]}; "
             "run with --debug for the trace and report it with the model's config.json") from e
     return EdgeModel(content=bytes(converted.model_content()), source=source, task=task,
-                     sequence_length=config.sequence_length, input_names=tuple(sample),
+                     signatures=signatures, input_names=tuple(sample),
                      output_names=reference.output_names, reference=reference)
 
 

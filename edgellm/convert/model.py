@@ -19,12 +19,21 @@ class EdgeModel:
     content: bytes = field(repr=False)
     source: ModelSource
     task: str
-    sequence_length: int
+    signatures: tuple[tuple[str, int], ...]  # (name, sequence length), shortest first
     input_names: tuple[str, ...]
     output_names: tuple[str, ...]
     recipe: str = "fp32"
     quantization: dict[str, Any] = field(default_factory=dict)  # recipe details for the manifest
     reference: Any = field(default=None, repr=False, compare=False)
+
+    @property
+    def sequence_length(self) -> int:
+        """The longest input the model takes."""
+        return self.signatures[-1][1]
+
+    def signature_for(self, length: int) -> tuple[str, int]:
+        """The shortest signature whose length fits ``length`` tokens (the longest when none does)."""
+        return next((s for s in self.signatures if s[1] >= length), self.signatures[-1])
 
     @property
     def size_bytes(self) -> int:

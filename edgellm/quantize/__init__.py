@@ -29,6 +29,7 @@ def quantize(model: EdgeModel, recipe: str, *, calibration=None, ranges=None) ->
     if spec.aeq_recipe is None:
         return model
     quantizer = require("ai_edge_quantizer.quantizer", "convert")
+    recipe_manager = require("ai_edge_quantizer.recipe_manager", "convert").RecipeManager
     q = quantizer.Quantizer(bytearray(model.content))
     rows = list(spec.aeq_recipe)
     if spec.keeps_outliers_dynamic and model.source.arch.outlier_linears:
@@ -49,8 +50,10 @@ def quantize(model: EdgeModel, recipe: str, *, calibration=None, ranges=None) ->
             raise ConfigError(f"calibration samples have sequence length {calibration.input_ids.shape[1]}, the "
                               f"model {model.sequence_length}; load them with sequence_length="
                               f"{model.sequence_length}")
-        qsvs = calibrate(model.content, q._recipe_manager, signature_samples(calibration, model.input_names),
-                         signature="serving_default", ranges=ranges)
+        manager = recipe_manager()
+        manager.load_quantization_recipe(copy.deepcopy(rows))
+        qsvs = calibrate(model.content, manager,
+                         signature_samples(calibration, model.input_names, model.signatures), ranges=ranges)
         details["calibration"] = {**calibration.report.to_dict(), "ranges": ranges.to_dict()}
     try:
         result = q.quantize(calibration_result=qsvs, enable_progress_bar=False, enable_progress_report=False)

@@ -17,29 +17,41 @@ from edgellm.calibrate import CalibrationSet, RangeConfig, RangeEstimator, to_qs
 from edgellm.errors import CalibrationError, require
 
 
-def signature_samples(samples: CalibrationSet, input_names: tuple[str, ...]) -> list[dict[str, np.ndarray]]:
-    """One {input name: int32 [1, L]} dict per sample, for the model's own inputs (zeros where the tokenizer
-    produced no token_type_ids)."""
+def signature_samples(samples: CalibrationSet, input_names: tuple[str, ...],
+                      signatures: tuple[tuple[str, int], ...]) -> dict[str, list[dict[str, np.ndarray]]]:
+    """{signature: [{input name: int32 [1, L]}, ...]}: each sample goes to the shortest signature that holds its
+    real tokens, as at run time (zeros where the tokenizer produced no token_type_ids). A signature no sample
+    fits gets every sample cut to its length, so each has calibrated ranges."""
     arrays = samples.inputs()
-    rows = []
-    for i in range(len(samples)):
-        rows.append({name: (arrays[name][i:i + 1] if name in arrays
-                            else np.zeros_like(samples.input_ids[i:i + 1])).astype(np.int32)
-                     for name in input_names})
-    return rows
+    lengths = samples.attention_mask.sum(axis=1)
+    routed: dict[str, list[dict[str, np.ndarray]]] = {name: [] for name, _ in signatures}
+
+    def row(i: int, length: int) -> dict[str, np.ndarray]:
+        return {name: (arrays[name][i:i + 1, :length] if name in arrays
+                       else np.zeros_like(samples.input_ids[i:i + 1, :length])).astype(np.int32)
+                for name in input_names}
+
+    for i, real in enumerate(lengths):
+        name, length = next((s for s in signatures if s[1] >= real), signatures[-1])
+        routed[name].append(row(i, length))
+    for name, length in signatures:
+        if not routed[name]:
+            routed[name] = [row(i, length) for i in range(len(samples))]
+    return routed
 
 
-def calibrate(content: bytes, recipe_manager: Any, rows: list[dict[str, np.ndarray]], *,
-              signature: str, ranges: RangeConfig = RangeConfig()) -> dict[str, dict[str, np.ndarray]]:
-    """ai-edge-quantizer calibration result {tensor name: {"min": array, "max": array}} for ``content``."""
+def calibrate(content: bytes, recipe_manager: Any, rows: dict[str, list[dict[str, np.ndarray]]], *,
+              ranges: RangeConfig = RangeConfig()) -> dict[str, dict[str, np.ndarray]]:
+    """ai-edge-quantizer calibration result {tensor name: {"min": array, "max": array}} for ``content``;
+    ``rows`` are each signature's samples (signature_samples)."""
     calibrator = require("ai_edge_quantizer.calibrator", "convert")
     qsv_utils = require("ai_edge_quantizer.utils.qsv_utils", "convert")
     calib = calibrator.Calibrator(content, num_threads=os.cpu_count() or 1,
                                   qsv_update_func=qsv_utils.min_max_update)
-    calib.calibrate({signature: rows}, recipe_manager)
+    calib.calibrate(rows, recipe_manager)
     qsvs = dict(calib.get_model_qsvs())
     if ranges.kind != "minmax":
-        qsvs.update(_histogram_ranges(content, rows, signature, set(qsvs), ranges))
+        qsvs.update(_histogram_ranges(content, rows, set(qsvs), ranges))
     for name, qsv in qsvs.items():
         if not (np.all(np.isfinite(qsv["min"])) and np.all(np.isfinite(qsv["max"]))):
             raise CalibrationError(f"tensor {name!r} saw NaN or inf during calibration; check the calibration "
@@ -47,7 +59,7 @@ def calibrate(content: bytes, recipe_manager: Any, rows: list[dict[str, np.ndarr
     return qsvs
 
 
-def _histogram_ranges(content: bytes, rows, signature: str, names: set[str], ranges: RangeConfig):
+def _histogram_ranges(content: bytes, rows, names: set[str], ranges: RangeConfig):
     """Percentile / MSE ranges from every value of every calibrated tensor (a second pass over the samples)."""
     from ai_edge_litert.interpreter import Interpreter, OpResolverType
 
@@ -55,13 +67,15 @@ def _histogram_ranges(content: bytes, rows, signature: str, names: set[str], ran
     interpreter = Interpreter(model_content=content, experimental_preserve_all_tensors=True,
                               experimental_op_resolver_type=OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES,
                               num_threads=os.cpu_count() or 1)
-    runner = interpreter.get_signature_runner(signature)
-    tensors = [(d["name"], d["index"]) for d in interpreter.get_tensor_details() if d["name"] in names]
     estimator = RangeEstimator(ranges)
-    for row in rows:
-        runner(**row)
-        for name, index in tensors:
-            value = interpreter.get_tensor(index)
-            if np.issubdtype(value.dtype, np.floating):
-                estimator.update(name, value)
+    for signature, samples in rows.items():
+        runner = interpreter.get_signature_runner(signature)
+        subgraph = runner._subgraph_index  # each signature is its own subgraph; tensors are read from it
+        tensors = [(d["name"], d["index"]) for d in interpreter.get_tensor_details(subgraph) if d["name"] in names]
+        for sample in samples:
+            runner(**sample)
+            for name, index in tensors:
+                value = interpreter.get_tensor(index, subgraph)
+                if np.issubdtype(value.dtype, np.floating):
+                    estimator.update(name, value)
     return to_qsvs(estimator.finalize())

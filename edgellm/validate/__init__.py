@@ -101,18 +101,31 @@ def run_reference(reference, samples: Sequence[dict[str, np.ndarray]]) -> list[d
     return outputs
 
 
-def run_flatbuffer(content: bytes, samples: Sequence[dict[str, np.ndarray]],
+def route(sample: dict[str, np.ndarray], signatures: Sequence[tuple[str, int]]) -> tuple[str, dict[str, np.ndarray]]:
+    """The shortest signature that holds the sample's real tokens, and the sample cut to its length.
+
+    Samples are right-padded [1, L_max] arrays (encoder tokenizers pad on the right).
+    """
+    real = int(sample["attention_mask"].sum())
+    name, length = next((s for s in signatures if s[1] >= real), signatures[-1])
+    return name, {k: v[:, :length] for k, v in sample.items()}
+
+
+def run_flatbuffer(content: bytes, samples: Sequence[tuple[str, dict[str, np.ndarray]]],
                    output_names: Sequence[str]) -> list[dict[str, np.ndarray]]:
-    """Run every sample through the LiteRT interpreter (XNNPACK on), dequantizing integer outputs."""
+    """Run every (signature, sample) through the LiteRT interpreter (XNNPACK on), dequantizing integer outputs."""
     from ai_edge_litert.interpreter import Interpreter
 
     interpreter = Interpreter(model_content=content)
-    runner = interpreter.get_signature_runner()
-    details = runner.get_output_details()
+    runners = {}
     outputs = []
-    for sample in samples:
+    for name, sample in samples:
+        if name not in runners:
+            runner = interpreter.get_signature_runner(name)
+            runners[name] = (runner, runner.get_output_details())
+        runner, details = runners[name]
         raw = runner(**sample)
-        outputs.append({name: _dequantize(raw[name], details[name]) for name in output_names})
+        outputs.append({out: _dequantize(raw[out], details[out]) for out in output_names})
     return outputs
 
 
@@ -192,10 +205,12 @@ def validate(candidate, *, texts: Sequence[str] | None = None, reference=None,
     tolerance = tolerance or TOLERANCES[candidate.recipe]
     samples = tokenize(candidate.source.path, texts or default_sentences(), task=candidate.task,
                        sequence_length=candidate.sequence_length, input_names=candidate.input_names)
+    routed = [route(s, candidate.signatures) for s in samples]
+    cut = [s for _, s in routed]
     per_position = candidate.task in PER_POSITION_TASKS
-    metrics = compare_outputs(run_reference(reference, samples),
-                              run_flatbuffer(candidate.content, samples, candidate.output_names),
-                              [s["attention_mask"] if per_position else None for s in samples])
+    metrics = compare_outputs(run_reference(reference, cut),
+                              run_flatbuffer(candidate.content, routed, candidate.output_names),
+                              [s["attention_mask"] if per_position else None for s in cut])
     failures = judge(metrics, tolerance)
     return ValidationReport(passed=not failures, recipe=candidate.recipe, tolerance=tolerance, metrics=metrics,
                             num_samples=len(samples), failures=failures)

@@ -130,7 +130,11 @@ def build_llm_manifest(edge: DecoderModel, model_file: Path, tokenizer, tokenize
     from edgellm.bundle import _tensors, _versions
     from edgellm.generate.runner import _interpreter_class, _layout, describe
 
-    interpreter = _interpreter_class()(model_path=str(model_file))
+    Interpreter = _interpreter_class()
+    resolver = __import__(Interpreter.__module__, fromlist=["OpResolverType"]).OpResolverType
+    # metadata only: no XNNPACK, which would pack a second copy of every weight
+    interpreter = Interpreter(model_path=str(model_file),
+                              experimental_op_resolver_type=resolver.BUILTIN_WITHOUT_DEFAULT_DELEGATES)
     signatures = []
     for name in interpreter.get_signature_list():
         runner = interpreter.get_signature_runner(name)

@@ -64,14 +64,15 @@ class DecoderValidationReport:
 
 
 def torch_greedy(model, prompt_ids: Sequence[int], n: int) -> list[int]:
-    """n greedy tokens from the HF model (full forward per step; no end-of-sequence handling)."""
+    """n greedy tokens from the HF model with its own KV cache (no end-of-sequence handling)."""
     torch = require("torch", "convert")
-    ids = list(prompt_ids)
+    out: list[int] = []
     with torch.no_grad():
+        step = model(torch.tensor([list(prompt_ids)]), use_cache=True)
         for _ in range(n):
-            logits = model(torch.tensor([ids])).logits[0, -1]
-            ids.append(int(logits.argmax()))
-    return ids[len(prompt_ids):]
+            out.append(int(step.logits[0, -1].argmax()))
+            step = model(torch.tensor([[out[-1]]]), past_key_values=step.past_key_values, use_cache=True)
+    return out
 
 
 def runner_greedy(runner, prompt_ids: Sequence[int], n: int) -> list[int]:
