@@ -80,20 +80,26 @@ def make_models(folder: Path) -> dict[str, Path]:
     return {"fp32": fp32, "int8-dynamic": int8}
 
 
+def _run(cmd: list[str]) -> str:
+    r = subprocess.run(cmd, capture_output=True, text=True)
+    if r.returncode != 0:
+        tail = [line for line in r.stderr.splitlines() if not line.startswith(("INFO", "WARNING", "└"))][-5:]
+        raise SystemExit(f"failed ({r.returncode}): {' '.join(cmd[:6])} ...\n" + "\n".join(tail))
+    return r.stdout
+
+
 def edgellm_p50(model: Path, threads: int, runs: int, warmup: int, accelerator: str | None = None) -> float:
     cmd = [sys.executable, "-m", "edgellm", "bench", str(model), "--threads", str(threads), "--runs", str(runs),
            "--min-seconds", "0", "--warmup", str(warmup), "--format", "json", "--quiet"]
     if accelerator:
         cmd += ["--accelerator", accelerator]
-    out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
-    return json.loads(out)["results"][0]["latency_ms"]["p50"]
+    return json.loads(_run(cmd))["results"][0]["latency_ms"]["p50"]
 
 
 def litert_median(model: Path, threads: int, runs: int, warmup: int) -> float:
     cmd = [sys.executable, "-c", _LITERT_DRIVER, str(VOCAB), "--model", str(model), "--num_threads", str(threads),
            "--num_runs", str(runs), "--warmup_runs", str(warmup)]
-    out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
-    line = next(x for x in out.splitlines() if x.startswith("RESULT "))
+    line = next(x for x in _run(cmd).splitlines() if x.startswith("RESULT "))
     return json.loads(line[len("RESULT "):])["latency"]["median_ms"]
 
 
@@ -103,10 +109,11 @@ def stock_litert_error(model: Path) -> str:
     cmd = [str(exe)] if exe.exists() else [sys.executable, "-m", "ai_edge_litert.tools.benchmark_litert_model"]
     r = subprocess.run(cmd + ["--model", str(model), "--num_runs", "2", "--warmup_runs", "1"],
                        capture_output=True, text=True)
-    text = r.stdout + r.stderr
-    for line in text.splitlines():
-        if "out of bounds" in line or "Error" in line or "error" in line:
-            return line.strip()[:160]
+    lines = (r.stdout + r.stderr).splitlines()
+    for needle in ("out of bounds", "RuntimeError", "ERROR"):
+        for line in lines:
+            if needle in line:
+                return f"exit {r.returncode}: {line.strip()[:160]}"
     return f"exit {r.returncode}"
 
 
