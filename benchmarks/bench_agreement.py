@@ -52,6 +52,61 @@ print("RESULT " + json.dumps(blm.run_benchmark(blm.parse_args())))
 """
 
 
+# --interleaved: one process holds both. Ours is edgellm's Session with the runner's timed statement; theirs is
+# a CompiledModel set up by litert-benchmark's own functions (environment, options, buffers) with the same
+# valid fill, timed with its statement. Short blocks alternate, so a busy machine slows both alike.
+_INTERLEAVED = r"""
+import json, statistics, sys, time
+import numpy as np
+from ai_edge_litert.tools import benchmark_litert_model as blm
+from edgellm.bench.inputs import input_specs, random_inputs
+from edgellm.bench.modelfile import read_model
+from edgellm.bench.runtime import Session, find_runtime, load_interpreter
+
+path, threads, blocks, block = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
+model = read_model(path)
+sig = model.signatures[0]
+arrays, _ = random_inputs(input_specs(model, sig), seed=0)
+ours_session = Session(load_interpreter(find_runtime(), path, threads=threads), sig.name, list(arrays))
+ours_session.set_inputs(arrays)
+
+sys.argv = ["litert-benchmark", "--model", path, "--num_threads", str(threads)]
+args = blm.parse_args()
+CM, HA, Env, EnvOpts, Opts, CpuOpts = blm._import_litert()
+env = blm.create_environment(args, Env, EnvOpts)
+cm = CM.from_file(path, environment=env,
+                  options=blm.create_model_options(args, Opts, CpuOpts, blm.build_hardware_accelerators(args, HA)))
+key = list(cm.get_signature_list())[0]
+ins = {n: cm.create_input_buffer_by_name(key, n) for n in cm.get_input_tensor_details(key)}
+outs = {n: cm.create_output_buffer_by_name(key, n) for n in cm.get_output_tensor_details(key)}
+for n, buf in ins.items():
+    buf.write(np.ascontiguousarray(arrays[n]))  # the same valid ids as ours
+
+invoke = ours_session.invoke
+clock = time.perf_counter_ns
+for _ in range(5):
+    invoke(); cm.run_by_name(key, ins, outs)
+ours, theirs = [], []
+for b in range(blocks):
+    for _ in range(block):
+        t0 = time.perf_counter()
+        cm.run_by_name(key, ins, outs)
+        theirs.append((time.perf_counter() - t0) * 1000)
+    for _ in range(block):
+        t0 = clock()
+        invoke()
+        ours.append((clock() - t0) / 1e6)
+print("RESULT " + json.dumps({"ours": statistics.median(ours), "theirs": statistics.median(theirs)}))
+"""
+
+
+def interleaved(model: Path, threads: int, runs: int) -> tuple[float, float]:
+    block = 5
+    out = _run([sys.executable, "-c", _INTERLEAVED, str(model), str(threads), str(max(1, runs // block)), str(block)])
+    d = json.loads(next(x for x in out.splitlines() if x.startswith("RESULT "))[len("RESULT "):])
+    return d["ours"], d["theirs"]
+
+
 def make_models(folder: Path) -> dict[str, Path]:
     fp32, int8 = folder / "minilm_fp32.tflite", folder / "minilm_int8_dynamic.tflite"
     if fp32.exists() and int8.exists():
@@ -127,6 +182,8 @@ def main() -> int:
     ap.add_argument("--tolerance", type=float, default=0.05)
     ap.add_argument("--statistic", choices=("median", "best"), default="median",
                     help="over rounds: median, or best (the least disturbed round, on a busy machine)")
+    ap.add_argument("--interleaved", action="store_true",
+                    help="both in one process, alternating blocks of 5 invokes (see _INTERLEAVED)")
     ap.add_argument("--with-compiled-model", action="store_true",
                     help="also time `edgellm bench --accelerator cpu` (CompiledModel, as litert-benchmark uses)")
     args = ap.parse_args()
@@ -138,7 +195,7 @@ def main() -> int:
     for name, path in models.items():
         for t in threads:
             ours, theirs, cm = [], [], []
-            for k in range(args.rounds):
+            for k in range(args.rounds if not args.interleaved else 0):
                 order = ("ours", "theirs") if k % 2 == 0 else ("theirs", "ours")
                 for who in order:
                     if who == "ours":
@@ -147,6 +204,10 @@ def main() -> int:
                         theirs.append(litert_median(path, t, args.runs, args.warmup))
                 if args.with_compiled_model:
                     cm.append(edgellm_p50(path, t, args.runs, args.warmup, accelerator="cpu"))
+            for _ in range(args.rounds if args.interleaved else 0):
+                a, b = interleaved(path, t, args.runs)
+                ours.append(a)
+                theirs.append(b)
             pick = min if args.statistic == "best" else statistics.median
             a, b = pick(ours), pick(theirs)
             diff = a / b - 1
