@@ -53,6 +53,7 @@ class ChatTokenizer:
 def render_template(template: str, messages: Sequence[dict[str, Any]], **context: Any) -> str:
     try:
         import jinja2
+        import jinja2.ext
         from jinja2.sandbox import ImmutableSandboxedEnvironment
     except ImportError as e:
         raise MissingDependencyError("chat templates need jinja2: pip install 'edgellm[llm]'") from e

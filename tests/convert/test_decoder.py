@@ -42,6 +42,7 @@ def test_export_folder_and_manifest(tiny):
     assert llm["kv_cache"]["k"]["shape"] == [1, 2, 8, CACHE] and llm["kv_cache"]["k"]["sequence_axis"] == 3
     assert llm["kv_cache"]["v"]["shape"] == [1, 2, CACHE, 8] and llm["kv_cache"]["num_layers"] == 2
     assert llm["eos_token_ids"] == [2] and llm["special_tokens"]["bos_token"] == "<s>" and llm["chat_template"]
+    assert llm["chat_template_check"]["identical"] and len(llm["chat_template_check"]["conversations"]) == 3
     decode = next(s for s in m["signatures"] if s["name"] == "decode")
     assert {i["name"] for i in decode["inputs"]} == {"tokens", "input_pos", "kv_k_cache_0", "kv_k_cache_1",
                                                      "kv_v_cache_0", "kv_v_cache_1"}

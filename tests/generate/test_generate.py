@@ -157,8 +157,11 @@ def test_missing_tokenizer_json(tiny_llm_export, tmp_path):
         load_llm(broken)
 
 
-def test_generate_imports_no_torch_or_transformers():
-    code = ("import sys, edgellm.generate, edgellm.generate.runner, edgellm.cli; "
+def test_generate_runs_without_torch_or_transformers(tiny_llm_export):
+    """A fresh process: load, chat-render and generate, then check nothing heavy was imported on the way."""
+    code = ("import sys; from edgellm.generate import load_llm, GenerateConfig; "
+            "llm = load_llm(sys.argv[1]); text = ''.join(llm.generate('hello', GenerateConfig(chat=True, "
+            "max_new_tokens=4))); "
             "bad = [m for m in ('torch', 'transformers', 'litert_torch') if m in sys.modules]; "
             "assert not bad, bad")
-    subprocess.run([sys.executable, "-c", code], check=True)
+    subprocess.run([sys.executable, "-c", code, str(tiny_llm_export[1])], check=True)

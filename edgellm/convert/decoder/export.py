@@ -98,11 +98,13 @@ def export_llm(model: str | Path | None, output_dir: str | Path, config: LlmExpo
             raise ValidationError(f"{report.summary()}; nothing was written (pass --allow-validation-failure to keep "
                                   "the export marked not passed, or try a less aggressive --quantize)")
         tokenizer_files = _save_tokenizer(tokenizer, tmp)
+        chat_check = check_chat_template(tmp, tokenizer)
         reference.generation_config.save_pretrained(tmp)
         seconds = time.perf_counter() - t0
         peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
         manifest = build_llm_manifest(edge, tmp / MODEL_FILE, tokenizer, tokenizer_files, report,
                                       export_stats={"seconds": round(seconds, 1), "peak_rss_bytes": peak})
+        manifest["llm"]["chat_template_check"] = chat_check
         (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
     return LlmExportResult(output_dir=output_dir, model=edge, validation=report, seconds=seconds,
                            peak_rss_bytes=peak)
@@ -115,6 +117,40 @@ def _save_tokenizer(tokenizer, out: Path) -> list[str]:
         raise ModelFileError("the model's tokenizer has no fast (tokenizer.json) form, which edgellm generate and "
                              "the Android demo read; export a model whose folder has tokenizer.json")
     return sorted(p.name for p in set(out.iterdir()) - before)
+
+
+CHAT_CHECKS = (
+    [{"role": "user", "content": "What is the capital of France?"}],
+    [{"role": "system", "content": "You answer in one word."}, {"role": "user", "content": "Capital of Spain?"}],
+    [{"role": "user", "content": "Hi!"}, {"role": "assistant", "content": "Hello. How can I help?"},
+     {"role": "user", "content": "Tell me a joke."}],
+)
+
+
+def check_chat_template(folder: Path, tokenizer) -> dict[str, Any] | None:
+    """Render a few conversations with the runtime's renderer (edgellm.generate, jinja2) and with transformers'
+    apply_chat_template; they must agree byte for byte, or `edgellm generate --chat` would prompt differently."""
+    if not getattr(tokenizer, "chat_template", None):
+        return None
+    from edgellm.generate.tokenizer import ChatTokenizer
+
+    special = {role: str(getattr(tokenizer, role)) for role in ("bos_token", "eos_token")
+               if getattr(tokenizer, role, None) is not None}
+    import jinja2
+
+    ours = ChatTokenizer(folder, special=special)
+    results = []
+    for messages in CHAT_CHECKS:
+        try:
+            want = tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+        except (jinja2.exceptions.TemplateError, ValueError) as e:  # e.g. a template that refuses system messages
+            results.append({"roles": [m["role"] for m in messages], "skipped": str(e)[:120]})
+            continue
+        got = ours.render_chat(messages)
+        results.append({"roles": [m["role"] for m in messages], "identical": got == want})
+    checked = [r for r in results if "identical" in r]
+    return {"identical": bool(checked) and all(r["identical"] for r in checked), "renderer": f"jinja2 {jinja2.__version__}",
+            "conversations": results}
 
 
 def eos_token_ids(reference, tokenizer) -> list[int]:

@@ -1,0 +1,77 @@
+"""LLM timing in llama-bench's terms: time to first token, prefill (pp) and decode (tg) tokens/s.
+
+Runtime only (the `edgellm bench` rule). One burn-in generation, then ``runs`` timed ones; medians are reported.
+The prompt is exactly ``prompt_tokens`` tokens of held English text, and ``new_tokens`` greedy tokens are
+decoded without stopping at end-of-sequence, so every run does the same work.
+
+>>> r = bench_llm("out/smollm2_int8", LlmBenchConfig(threads=2))  # doctest: +SKIP
+>>> r["decode_tokens_per_second"]  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import resource
+import statistics
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from edgellm.errors import ConfigError
+from edgellm.generate import GenerateConfig, load_llm
+from edgellm.generate.runner import MODES
+
+HELD_TEXT = Path(__file__).resolve().parents[1] / "calibrate" / "data" / "en_eval.txt"
+
+
+@dataclass(frozen=True, kw_only=True)
+class LlmBenchConfig:
+    threads: int = 1
+    prompt_tokens: int = 64  # llama-bench's pp64
+    new_tokens: int = 64  # tg64
+    runs: int = 3
+    mode: str = "inplace"  # runner mode (edgellm.generate.runner.MODES); "copy" is the naive baseline
+
+    def __post_init__(self):
+        for name in ("threads", "prompt_tokens", "new_tokens", "runs"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+                raise ConfigError(f"{name} must be an integer >= 1; got {v!r}")
+        if self.mode not in MODES:
+            raise ConfigError(f"mode {self.mode!r} is unknown; choose one of {', '.join(MODES)}")
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def bench_llm(folder: str | Path, config: LlmBenchConfig = LlmBenchConfig()) -> dict[str, Any]:
+    folder = Path(folder)
+    t0 = time.perf_counter()
+    llm = load_llm(folder, num_threads=config.threads, mode=config.mode)
+    load_s = time.perf_counter() - t0
+    text = " ".join(line.strip() for line in HELD_TEXT.read_text("utf-8").splitlines() if line.strip())
+    ids = llm.tokenizer.encode(text)[: config.prompt_tokens]
+    if len(ids) < config.prompt_tokens:
+        raise ConfigError(f"the held text has {len(ids)} tokens; pass prompt_tokens <= {len(ids)}")
+    if config.prompt_tokens + config.new_tokens > llm.layout.cache_length:
+        raise ConfigError(f"prompt_tokens + new_tokens = {config.prompt_tokens + config.new_tokens} exceed the "
+                          f"export's KV cache ({llm.layout.cache_length})")
+    gen = GenerateConfig(max_new_tokens=config.new_tokens, stop_at_eos=False)
+    tokens = list(llm.tokens(ids, gen))  # burn-in
+    stats = []
+    for _ in range(config.runs):
+        if list(llm.tokens(ids, gen)) != tokens:
+            raise RuntimeError("greedy tokens changed between runs of the same export")
+        stats.append(llm.last_stats)
+    manifest = llm.manifest
+    bytes_per_token = (folder / manifest["model_file"]).stat().st_size + manifest["llm"]["kv_cache"]["bytes"]
+    return {
+        "export": str(folder), "recipe": (manifest.get("quantization") or {}).get("recipe"), **config.to_dict(),
+        "load_s": load_s,
+        "time_to_first_token_ms": 1e3 * statistics.median(s.time_to_first_token_s for s in stats),
+        "prefill_tokens_per_second": statistics.median(s.prefill_tokens_per_second for s in stats),
+        "decode_tokens_per_second": statistics.median(s.decode_tokens_per_second for s in stats),
+        "bytes_read_per_token": bytes_per_token,  # weights once + the whole static KV cache
+        "peak_rss_bytes": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
+        "tokens": tokens,
+    }
