@@ -36,12 +36,23 @@ def _fidelity(f: dict | None) -> str:
     if f.get("passed") is not None:
         parts.append("pass" if f["passed"] else "FAIL")
     metrics = f.get("metrics") or {}
-    if isinstance(metrics, dict):
-        keys = sorted(metrics, key=lambda k: (("cos" not in k.lower()), k))[:2]
-        for k in keys:
-            v = metrics[k]
-            parts.append(f"{k}={v:.4g}" if isinstance(v, (int, float)) else f"{k}={v}")
+    flat = _flatten(metrics) if isinstance(metrics, dict) else {}
+    numeric = {k: v for k, v in flat.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
+
+    def rank(key: str) -> tuple:
+        low = key.lower()
+        for i, word in enumerate(_FIDELITY_ORDER):
+            if word in low:
+                return (i, key)
+        return (len(_FIDELITY_ORDER), key)
+
+    for k in sorted(numeric, key=rank)[:2]:
+        parts.append(f"{k.rsplit('.', 1)[-1]}={numeric[k]:.4g}")
     return " ".join(parts) or "-"
+
+
+# Which metrics of edgellm.json's validation the comparison table shows first (two of them).
+_FIDELITY_ORDER = ("min_cos", "cos", "top1", "agree", "snr", "perplex", "max_abs")
 
 
 def _grid(header: list[str], rows: list[list[str]], *, markdown: bool) -> str:

@@ -101,3 +101,12 @@ def test_write_output_is_atomic_and_refuses_to_overwrite(tmp_path):
     write_output(str(out), "two", overwrite=True)
     assert out.read_text() == "two\n"
     assert [p.name for p in tmp_path.iterdir()] == ["r.txt"]
+
+
+def test_fidelity_cell_reads_nested_metrics_as_export_writes_them():
+    from edgellm.bench.format import _fidelity
+
+    nested = {"passed": True, "metrics": {"embedding": {"max_abs": 0.0369, "mean_cosine": 0.99356,
+                                                         "min_cosine": 0.97583, "snr_db": 18.9}}}
+    assert _fidelity(nested) == "pass min_cosine=0.9758 mean_cosine=0.9936"
+    assert _fidelity(None) == "-"
