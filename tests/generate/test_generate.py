@@ -165,3 +165,17 @@ def test_generate_runs_without_torch_or_transformers(tiny_llm_export):
             "bad = [m for m in ('torch', 'transformers', 'litert_torch') if m in sys.modules]; "
             "assert not bad, bad")
     subprocess.run([sys.executable, "-c", code, str(tiny_llm_export[1])], check=True)
+
+
+@pytest.mark.parametrize("n, lengths, room, plan", [
+    (63, (32, 128), 256, [(32, 32), (32, 31)]),  # 64 rows of work, not one padded 128
+    (128, (32, 128), 256, [(128, 128)]),
+    (20, (8,), 64, [(8, 8), (8, 8), (8, 4)]),
+    (5, (8,), 6, [(1, 1)] * 5),  # prefill_8 would write padded rows past the cache: decode instead
+    (0, (8,), 64, []),
+])
+def test_prefill_plan(n, lengths, room, plan):
+    from edgellm.generate.runner import plan_prefill
+
+    assert plan_prefill(n, lengths, room=room) == plan
+    assert sum(take for _, take in plan) == n
