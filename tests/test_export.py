@@ -69,15 +69,20 @@ def test_every_family_feature_extraction(model_type, tmp_path):
     assert ("token_type_ids" in names) == (model_type not in ("distilbert", "roberta", "xlm-roberta", "mpnet"))
 
 
-@pytest.mark.parametrize("recipe, max_ratio", [("fp16", 0.6), ("int8-dynamic", 0.45)])
+@pytest.mark.parametrize("recipe, max_ratio", [("fp16", 0.55), ("int8-dynamic", 0.3)])
 def test_quantized_exports_are_validated_too(recipe, max_ratio, tiny_bert, tiny_bert_export, tmp_path):
     result = export(tiny_bert, tmp_path / "q", quantize=recipe, sequence_length=SEQ)
     m = json.loads((tmp_path / "q" / "edgellm.json").read_text())
     assert m["quantization"]["recipe"] == recipe and m["validation"]["passed"]
     assert m["validation"]["tolerance"]["min_cosine"] < 0.9999
     assert 0.99 < m["validation"]["metrics"]["last_hidden_state"]["mean_cosine"] < 1.0  # quantized: not identical
-    fp32_size = (tiny_bert_export / "model.tflite").stat().st_size
-    assert result.model.size_bytes < max_ratio * fp32_size
+    # Weight bytes, not file bytes: a tiny model's file is mostly graph metadata (tensor names).
+    import edgellm
+
+    def weights(path):
+        return edgellm.inspect(path, runtime=False).models[0]["size"]["weights_bytes"]
+
+    assert weights(tmp_path / "q") < max_ratio * weights(tiny_bert_export)
 
 
 def test_sentence_transformers_folder_exports_pooled_normalized_embedding(tiny_bert, tmp_path):
@@ -115,10 +120,10 @@ def test_cli_export_success_and_not_empty_output(tiny_bert, tmp_path, capsys):
 
 @pytest.mark.parametrize("args, message", [
     (["--model", "{missing}"], "does not exist"),
-    (["--task", "text-generation"], "task 'text-generation' is unknown"),
+    (["--task", "summarization"], "task 'summarization' is unknown"),
     (["--quantize", "int3"], "recipe 'int3' is unknown; available: fp32, fp16, int8-dynamic"),
     (["--sequence-length", "65"], r"sequence length 65 is above what the model's position embeddings allow \(64\)"),
-    (["--sequence-length", "1"], "sequence_length must be an integer >= 2"),
+    (["--sequence-length", "1"], "sequence lengths must be integers >= 2"),
 ])
 def test_cli_bad_input_exits_2_with_one_line(args, message, tiny_bert, tmp_path, capsys):
     args = [a.format(missing=tmp_path / "missing") for a in args]
