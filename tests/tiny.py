@@ -16,9 +16,9 @@ VOCAB = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] + PUNCT + LETTERS + ["##"
 def save_tokenizer(folder: Path) -> None:
     from transformers import BertTokenizerFast
 
-    vocab = folder / "vocab.txt"
-    vocab.write_text("\n".join(VOCAB) + "\n", encoding="utf-8")
-    BertTokenizerFast(vocab_file=str(vocab), do_lower_case=True).save_pretrained(folder)
+    (folder / "vocab.txt").write_text("\n".join(VOCAB) + "\n", encoding="utf-8")
+    # transformers 5 takes the vocabulary itself (a vocab_file= keyword is ignored: 5 special tokens only).
+    BertTokenizerFast(vocab={t: i for i, t in enumerate(VOCAB)}, do_lower_case=True).save_pretrained(folder)
 
 
 def make_model(folder: Path, model_type: str = "bert", task: str = "feature-extraction", *,

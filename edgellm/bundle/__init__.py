@@ -55,7 +55,7 @@ def build_manifest(model, *, tokenizer: Mapping[str, Any], validation=None) -> d
         "quantization": model.quantization or {"recipe": model.recipe},
         "size_bytes": model.size_bytes,
         "validation": validation.to_dict() if validation is not None else None,
-        "versions": _versions(),
+        "versions": library_versions(),
     }
     if model.source.sentence_transformers is not None and model.task == "sentence-embedding":
         manifest["sentence_transformers"] = model.source.sentence_transformers.to_dict()
@@ -90,11 +90,12 @@ def signature_io(content: bytes) -> dict[str, dict[str, Any]]:
     io = {}
     for name in interpreter.get_signature_list():
         runner = interpreter.get_signature_runner(name)
-        io[name] = {"inputs": _tensors(runner.get_input_details()), "outputs": _tensors(runner.get_output_details())}
+        io[name] = {"inputs": tensor_specs(runner.get_input_details()),
+                    "outputs": tensor_specs(runner.get_output_details())}
     return io
 
 
-def _tensors(details: Mapping[str, Mapping[str, Any]]) -> list[dict[str, Any]]:
+def tensor_specs(details: Mapping[str, Mapping[str, Any]]) -> list[dict[str, Any]]:
     tensors = []
     for name, d in details.items():
         scale, zero_point = d["quantization"]
@@ -133,7 +134,7 @@ def _save_tokenizer(model_path: Path, out: Path) -> dict[str, Any]:
     return info
 
 
-def _versions() -> dict[str, str]:
+def library_versions() -> dict[str, str]:
     versions = {"python": platform.python_version()}
     for dist in _VERSIONED:
         try:

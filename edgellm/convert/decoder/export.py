@@ -163,7 +163,7 @@ def eos_token_ids(reference, tokenizer) -> list[int]:
 
 def build_llm_manifest(edge: DecoderModel, model_file: Path, tokenizer, tokenizer_files: list[str],
                        report: DecoderValidationReport, *, export_stats: dict[str, Any]) -> dict[str, Any]:
-    from edgellm.bundle import _tensors, _versions
+    from edgellm.bundle import library_versions, tensor_specs
     from edgellm.generate.runner import _interpreter_class, _layout, describe
 
     Interpreter = _interpreter_class()
@@ -174,8 +174,8 @@ def build_llm_manifest(edge: DecoderModel, model_file: Path, tokenizer, tokenize
     signatures = []
     for name in interpreter.get_signature_list():
         runner = interpreter.get_signature_runner(name)
-        signatures.append({"name": name, "inputs": _tensors(runner.get_input_details()),
-                           "outputs": _tensors(runner.get_output_details())})
+        signatures.append({"name": name, "inputs": tensor_specs(runner.get_input_details()),
+                           "outputs": tensor_specs(runner.get_output_details())})
     layout = _layout(interpreter)
     special = {role: str(getattr(tokenizer, role)) for role in ("bos_token", "eos_token", "pad_token", "unk_token")
                if getattr(tokenizer, role, None) is not None}
@@ -204,5 +204,5 @@ def build_llm_manifest(edge: DecoderModel, model_file: Path, tokenizer, tokenize
         "size_bytes": edge.size_bytes,
         "validation": report.to_dict(),
         "export": export_stats,
-        "versions": _versions(),
+        "versions": library_versions(),
     }
