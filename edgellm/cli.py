@@ -128,10 +128,63 @@ def _add_bench(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--output", default=None, metavar="FILE", help="write the report here instead of stdout")
     p.add_argument("--overwrite", action="store_true", help="replace --output if it exists")
     p.add_argument("--quiet", action="store_true", help="no progress bar and no notes on stderr")
+    p.add_argument("--prompt-tokens", type=int, default=64,
+                   help="text-generation exports: prompt length of the prefill test (llama-bench pp; default 64)")
+    p.add_argument("--new-tokens", type=int, default=64,
+                   help="text-generation exports: greedy tokens of the decode test (llama-bench tg; default 64)")
     p.set_defaults(func=_run_bench)
 
 
+def _run_llm_bench(args: argparse.Namespace, folders: list[str]) -> int:
+    """Text-generation exports: time to first token, prefill and decode tokens/s per thread count."""
+    import json
+
+    from edgellm.generate.bench import LlmBenchConfig, bench_llm
+
+    rows = [bench_llm(folder, LlmBenchConfig(threads=t, prompt_tokens=args.prompt_tokens,
+                                             new_tokens=args.new_tokens))
+            for folder in folders for t in args.threads]
+    if args.format == "json":
+        text = json.dumps({"schema": "edgellm.bench-llm/1", "results": rows}, indent=2)
+    else:
+        lines = [f"{'export':<32}{'recipe':>14}{'threads':>8}{'load s':>8}{'TTFT ms':>9}"
+                 f"{f'pp{args.prompt_tokens} tok/s':>13}{f'tg{args.new_tokens} tok/s':>13}{'peak RSS MB':>12}"]
+        for r in rows:
+            lines.append(f"{r['export'][-32:]:<32}{str(r['recipe']):>14}{r['threads']:>8}{r['load_s']:8.2f}"
+                         f"{r['time_to_first_token_ms']:9.1f}{r['prefill_tokens_per_second']:13.1f}"
+                         f"{r['decode_tokens_per_second']:13.1f}{r['peak_rss_bytes'] / 1e6:12.0f}")
+        text = "\n".join(lines)
+    if args.output:
+        from edgellm.bench.format import write_output
+
+        write_output(args.output, text + "\n", overwrite=args.overwrite)
+    else:
+        print(text)
+    return 0
+
+
+def _is_llm_export(path: str) -> bool:
+    import json
+    from pathlib import Path
+
+    manifest = Path(path) / "edgellm.json"
+    if not manifest.is_file():
+        return False
+    try:
+        return json.loads(manifest.read_text("utf-8")).get("task") == "text-generation"
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        return False
+
+
 def _run_bench(args: argparse.Namespace) -> int:
+    llm = [p for p in args.paths if _is_llm_export(p)]
+    if llm:
+        if len(llm) != len(args.paths):
+            from edgellm.errors import ConfigError
+
+            raise ConfigError("text-generation exports and other models cannot share one bench table; "
+                              "run them in separate `edgellm bench` calls")
+        return _run_llm_bench(args, llm)
     from edgellm.bench.config import BenchConfig, parse_option
     from edgellm.bench.format import render_bench, write_output
     from edgellm.bench.report import BenchReport, load_report
