@@ -427,8 +427,11 @@ class RangeEstimator:
         bins = self.config.num_bins
         if r.counts is None:
             lo, hi = bmin, bmax
-            if hi <= lo:  # a constant batch: give the histogram a tiny width; min/max stay exact
-                hi = lo + max(abs(lo), 1.0) * 1e-6
+            # A constant (or nearly constant) batch: give the histogram a small width, else numpy cannot make
+            # `bins` finite-sized bins at float precision; min/max stay exact.
+            width = max(abs(lo), abs(hi), 1.0) * 1e-4
+            if hi - lo < width:
+                hi = lo + width
             r.hist_lo, r.hist_hi, r.counts = lo, hi, np.zeros(bins)
         elif bmin < r.hist_lo or bmax > r.hist_hi:
             # Re-bin onto the wider range: interpolate the cumulative counts at the new edges
@@ -438,7 +441,7 @@ class RangeEstimator:
             cdf = np.concatenate([[0.0], np.cumsum(r.counts)])
             r.counts = np.diff(np.interp(np.linspace(lo, hi, bins + 1), old_edges, cdf))
             r.hist_lo, r.hist_hi = lo, hi
-        r.counts += np.histogram(x.ravel(), bins=bins, range=(r.hist_lo, r.hist_hi))[0]
+        r.counts += np.histogram(x.ravel().astype(np.float64), bins=bins, range=(r.hist_lo, r.hist_hi))[0]
 
     def finalize(self) -> dict[str, TensorStats]:
         """Statistics and clip range per tensor, in first-seen order."""

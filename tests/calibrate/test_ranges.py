@@ -349,3 +349,16 @@ def test_to_qsvs_shapes():
     qsvs = to_qsvs(est.finalize())
     assert qsvs["a"]["min"].shape == (1, 1, 1) and qsvs["a"]["min"].dtype == np.float32
     assert (float(qsvs["a"]["min"].item()), float(qsvs["a"]["max"].item())) == (-1.0, 1.0)
+
+
+def test_nearly_constant_large_tensor_gets_a_usable_histogram():
+    """A tensor whose values differ by one float32 ulp at 1e6 once broke the histogram (too many bins)."""
+    from edgellm.calibrate import RangeConfig, RangeEstimator
+
+    x = np.array([1e6, np.nextafter(np.float32(1e6), np.float32(2e6))], dtype=np.float32)
+    for kind in ("percentile", "mse"):
+        est = RangeEstimator(RangeConfig(kind=kind))
+        est.update("t", x)
+        est.update("t", x * 1.5)
+        stats = est.finalize()["t"]
+        assert stats.range_min <= 1e6 and abs(stats.range_max - 1.5e6) < 0.01 * 1.5e6
