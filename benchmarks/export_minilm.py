@@ -52,7 +52,8 @@ def main() -> None:
     print(f"all-MiniLM-L6-v2, sequence length {args.sequence_length}, {os.cpu_count()} cores")
     print(f"{'command':<40} {'wall s':>7} {'peak RSS MB':>12} {'exit':>5} {'size MB':>8}")
     for name, wall, rss, code, size in rows:
-        print(f"{name:<40} {wall:7.1f} {rss:12.0f} {code:5d} {size if size is None else f'{size:.1f}':>8}")
+        size_text = "-" if size is None else f"{size:.1f}"
+        print(f"{name:<40} {wall:7.1f} {rss:12.0f} {code:5d} {size_text:>8}")
 
 
 if __name__ == "__main__":
