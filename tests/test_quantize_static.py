@@ -62,7 +62,7 @@ def test_int8_linear_layers_run_on_int8_activations_in_one_xnnpack_partition(int
 def test_int16x8_keeps_int16_activations(tiny_bert, tmp_path):
     export(tiny_bert, tmp_path / "q", quantize="int16x8", sequence_length=SEQ, num_calibration_samples=16)
     m = json.loads((tmp_path / "q" / "edgellm.json").read_text())
-    assert m["validation"]["passed"] and m["validation"]["tolerance"]["min_cosine"] == 0.999
+    assert m["validation"]["passed"] and m["validation"]["tolerance"]["min_cosine"] == 0.995
     assert m["quantization"]["calibration"]["ranges"] == {**m["quantization"]["calibration"]["ranges"],
                                                           "bits": 16, "symmetric": True}
     _, tensors, ops = _tensor_types(tmp_path / "q" / "model.tflite")

