@@ -6,7 +6,7 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from edgellm.bundle import MANIFEST, bundle, check_output_dir
+from edgellm.bundle import bundle, check_output_dir
 from edgellm.convert import ConvertConfig, EdgeModel, convert, read_source
 from edgellm.convert.decoder.source import is_gguf
 from edgellm.errors import ConfigError, ValidationError

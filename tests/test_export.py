@@ -5,7 +5,6 @@ import json
 import numpy as np
 import pytest
 
-import edgellm.export
 from edgellm import cli
 from edgellm.archs import TASKS
 from edgellm.errors import ConfigError, UnsupportedArchitectureError, UnsupportedOpError, ValidationError
@@ -71,7 +70,7 @@ def test_every_family_feature_extraction(model_type, tmp_path):
 
 @pytest.mark.parametrize("recipe, max_ratio", [("fp16", 0.55), ("int8-dynamic", 0.3)])
 def test_quantized_exports_are_validated_too(recipe, max_ratio, tiny_bert, tiny_bert_export, tmp_path):
-    result = export(tiny_bert, tmp_path / "q", quantize=recipe, sequence_length=SEQ)
+    export(tiny_bert, tmp_path / "q", quantize=recipe, sequence_length=SEQ)
     m = json.loads((tmp_path / "q" / "edgellm.json").read_text())
     assert m["quantization"]["recipe"] == recipe and m["validation"]["passed"]
     assert m["validation"]["tolerance"]["min_cosine"] < 0.9999

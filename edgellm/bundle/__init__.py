@@ -12,7 +12,7 @@ from typing import Any, Mapping
 import numpy as np
 
 from edgellm.bundle.outdir import atomic_output_dir, check_output_dir
-from edgellm.errors import ModelFileError, require
+from edgellm.errors import ModelFileError
 
 __all__ = ["FORMAT_VERSION", "MANIFEST", "MODEL_FILE", "bundle", "check_output_dir", "read_manifest",
            "signature_io"]
@@ -106,12 +106,9 @@ def tensor_specs(details: Mapping[str, Mapping[str, Any]]) -> list[dict[str, Any
 
 def _save_tokenizer(model_path: Path, out: Path) -> dict[str, Any]:
     """Save the model's own tokenizer (always including tokenizer.json) and describe it for apps."""
-    transformers = require("transformers", "convert")
-    try:
-        tokenizer = transformers.AutoTokenizer.from_pretrained(model_path, trust_remote_code=False)
-    except (OSError, ValueError, TypeError) as e:
-        raise ModelFileError(f"could not load a tokenizer from {str(model_path)!r} ({e}); the folder needs its "
-                             "tokenizer files (tokenizer.json or vocab.txt + tokenizer_config.json)") from e
+    from edgellm.convert.source import load_tokenizer
+
+    tokenizer = load_tokenizer(model_path)
     before = set(out.iterdir())
     tokenizer.save_pretrained(out)
     for name in _VOCAB_FILES:

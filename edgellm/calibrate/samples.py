@@ -424,15 +424,9 @@ def _resolve_tokenizer(tokenizer: Any) -> Any:
     if not any((folder / f).is_file() for f in ("tokenizer.json", "tokenizer_config.json", "vocab.txt")):
         if (folder / "tokenizer").is_dir():  # export bundles may keep the tokenizer in a subfolder
             folder = folder / "tokenizer"
-    transformers = require("transformers", "convert")
-    try:
-        return transformers.AutoTokenizer.from_pretrained(str(folder), trust_remote_code=False)
-    except (OSError, ValueError) as e:
-        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise ModelFileError(
-            f"could not load a tokenizer from {folder}: {first}; the folder needs tokenizer.json or "
-            "tokenizer_config.json with its vocabulary files"
-        ) from e
+    from edgellm.convert.source import load_tokenizer
+
+    return load_tokenizer(folder)
 
 
 def _pad_id(tok: Any) -> int:

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from edgellm.archs import ArchSpec, get_arch
-from edgellm.errors import MissingDependencyError, ModelFileError, UnsupportedArchitectureError
+from edgellm.errors import MissingDependencyError, ModelFileError, UnsupportedArchitectureError, require
 
 WEIGHT_PATTERNS = ("*.safetensors", "pytorch_model*.bin")
 _POOLING_MODES = ("cls_token", "mean_tokens", "max_tokens", "mean_sqrt_len_tokens")
@@ -85,6 +85,18 @@ def read_source(path: str | Path | None) -> ModelSource:
             check_safetensors(f)
     return ModelSource(path=path.resolve(), config=config, arch=arch, weight_files=weights,
                        sentence_transformers=_sentence_transformers_head(path))
+
+
+def load_tokenizer(folder: str | Path):
+    """The folder's own transformers tokenizer (no remote code), or a one-line ModelFileError."""
+    transformers = require("transformers", "convert")
+    try:
+        return transformers.AutoTokenizer.from_pretrained(str(folder), trust_remote_code=False)
+    except (OSError, ValueError, TypeError) as e:
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise ModelFileError(f"could not load a tokenizer from {str(folder)!r}: {first}; the folder needs its "
+                             "tokenizer files (tokenizer.json, or tokenizer_config.json with its vocabulary files)"
+                             ) from e
 
 
 def check_safetensors(file: Path) -> None:

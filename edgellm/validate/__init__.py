@@ -17,7 +17,7 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-from edgellm.errors import ModelFileError, require
+from edgellm.errors import require
 
 __all__ = ["TOLERANCES", "Tolerance", "ValidationReport", "compare_outputs", "default_sentences", "validate"]
 
@@ -73,12 +73,9 @@ def default_sentences() -> list[str]:
 def tokenize(tokenizer_path: Path, texts: Sequence[str], *, task: str, sequence_length: int,
              input_names: Sequence[str]) -> list[dict[str, np.ndarray]]:
     """One dict of int32 [1, L] arrays per sample; question-answering pairs each text with the next as context."""
-    transformers = require("transformers", "convert")
-    try:
-        tokenizer = transformers.AutoTokenizer.from_pretrained(tokenizer_path, trust_remote_code=False)
-    except (OSError, ValueError, TypeError) as e:
-        raise ModelFileError(f"could not load a tokenizer from {str(tokenizer_path)!r} ({e}); the folder needs its "
-                             "tokenizer files (tokenizer.json or vocab.txt + tokenizer_config.json)") from e
+    from edgellm.convert.source import load_tokenizer
+
+    tokenizer = load_tokenizer(tokenizer_path)
     samples = []
     for i, text in enumerate(texts):
         pair = (texts[(i + 1) % len(texts)],) if task == "question-answering" else ()
