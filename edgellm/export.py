@@ -7,10 +7,10 @@ from pathlib import Path
 from typing import Any
 
 from edgellm.bundle import bundle, check_output_dir
+from edgellm.calibrate import RangeConfig, load_samples
 from edgellm.convert import ConvertConfig, EdgeModel, convert, read_source
 from edgellm.convert.decoder.source import is_gguf
 from edgellm.errors import ConfigError, ValidationError
-from edgellm.calibrate import RangeConfig, load_samples
 from edgellm.quantize import RECIPES, get_recipe, quantize
 from edgellm.validate import ValidationReport, validate
 
