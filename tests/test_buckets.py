@@ -37,6 +37,15 @@ def test_convert_config_signatures():
         ConvertConfig(sequence_lengths=(16, 1))
 
 
+def test_a_single_bucket_keeps_its_seq_name(tiny_bert, tmp_path):
+    from edgellm.export import export
+
+    result = export(tiny_bert, tmp_path / "one", sequence_lengths=(16,))
+    assert result.validation.passed and result.model.signatures == (("seq_16", 16),)
+    m = json.loads((tmp_path / "one" / "edgellm.json").read_text())
+    assert [s["name"] for s in m["signatures"]] == ["seq_16"]
+
+
 def test_bucketed_export_validates_every_signature(tiny_bert, tmp_path):
     out = tmp_path / "out"
     argv = ["export", "--model", str(tiny_bert), "--sequence-lengths", "8,16,32", "--quantize", "int8",

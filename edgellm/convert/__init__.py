@@ -88,7 +88,7 @@ def convert(model: str | Path | ModelSource | None, config: ConvertConfig = Conv
     litert_torch.config.show_progress = False
     try:
         with torch.no_grad():
-            if len(signatures) == 1:
+            if signatures == (("serving_default", longest),):
                 converted = litert_torch.convert(reference, (), sample)
             else:
                 converter = None
