@@ -89,9 +89,13 @@ def load_reference(source: DecoderSource):
     return model.eval()
 
 
-def convert_decoder(source: DecoderSource, config: DecoderConfig = DecoderConfig(), *, reference=None
-                    ) -> DecoderModel:
-    """Convert a causal LM into a float32 DecoderModel (in memory; nothing is written)."""
+def convert_decoder(source: DecoderSource, config: DecoderConfig = DecoderConfig(), *, reference=None,
+                    module=None) -> DecoderModel:
+    """Convert a causal LM into a float32 DecoderModel (in memory; nothing is written).
+
+    module: the HF model to trace when it is not the reference itself (int4's split layers,
+        edgellm.convert.decoder.int4); the DecoderModel keeps ``reference`` for validation.
+    """
     max_pos = int(source.config.get("max_position_embeddings") or 0)
     if max_pos and config.cache_length > max_pos:
         raise ConfigError(f"cache_length {config.cache_length} is above the model's max_position_embeddings "
@@ -106,8 +110,9 @@ def convert_decoder(source: DecoderSource, config: DecoderConfig = DecoderConfig
     litert_torch = require("litert_torch", "convert")
     litert_torch.config.show_progress = False
     converter = litert_torch.Converter()
-    prefill = DecoderForExport(model, source.spec, cache_length=config.cache_length, with_logits=False).eval()
-    decode = DecoderForExport(model, source.spec, cache_length=config.cache_length, with_logits=True).eval()
+    traced = module if module is not None else model
+    prefill = DecoderForExport(traced, source.spec, cache_length=config.cache_length, with_logits=False).eval()
+    decode = DecoderForExport(traced, source.spec, cache_length=config.cache_length, with_logits=True).eval()
     for t in config.prefill_lengths:
         converter.signature(f"prefill_{t}", prefill, sample_kwargs=_sample(decode, t))
     converter.signature("decode", decode, sample_kwargs=_sample(decode, 1))
