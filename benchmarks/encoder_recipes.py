@@ -5,6 +5,7 @@ fp32 embeddings, on calibration/en_eval.txt (sentences that are not in the calib
 `edgellm.benchmark` p50 on one fixed input at each thread count (XNNPACK on).
 
     python benchmarks/encoder_recipes.py [--out out/recipes] [--threads 1,2] [--recipes fp32,int8-dynamic,int8,int16x8]
+                                         [--io-type int8]
 """
 
 from __future__ import annotations
@@ -22,10 +23,12 @@ def embeddings(folder: Path, texts: list[str], length: int) -> np.ndarray:
 
     tokenizer = AutoTokenizer.from_pretrained(folder)
     runner = Interpreter(str(folder / "model.tflite")).get_signature_runner()
+    scale, zero_point = runner.get_output_details()["embedding"]["quantization"]  # (0.0, 0) unless --io-type int8
     rows = []
     for text in texts:
         enc = tokenizer(text, padding="max_length", truncation=True, max_length=length, return_tensors="np")
-        rows.append(runner(**{k: v.astype(np.int32) for k, v in enc.items()})["embedding"][0])
+        out = runner(**{k: v.astype(np.int32) for k, v in enc.items()})["embedding"][0]
+        rows.append((out.astype(np.float32) - zero_point) * scale if scale else out)
     return np.stack(rows)
 
 
@@ -50,6 +53,7 @@ def main() -> None:
     parser.add_argument("--threads", default="1,2")
     parser.add_argument("--recipes", default="fp32,int8-dynamic,int8,int16x8")
     parser.add_argument("--sequence-length", type=int, default=128)
+    parser.add_argument("--io-type", default="float", help="int8: quantized outputs for the calibrated recipes")
     args = parser.parse_args()
 
     import edgellm
@@ -60,9 +64,11 @@ def main() -> None:
     threads = tuple(int(t) for t in args.threads.split(","))
     rows = []
     for recipe in args.recipes.split(","):
-        folder = Path(args.out) / recipe
+        io_type = args.io_type if edgellm.RECIPES[recipe].needs_calibration else "float"
+        label = recipe if io_type == "float" else f"{recipe} io {io_type}"
+        folder = Path(args.out) / label.replace(" ", "-")
         if not (folder / "edgellm.json").exists():
-            edgellm.export(None, folder, quantize=recipe, sequence_length=args.sequence_length,
+            edgellm.export(None, folder, quantize=recipe, sequence_length=args.sequence_length, io_type=io_type,
                            allow_validation_failure=True)  # report the figures even when a recipe misses
         manifest = json.loads((folder / "edgellm.json").read_text())
         emb = embeddings(folder, texts, args.sequence_length)
@@ -71,7 +77,7 @@ def main() -> None:
         bench = edgellm.benchmark(folder, edgellm.BenchConfig(threads=threads, runs=runs, min_seconds=0.5,
                                                               warmup=2))
         p50 = {r["num_threads"]: r["latency_ms"]["p50"] for r in bench.to_dict()["results"]}
-        rows.append((recipe, manifest["size_bytes"], float(cos.mean()), float(cos.min()), p50,
+        rows.append((label, manifest["size_bytes"], float(cos.mean()), float(cos.min()), p50,
                      manifest["graph"]["xnnpack_partitions"]))
     fp32_size = next((r[1] for r in rows if r[0] == "fp32"), None)
     print(f"all-MiniLM-L6-v2, sequence length {args.sequence_length}, {len(texts)} held-out sentences")

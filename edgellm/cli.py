@@ -54,6 +54,9 @@ def _add_export(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--num-calibration-samples", type=int, default=128, metavar="N")
     p.add_argument("--calibration-range", default="minmax", choices=("minmax", "percentile", "mse"),
                    help="how each activation range is chosen from calibration (default: plain min/max)")
+    p.add_argument("--io-type", default="float", choices=("float", "int8"),
+                   help="int8: quantized outputs, scale and zero point in edgellm.json (static recipes; token-id "
+                   "inputs stay int32); default float")
     p.add_argument("--cache-length", type=int, default=512,
                    help="text-generation: KV-cache positions, prompt + new tokens (default 512)")
     p.add_argument("--prefill-lengths", type=_csv_ints, default=(32, 128),
@@ -83,7 +86,7 @@ def _run_export(args: argparse.Namespace) -> int:
                     overwrite=args.overwrite, allow_validation_failure=args.allow_validation_failure,
                     calibration_data=args.calibration_data, text_column=args.text_column,
                     num_calibration_samples=args.num_calibration_samples,
-                    calibration_range=args.calibration_range)
+                    calibration_range=args.calibration_range, io_type=args.io_type)
     print(result.summary())
     return 0 if result.validation.passed else 1
 

@@ -11,7 +11,7 @@ from edgellm.calibrate import RangeConfig, load_samples
 from edgellm.convert import ConvertConfig, EdgeModel, convert, read_source
 from edgellm.convert.decoder.source import is_gguf
 from edgellm.errors import ConfigError, ValidationError
-from edgellm.quantize import RECIPES, get_recipe, quantize
+from edgellm.quantize import IO_TYPES, RECIPES, get_recipe, quantize
 from edgellm.validate import ValidationReport, validate
 
 
@@ -34,6 +34,7 @@ class ExportConfig:
     text_column: str | None = None  # jsonl/csv/datasets column; "question,context" for pairs
     num_calibration_samples: int = 128
     calibration_range: str = "minmax"  # minmax | percentile | mse (edgellm.calibrate.RangeConfig.kind)
+    io_type: str = "float"  # float | int8: quantized outputs with scale/zero point in the manifest (quantize/io.py)
 
     def __post_init__(self):
         recipe = get_recipe(self.quantize)  # ConfigError naming the recipes
@@ -46,6 +47,12 @@ class ExportConfig:
             raise ConfigError(f"num_calibration_samples must be a positive integer; got "
                               f"{self.num_calibration_samples!r}")
         RangeConfig(kind=self.calibration_range)
+        if self.io_type not in IO_TYPES:
+            raise ConfigError(f"io_type {self.io_type!r} is unknown; allowed: {', '.join(IO_TYPES)}")
+        if self.io_type != "float" and not recipe.needs_calibration:
+            raise ConfigError(f"--io-type {self.io_type} needs a calibrated recipe for the output ranges "
+                              f"({', '.join(r.name for r in RECIPES.values() if r.needs_calibration)}); "
+                              f"{self.quantize!r} is not one")
 
     def convert_config(self) -> ConvertConfig:
         return ConvertConfig(task=self.task, sequence_length=self.sequence_length,
@@ -108,7 +115,8 @@ def run_export(model: str | Path | None, output_dir: str | Path, config: ExportC
                                    num_samples=config.num_calibration_samples,
                                    sequence_length=edge.sequence_length, text_column=config.text_column)
     edge = quantize(edge, config.quantize, calibration=calibration,
-                    ranges=RangeConfig(kind=config.calibration_range) if calibration is not None else None)
+                    ranges=RangeConfig(kind=config.calibration_range) if calibration is not None else None,
+                    io_type=config.io_type)
     report = validate(edge)
     if not report.passed and not config.allow_validation_failure:
         raise ValidationError(f"{report.summary()}; nothing was written (pass --allow-validation-failure to keep "

@@ -7,17 +7,20 @@ from dataclasses import replace
 
 from edgellm.convert.model import EdgeModel
 from edgellm.errors import ConfigError, UnsupportedOpError, require
+from edgellm.quantize.io import IO_TYPES, output_ranges, quantize_outputs
 from edgellm.quantize.recipes import RECIPES, Recipe, dynamic_row, get_recipe
 
-__all__ = ["RECIPES", "Recipe", "get_recipe", "quantize"]
+__all__ = ["IO_TYPES", "RECIPES", "Recipe", "get_recipe", "quantize"]
 
 
-def quantize(model: EdgeModel, recipe: str, *, calibration=None, ranges=None) -> EdgeModel:
+def quantize(model: EdgeModel, recipe: str, *, calibration=None, ranges=None, io_type: str = "float") -> EdgeModel:
     """A new EdgeModel with the recipe applied; the float model is left as it is.
 
     calibration: a CalibrationSet (edgellm.load_samples) for the static recipes (int8, int16x8); None uses the
                  default corpus calibration/en.txt tokenized with the model's own tokenizer.
     ranges: a RangeConfig (minmax by default; percentile or mse clip outliers).
+    io_type: "float" (outputs dequantized for the caller) or "int8" (static recipes only: int8 outputs whose
+             scale and zero point the manifest records; token-id inputs stay int32). See quantize/io.py.
 
     >>> q = quantize(convert("all-MiniLM-L6-v2"), "int8-dynamic")  # doctest: +SKIP
     >>> q.size_bytes / convert(...).size_bytes  # about 0.26  # doctest: +SKIP
@@ -26,6 +29,12 @@ def quantize(model: EdgeModel, recipe: str, *, calibration=None, ranges=None) ->
     if model.recipe != "fp32":
         raise ConfigError(f"quantize expects a float32 model; this one is already {model.recipe!r}. "
                           "Quantize the output of convert()")
+    if io_type not in IO_TYPES:
+        raise ConfigError(f"io_type {io_type!r} is unknown; allowed: {', '.join(IO_TYPES)}")
+    if io_type != "float" and not spec.needs_calibration:
+        raise ConfigError(f"io_type {io_type!r} needs a calibrated recipe for the output ranges "
+                          f"({', '.join(r.name for r in RECIPES.values() if r.needs_calibration)}); "
+                          f"{recipe!r} is not one. Pick one of those or keep io_type 'float'")
     if spec.aeq_recipe is None:
         return model
     quantizer = require("ai_edge_quantizer.quantizer", "convert")
@@ -52,12 +61,16 @@ def quantize(model: EdgeModel, recipe: str, *, calibration=None, ranges=None) ->
                               f"{model.sequence_length}")
         manager = recipe_manager()
         manager.load_quantization_recipe(copy.deepcopy(rows))
-        qsvs = calibrate(model.content, manager,
-                         signature_samples(calibration, model.input_names, model.signatures), ranges=ranges)
+        routed = signature_samples(calibration, model.input_names, model.signatures)
+        qsvs = calibrate(model.content, manager, routed, ranges=ranges)
         details["calibration"] = {**calibration.report.to_dict(), "ranges": ranges.to_dict()}
     try:
         result = q.quantize(calibration_result=qsvs, enable_progress_bar=False, enable_progress_report=False)
     except (RuntimeError, ValueError, KeyError) as e:
         raise UnsupportedOpError(f"ai-edge-quantizer could not apply {recipe!r}: {str(e).strip().splitlines()[0]}; "
                                  "try another --quantize recipe, or --debug for the trace") from e
-    return model.with_content(bytes(result.quantized_model), recipe=spec.name, quantization=details)
+    content = bytes(result.quantized_model)
+    details["io_type"] = io_type
+    if io_type == "int8":
+        content = quantize_outputs(content, output_ranges(model.content, routed))
+    return model.with_content(content, recipe=spec.name, quantization=details)
