@@ -38,6 +38,9 @@ class ExportConfig:
 
     def __post_init__(self):
         recipe = get_recipe(self.quantize)  # ConfigError naming the recipes
+        if recipe.int4_block:
+            raise ConfigError(f"--quantize {self.quantize} is for --task text-generation (decoder LLMs); encoder "
+                              "tasks take fp32, fp16, int8-dynamic, int8 or int16x8")
         self.convert_config()
         if self.calibration_data is not None and not recipe.needs_calibration:
             raise ConfigError(f"--calibration-data is only used by the static recipes "

@@ -24,6 +24,10 @@ class Recipe:
     keeps_outliers_dynamic: bool = False
     # ai-edge-quantizer recipe (a list of op configs, its JSON format); None = the float model as converted.
     aeq_recipe: tuple[Mapping[str, Any], ...] | None = None
+    # 4-bit blockwise linear layers in blocks of this many inputs (text-generation only): before conversion the
+    # decoder export splits a GGUF file's Q4_0/Q4_1 weights into `grid` + `block_offset` layers that keep the
+    # file's own 4-bit numbers (edgellm/convert/decoder/int4.py); None = no 4-bit layers.
+    int4_block: int | None = None
 
 
 _INT8_CHANNELWISE = {"num_bits": 8, "symmetric": True, "granularity": "CHANNELWISE", "dtype": "INT"}
@@ -47,6 +51,38 @@ def dynamic_row(regex: str, operation: str = "FULLY_CONNECTED") -> Mapping[str, 
     return {"regex": regex, "operation": operation, "algorithm_key": "min_max_uniform_quantize",
             "op_config": {"weight_tensor_config": _INT8_CHANNELWISE, "compute_precision": "INTEGER",
                           "explicit_dequantize": False}}
+
+
+def _int4_row(regex: str, algorithm: str) -> Mapping[str, Any]:
+    """4-bit blockwise (block 32) weights on FULLY_CONNECTED, activations int8 at run time: XNNPACK's qd8 x qb4w
+    kernels, the way it runs blockwise int4 fastest (a float-activation int4 FC has no XNNPACK kernel)."""
+    weight = {"num_bits": 4, "symmetric": True, "granularity": "BLOCKWISE_32", "dtype": "INT"}
+    return {"regex": regex, "operation": "FULLY_CONNECTED", "algorithm_key": algorithm,
+            "op_config": {"weight_tensor_config": weight, "compute_precision": "INTEGER",
+                          "explicit_dequantize": False}}
+
+
+# int4 rows, in order (a later row wins where regexes overlap):
+_INT4 = (
+    # 1. every weight int8 per channel, activations dynamic (the int8-dynamic recipe): the embedding table and
+    #    whatever the rows below do not claim.
+    *_all_ops("min_max_uniform_quantize", _INT8_CHANNELWISE, compute_precision="INTEGER", explicit_dequantize=False),
+    # 2. linear layers from float weights: 4-bit with OCTAV's MSE-optimal clip per block (ai-edge-quantizer 0.10's
+    #    MSE algorithm has no blockwise mode; GPTQ needs calibration through the KV-cache signatures: not wired).
+    _int4_row(".*", "OCTAV"),
+    # 3. the layers that hurt most at 4 bits stay int8, a budget of 25% of the decoder's linear weights: on
+    #    SmolLM2-135M (PyTorch simulation, 512 held tokens, perplexity ratio / top-1 vs float) all 4-bit with a
+    #    clip 1.31 / 71%; down_proj int8 1.19 / 75%; any other single kind 1.26-1.31. (down_proj + v_proj, 1.17 /
+    #    81%, cannot be selected: the converter names k_proj and v_proj after q_proj, up_proj after gate_proj.)
+    dynamic_row(".*down_proj.*"),
+    # 4. a GGUF file's own grid (convert/decoder/int4.py): dequantized_weight_recovery finds its scales and ints.
+    _int4_row(".*Linear_grid;.*", "dequantized_weight_recovery"),
+    # 5. the per-block offsets C [out, in / 32] of Q4_1 weights stay float (1/32 of the weight, exact).
+    {"regex": ".*Linear_block_offset;.*", "operation": "FULLY_CONNECTED", "algorithm_key": "no_quantize",
+     "op_config": {}},
+    # 6. the LM head int8 per channel (it is the embedding table when tied; a GGUF file often stores it Q8_0).
+    dynamic_row(".*(lm_head|logits).*"),
+)
 
 
 # Embedding tables: int8 weights (the 30522 x 384 word table is half of MiniLM's float bytes).
@@ -80,6 +116,12 @@ RECIPES: Mapping[str, Recipe] = MappingProxyType({r.name: r for r in (
                                  activation_tensor_config={"num_bits": 16, "symmetric": True,
                                                            "granularity": "TENSORWISE", "dtype": "INT"},
                                  compute_precision="INTEGER", explicit_dequantize=False), _EMBEDDINGS_INT8)),
+    Recipe(name="int4", suffix="int4", int4_block=32,
+           description="text-generation: 4-bit blockwise (block 32) weights for the decoder's linear layers, "
+                       "activations int8 at run time; a GGUF file's own Q4_0/Q4_1 numbers are kept exactly (Q4_1's "
+                       "per-block minimum as a float offset on block sums), float weights get an MSE-optimal "
+                       "clip with down_proj int8; embedding table and LM head int8 per channel",
+           aeq_recipe=_INT4),
 )})
 
 

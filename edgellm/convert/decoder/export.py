@@ -18,7 +18,8 @@ from edgellm.bundle import FORMAT_VERSION, MANIFEST, MODEL_FILE, check_output_di
 from edgellm.bundle.outdir import atomic_output_dir
 from edgellm.convert.decoder import TASK, DecoderConfig, DecoderModel, convert_decoder, load_reference, \
     read_decoder_source
-from edgellm.convert.decoder.validate import DECODER_TOLERANCES, DecoderValidationReport, validate_decoder
+from edgellm.convert.decoder.validate import DECODER_TOLERANCES, INT4_GRID_TOLERANCE, DecoderValidationReport, \
+    validate_decoder
 from edgellm.errors import ConfigError, ModelFileError, ValidationError, require
 
 
@@ -80,7 +81,7 @@ def load_tokenizer(source):
 def export_llm(model: str | Path | None, output_dir: str | Path, config: LlmExportConfig = LlmExportConfig()
                ) -> LlmExportResult:
     """Convert, quantize and validate a causal LM, and write OUTPUT_DIR (atomically; nothing on failure)."""
-    from edgellm.quantize import quantize
+    from edgellm.quantize import get_recipe, quantize
 
     t0 = time.perf_counter()
     output_dir = check_output_dir(output_dir, overwrite=config.overwrite)
@@ -90,10 +91,22 @@ def export_llm(model: str | Path | None, output_dir: str | Path, config: LlmExpo
     config.decoder_config()
     tokenizer = load_tokenizer(source)
     reference = load_reference(source)
-    edge = quantize(convert_decoder(source, config.decoder_config(), reference=reference), config.quantize)
+    module, tolerance = None, None
+    if get_recipe(config.quantize).int4_block:
+        from edgellm.convert.decoder.int4 import gguf_module_grids, prepare_int4, recovered_module_grids
+
+        # a GGUF file's own 4-bit grids (raw blocks); a HF folder's weights where they are dequantized Q4_1
+        grids = gguf_module_grids(reference, source.path) if source.gguf else recovered_module_grids(reference)
+        module, int4 = prepare_int4(reference, grids)
+        tolerance = INT4_GRID_TOLERANCE if int4["grid_weights"] and not int4["data_driven_weights"] else None
+    edge = quantize(convert_decoder(source, config.decoder_config(), reference=reference, module=module),
+                    config.quantize)
+    if module is not None:
+        del module
+        edge = edge.with_content(edge.content, recipe=edge.recipe, quantization={**edge.quantization, "int4": int4})
     with atomic_output_dir(output_dir, overwrite=config.overwrite) as tmp:
         (tmp / MODEL_FILE).write_bytes(edge.content)
-        report = validate_decoder(edge, tmp / MODEL_FILE, tokenizer)
+        report = validate_decoder(edge, tmp / MODEL_FILE, tokenizer, tolerance=tolerance)
         if not report.passed and not config.allow_validation_failure:
             raise ValidationError(f"{report.summary()}; nothing was written (pass --allow-validation-failure to keep "
                                   "the export marked not passed, or try a less aggressive --quantize)")

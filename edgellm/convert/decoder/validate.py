@@ -39,7 +39,14 @@ DECODER_TOLERANCES: Mapping[str, DecoderTolerance] = MappingProxyType({
     # int8 per-channel weights: 1.004 / 96% in a PyTorch simulation on SmolLM2 (issue 6); dynamic activations add
     # a little. Greedy text may fork early on a near tie, so it is recorded, not gated.
     "int8-dynamic": DecoderTolerance(min_greedy_match=0.0, min_top1=0.90, max_perplexity_ratio=1.05),
+    # int4 from float weights (OCTAV clip, down_proj int8): a PyTorch simulation on SmolLM2 measured 1.19 / 75%
+    # for the weights alone (issue 6: GPTQ 1.16-1.22 / 75-80%); the bar catches a broken recipe, not a good one.
+    "int4": DecoderTolerance(min_greedy_match=0.0, min_top1=0.65, max_perplexity_ratio=1.35),
 })
+# int4 when every 4-bit layer carries a GGUF file's own Q4_0/Q4_1 grid (edgellm.convert.decoder.int4): the weights
+# are the file's, so only the bfloat16 block scales, the int8 LM head and the run-time int8 activations differ from
+# the float reference (issue 6's target: perplexity <= 1.01x, top-1 >= 95%).
+INT4_GRID_TOLERANCE = DecoderTolerance(min_greedy_match=0.0, min_top1=0.95, max_perplexity_ratio=1.01)
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -1,0 +1,140 @@
+"""int4 for text-generation: the exact Q4_1 split, its grid in the flatbuffer, the data-driven path, bad block sizes."""
+
+import json
+
+import ml_dtypes
+import numpy as np
+import pytest
+
+from edgellm import cli
+from edgellm.convert.decoder.export import LlmExportConfig, export_llm
+from edgellm.convert.decoder.validate import DECODER_TOLERANCES, INT4_GRID_TOLERANCE
+from edgellm.errors import ConfigError
+from generate.tiny_llm import CACHE, make_llm
+
+BLOCK = 32
+
+
+def q4_1_like(rows: int, cols: int, seed: int = 0):
+    """(d, m, q) as llama.cpp's Q4_1 quantizer writes them: d, m float16, q 0..15 with 0 and 15 in every block."""
+    rng = np.random.default_rng(seed)
+    d = (rng.random((rows, cols // BLOCK)) * 0.02 + 1e-3).astype(np.float16).astype(np.float32)
+    m = (-rng.random((rows, cols // BLOCK)) * 0.1).astype(np.float16).astype(np.float32)
+    q = rng.integers(0, 16, (rows, cols)).astype(np.uint8)
+    q[:, ::BLOCK], q[:, 1::BLOCK] = 0, 15
+    return d, m, q
+
+
+def test_q4_1_split_is_exact():
+    import torch
+
+    from edgellm.convert.decoder.int4 import Int4SplitLinear, q4_grid_from_blocks, recover_q4_grid
+
+    d, m, q = q4_1_like(48, 96)
+    grid = q4_grid_from_blocks(d, q, m)
+    w = grid.dequantized()
+    assert np.array_equal(w, (d[:, :, None] * q.reshape(48, -1, BLOCK) + m[:, :, None]).reshape(48, 96))
+    # the symmetric part has exactly the ints q - 8 times d, and W = W_sym + c per block
+    assert np.array_equal(grid.symmetric_weight(), (d[:, :, None] * (q.reshape(48, -1, BLOCK) - 8.0)).reshape(48, 96))
+    assert np.allclose(grid.symmetric_weight() + np.repeat(grid.offset, BLOCK, axis=1), w, rtol=0, atol=1e-7)
+    # recovered bit for bit from the dequantized floats
+    back = recover_q4_grid(w)
+    assert back is not None and np.array_equal(back.dequantized(), w)
+    assert recover_q4_grid(np.random.default_rng(1).standard_normal((48, 96)).astype(np.float32)) is None
+    linear = torch.nn.Linear(96, 48, bias=True)
+    linear.weight.data = torch.from_numpy(w)
+    split = Int4SplitLinear(linear, grid)
+    x = torch.randn(2, 5, 96)
+    assert torch.allclose(split(x), linear(x), rtol=0, atol=1e-5)
+
+
+def _q4_1_llm(folder):
+    """The tiny llama (intermediate 64: block 32 divides every input) with every decoder linear on a Q4_1 grid."""
+    import torch
+    import transformers
+
+    from edgellm.convert.decoder.int4 import q4_grid_from_blocks
+
+    make_llm(folder, intermediate_size=64)
+    model = transformers.AutoModelForCausalLM.from_pretrained(folder)
+    grids = {}
+    for name, module in model.model.layers.named_modules():
+        if isinstance(module, torch.nn.Linear):
+            w = module.weight.detach().numpy()
+            rows, cols = w.shape
+            b = w.reshape(rows, -1, BLOCK)
+            lo, hi = b.min(-1), b.max(-1)
+            d = ((hi - lo) / 15).astype(np.float16).astype(np.float32)
+            m = lo.astype(np.float16).astype(np.float32)
+            q = np.clip(np.rint((b - m[..., None]) / d[..., None]), 0, 15).astype(np.uint8).reshape(rows, cols)
+            grids[name] = grid = q4_grid_from_blocks(d, q, m)
+            module.weight.data = torch.from_numpy(grid.dequantized())
+    model.save_pretrained(folder)
+    return grids
+
+
+def _int4_tensors(path):
+    """(ints [rows, cols], scales [rows, cols / 32]) of every blockwise int4 tensor in the flatbuffer."""
+    from ai_edge_quantizer.utils import tfl_flatbuffer_utils as tu
+
+    model = tu.read_model(path.read_bytes())
+    found = []
+    for sg in model.subgraphs:
+        for t in sg.tensors:
+            if t.quantization is None or t.quantization.details is None:
+                continue
+            rows, cols = t.shape
+            raw = np.frombuffer(bytes(model.buffers[t.buffer].data), np.uint8)
+            ints = np.stack([raw & 15, raw >> 4], -1).reshape(rows, cols).astype(np.int8)
+            scales = np.frombuffer(bytes(model.buffers[sg.tensors[t.quantization.details.scales].buffer].data),
+                                   np.float16).reshape(rows, -1).astype(np.float32)
+            found.append((np.where(ints > 7, ints - 16, ints), scales))
+    return found
+
+
+def test_int4_keeps_the_q4_1_grid(tmp_path):
+    grids = _q4_1_llm(tmp_path / "m")
+    out = tmp_path / "o"
+    assert cli.main(["export", "--model", str(tmp_path / "m"), "--task", "text-generation", "--quantize", "int4",
+                     "--cache-length", str(CACHE), "--prefill-lengths", "8", str(out)]) == 0
+    manifest = json.loads((out / "edgellm.json").read_text())
+    assert manifest["quantization"]["int4"]["grid_weights"] == {"Q4_1": 14}
+    assert manifest["validation"]["passed"] and manifest["validation"]["tolerance"]["min_top1"] == \
+        INT4_GRID_TOLERANCE.min_top1
+    # every int4 tensor holds exactly one grid's ints (q - 8); its scales are the grid's d rounded to bfloat16
+    matched = set()
+    for ints, scales in _int4_tensors(out / "model.tflite"):  # per signature
+        name = next(n for n, g in grids.items() if g.k.shape == ints.shape and np.array_equal(g.k, ints))
+        assert np.array_equal(scales, grids[name].scale.astype(ml_dtypes.bfloat16).astype(np.float32))
+        matched.add(name)
+    assert matched == set(grids)
+
+
+def test_int4_from_float_weights(tmp_path):
+    make_llm(tmp_path / "m", intermediate_size=64)
+    result = export_llm(tmp_path / "m", tmp_path / "o", LlmExportConfig(
+        quantize="int4", cache_length=CACHE, prefill_lengths=(8,), allow_validation_failure=True))
+    manifest = json.loads((tmp_path / "o" / "edgellm.json").read_text())
+    assert manifest["quantization"]["int4"]["data_driven_weights"] == 14
+    metrics = manifest["validation"]["metrics"]
+    assert {"top1", "perplexity_ratio", "greedy_match_mean"} <= set(metrics)
+    # random tiny weights have near-flat logits (perplexity ~ the vocabulary), so top-1 is noise here; the
+    # perplexity ratio is not
+    assert metrics["perplexity_ratio"] <= DECODER_TOLERANCES["int4"].max_perplexity_ratio
+    shapes = sorted({ints.shape for ints, _ in _int4_tensors(tmp_path / "o" / "model.tflite")})
+    assert shapes == [(16, 32), (32, 32), (64, 32)]  # q, k, v, o, gate, up; down_proj [32, 64] stays int8
+    assert result.model.recipe == "int4"
+
+
+def test_int4_block_must_divide_inputs(tmp_path):
+    make_llm(tmp_path / "m")  # intermediate 48: down_proj's input is not a multiple of 32
+    with pytest.raises(ConfigError, match="blocks of 32 .* does not divide .*down_proj's input size 48"):
+        export_llm(tmp_path / "m", tmp_path / "o", LlmExportConfig(quantize="int4", cache_length=CACHE,
+                                                                   prefill_lengths=(8,)))
+
+
+def test_int4_is_for_text_generation_only():
+    from edgellm.export import ExportConfig
+
+    with pytest.raises(ConfigError, match="int4 is for --task text-generation"):
+        ExportConfig(quantize="int4")
