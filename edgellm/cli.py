@@ -135,6 +135,9 @@ def _add_bench(sub: argparse._SubParsersAction) -> None:
                    help="text-generation exports: prompt length of the prefill test (llama-bench pp; default 64)")
     p.add_argument("--new-tokens", type=int, default=64,
                    help="text-generation exports: greedy tokens of the decode test (llama-bench tg; default 64)")
+    p.add_argument("--runtime", choices=("litert", "litertlm"), default="litert",
+                   help="text-generation exports: litert (edgellm's runner on the LiteRT interpreter, default) or "
+                   "litertlm (the export's model.litertlm through LiteRT-LM's Engine + Session; extra 'litertlm')")
     p.set_defaults(func=_run_bench)
 
 
@@ -144,16 +147,23 @@ def _run_llm_bench(args: argparse.Namespace, folders: list[str]) -> int:
 
     from edgellm.generate.bench import LlmBenchConfig, bench_llm
 
-    rows = [bench_llm(folder, LlmBenchConfig(threads=t, prompt_tokens=args.prompt_tokens,
-                                             new_tokens=args.new_tokens))
+    run = bench_llm
+    if args.runtime == "litertlm":
+        from edgellm.generate.litertlm import bench_litertlm, import_litert_lm
+
+        import_litert_lm()  # fail before any work when the extra is missing
+        run = bench_litertlm
+    rows = [{"runtime": args.runtime, **run(folder, LlmBenchConfig(threads=t, prompt_tokens=args.prompt_tokens,
+                                                                   new_tokens=args.new_tokens))}
             for folder in folders for t in args.threads]
     if args.format == "json":
         text = json.dumps({"schema": "edgellm.bench-llm/1", "results": rows}, indent=2)
     else:
-        lines = [f"{'export':<32}{'recipe':>14}{'threads':>8}{'load s':>8}{'TTFT ms':>9}"
+        lines = [f"{'export':<32}{'recipe':>14}{'runtime':>9}{'threads':>8}{'load s':>8}{'TTFT ms':>9}"
                  f"{f'pp{args.prompt_tokens} tok/s':>13}{f'tg{args.new_tokens} tok/s':>13}{'peak RSS MB':>12}"]
         for r in rows:
-            lines.append(f"{r['export'][-32:]:<32}{str(r['recipe']):>14}{r['threads']:>8}{r['load_s']:8.2f}"
+            lines.append(f"{r['export'][-32:]:<32}{str(r['recipe']):>14}{r['runtime']:>9}{r['threads']:>8}"
+                         f"{r['load_s']:8.2f}"
                          f"{r['time_to_first_token_ms']:9.1f}{r['prefill_tokens_per_second']:13.1f}"
                          f"{r['decode_tokens_per_second']:13.1f}{r['peak_rss_bytes'] / 1e6:12.0f}")
         text = "\n".join(lines)
@@ -181,6 +191,11 @@ def _is_llm_export(path: str) -> bool:
 
 def _run_bench(args: argparse.Namespace) -> int:
     llm = [p for p in args.paths if _is_llm_export(p)]
+    if args.runtime != "litert" and len(llm) != len(args.paths):
+        from edgellm.errors import ConfigError
+
+        raise ConfigError(f"--runtime {args.runtime} runs text-generation export folders only; drop it for "
+                          ".tflite files and other exports")
     if llm:
         if len(llm) != len(args.paths):
             from edgellm.errors import ConfigError

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from edgellm.bundle import FORMAT_VERSION, MANIFEST, MODEL_FILE, check_output_dir
+from edgellm.bundle.litertlm import write_export_litertlm
 from edgellm.bundle.outdir import atomic_output_dir
 from edgellm.convert.decoder import TASK, DecoderConfig, DecoderModel, convert_decoder, load_reference, \
     read_decoder_source
@@ -113,11 +114,17 @@ def export_llm(model: str | Path | None, output_dir: str | Path, config: LlmExpo
         tokenizer_files = _save_tokenizer(tokenizer, tmp)
         chat_check = check_chat_template(tmp, tokenizer)
         reference.generation_config.save_pretrained(tmp)
+        litertlm, litertlm_check = write_export_litertlm(tmp, tokenizer, chat_references(tokenizer),
+                                                         eos_token_ids=eos_token_ids(reference, tokenizer),
+                                                         model_type=source.model_type)
+        if chat_check is not None:
+            chat_check["litertlm"] = litertlm_check
         seconds = time.perf_counter() - t0
         peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
         manifest = build_llm_manifest(edge, tmp / MODEL_FILE, tokenizer, tokenizer_files, report,
                                       export_stats={"seconds": round(seconds, 1), "peak_rss_bytes": peak})
         manifest["llm"]["chat_template_check"] = chat_check
+        manifest["litertlm"] = litertlm  # LiteRT-LM's bundle of this export (edgellm.bundle.litertlm)
         (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
     return LlmExportResult(output_dir=output_dir, model=edge, validation=report, seconds=seconds,
                            peak_rss_bytes=peak)
@@ -138,6 +145,22 @@ CHAT_CHECKS = (
     [{"role": "user", "content": "Hi!"}, {"role": "assistant", "content": "Hello. How can I help?"},
      {"role": "user", "content": "Tell me a joke."}],
 )
+
+
+def chat_references(tokenizer) -> list[tuple[list[dict[str, str]], str]]:
+    """(messages, transformers' apply_chat_template text) for each CHAT_CHECKS conversation the template accepts."""
+    import jinja2
+
+    if not getattr(tokenizer, "chat_template", None):
+        return []
+    references = []
+    for messages in CHAT_CHECKS:
+        try:
+            references.append((messages, tokenizer.apply_chat_template(messages, tokenize=False,
+                                                                       add_generation_prompt=True)))
+        except (jinja2.exceptions.TemplateError, ValueError):  # e.g. a template that refuses system messages
+            pass
+    return references
 
 
 def check_chat_template(folder: Path, tokenizer) -> dict[str, Any] | None:
