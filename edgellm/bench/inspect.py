@@ -76,6 +76,7 @@ def _census(model: ModelFile, sg_index: int = 0) -> tuple[list[dict], dict]:
     rows: dict[tuple, dict] = {}
     kinds = Counter()
     float_compute = Counter()
+    float_ops = Counter()  # every op left computing in float (QUANTIZE, the way into integer, excluded)
     sg = model.subgraphs[sg_index]
     for op in sg.operators:
         act, weight = _op_dtypes(model, sg_index, op)
@@ -92,6 +93,9 @@ def _census(model: ModelFile, sg_index: int = 0) -> tuple[list[dict], dict]:
             kinds["dequantize"] += 1
         else:
             kinds["float"] += 1
+            if op.op != "QUANTIZE" and (act.startswith("float") or any(
+                    sg.tensors[o].dtype.startswith("float") for o in op.outputs if o >= 0)):
+                float_ops[op.op] += 1
             if op.op in _COMPUTE_OPS and act.startswith("float"):
                 float_compute[op.op] += 1
     quantized = any(t.dtype in _INT_WEIGHTS and model.constant_bytes(t) for t in sg.tensors) or kinds["integer"] > 0
@@ -101,6 +105,7 @@ def _census(model: ModelFile, sg_index: int = 0) -> tuple[list[dict], dict]:
         "fp16_weights": fp16,
         "ops_by_kind": dict(kinds),
         "float_compute_ops": dict(float_compute) if quantized else {},
+        "float_ops": dict(float_ops) if quantized else {},
     }
     census = sorted(rows.values(), key=lambda r: (-r["count"], r["op"]))
     return census, precision

@@ -74,6 +74,7 @@ def graph_summary(model_file: Path) -> dict[str, Any]:
     return {
         "ops_by_kind": analysed["precision"]["ops_by_kind"],
         "float_compute_ops": analysed["precision"]["float_compute_ops"],
+        "float_ops": analysed["precision"].get("float_ops", {}),
         "xnnpack_partitions": xnnpack.get("partitions"),
         "xnnpack_delegated_ops": xnnpack.get("delegated_ops"),
         "total_ops": xnnpack.get("total_ops"),

@@ -8,12 +8,13 @@ from dataclasses import replace
 from edgellm.convert.model import EdgeModel
 from edgellm.errors import ConfigError, UnsupportedOpError, require
 from edgellm.quantize.io import IO_TYPES, output_ranges, quantize_outputs
-from edgellm.quantize.recipes import RECIPES, Recipe, dynamic_row, get_recipe
+from edgellm.quantize.recipes import RECIPES, Recipe, get_recipe, outlier_row
 
 __all__ = ["IO_TYPES", "RECIPES", "Recipe", "get_recipe", "quantize"]
 
 
-def quantize(model: EdgeModel, recipe: str, *, calibration=None, ranges=None, io_type: str = "float") -> EdgeModel:
+def quantize(model: EdgeModel, recipe: str, *, calibration=None, ranges=None, io_type: str = "float",
+             accuracy_budget: float | None = None) -> EdgeModel:
     """A new EdgeModel with the recipe applied; the float model is left as it is.
 
     calibration: a CalibrationSet (edgellm.load_samples) for the static recipes (int8, int16x8); None uses the
@@ -21,6 +22,9 @@ def quantize(model: EdgeModel, recipe: str, *, calibration=None, ranges=None, io
     ranges: a RangeConfig (minmax by default; percentile or mse clip outliers).
     io_type: "float" (outputs dequantized for the caller) or "int8" (static recipes only: int8 outputs whose
              scale and zero point the manifest records; token-id inputs stay int32). See quantize/io.py.
+    accuracy_budget: a mean cosine (to the float model, on calibration samples) the static graph must reach:
+             instead of the architecture's outlier list, the fewest, most sensitive linear layers are kept at the
+             recipe's fallback precision to meet it (quantize/sensitivity.py). Static recipes only.
 
     >>> q = quantize(convert("all-MiniLM-L6-v2"), "int8-dynamic")  # doctest: +SKIP
     >>> q.size_bytes / convert(...).size_bytes  # about 0.26  # doctest: +SKIP
@@ -35,15 +39,17 @@ def quantize(model: EdgeModel, recipe: str, *, calibration=None, ranges=None, io
         raise ConfigError(f"io_type {io_type!r} needs a calibrated recipe for the output ranges "
                           f"({', '.join(r.name for r in RECIPES.values() if r.needs_calibration)}); "
                           f"{recipe!r} is not one. Pick one of those or keep io_type 'float'")
+    if accuracy_budget is not None and not spec.keeps_outliers_dynamic:
+        raise ConfigError(f"accuracy_budget needs a static recipe with a fallback precision "
+                          f"({', '.join(r.name for r in RECIPES.values() if r.keeps_outliers_dynamic)}); "
+                          f"{recipe!r} is not one")
     if spec.aeq_recipe is None:
         return model
     quantizer = require("ai_edge_quantizer.quantizer", "convert")
     recipe_manager = require("ai_edge_quantizer.recipe_manager", "convert").RecipeManager
-    q = quantizer.Quantizer(bytearray(model.content))
     rows = list(spec.aeq_recipe)
-    if spec.keeps_outliers_dynamic and model.source.arch.outlier_linears:
-        rows.append(dynamic_row(model.source.arch.outlier_linears))
-    q.load_quantization_recipe(copy.deepcopy(rows))
+    if spec.keeps_outliers_dynamic and model.source.arch.outlier_linears and accuracy_budget is None:
+        rows.append(outlier_row(model.source.arch.outlier_linears, spec.outlier_precision))
     details = {"recipe": spec.name, "description": spec.description, "tool": "ai-edge-quantizer",
                "aeq_recipe": rows}
     qsvs = None
@@ -64,13 +70,32 @@ def quantize(model: EdgeModel, recipe: str, *, calibration=None, ranges=None, io
         routed = signature_samples(calibration, model.input_names, model.signatures)
         qsvs = calibrate(model.content, manager, routed, ranges=ranges)
         details["calibration"] = {**calibration.report.to_dict(), "ranges": ranges.to_dict()}
-    try:
-        result = q.quantize(calibration_result=qsvs, enable_progress_bar=False, enable_progress_report=False)
-    except (RuntimeError, ValueError, KeyError) as e:
-        raise UnsupportedOpError(f"ai-edge-quantizer could not apply {recipe!r}: {str(e).strip().splitlines()[0]}; "
-                                 "try another --quantize recipe, or --debug for the trace") from e
-    content = bytes(result.quantized_model)
+
+    def apply(extra_rows=()) -> bytes:
+        q = quantizer.Quantizer(bytearray(model.content))
+        q.load_quantization_recipe(copy.deepcopy([*rows, *extra_rows]))
+        try:
+            result = q.quantize(calibration_result=qsvs, enable_progress_bar=False, enable_progress_report=False)
+        except (RuntimeError, ValueError, KeyError) as e:
+            raise UnsupportedOpError(f"ai-edge-quantizer could not apply {recipe!r}: "
+                                     f"{str(e).strip().splitlines()[0]}; try another --quantize recipe, or --debug "
+                                     "for the trace") from e
+        return bytes(result.quantized_model)
+
+    if accuracy_budget is not None:
+        from edgellm.quantize.sensitivity import fit_budget, linear_layers
+        from edgellm.validate import PER_POSITION_TASKS
+
+        extra, fitted = fit_budget(apply, model.content, routed, budget=accuracy_budget,
+                                   layers=linear_layers(model.content),
+                                   fallback_row=lambda regex: outlier_row(regex, spec.outlier_precision),
+                                   fallback=spec.outlier_precision, per_position=model.task in PER_POSITION_TASKS)
+        rows.extend(extra)
+        details["accuracy_budget"] = fitted.to_dict()
+    content = apply()
     details["io_type"] = io_type
     if io_type == "int8":
-        content = quantize_outputs(content, output_ranges(model.content, routed))
+        content = quantize_outputs(content, output_ranges(model.content, routed), "int8")
+    else:
+        content = quantize_outputs(content, {}, "float")
     return model.with_content(content, recipe=spec.name, quantization=details)

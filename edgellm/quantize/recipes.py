@@ -22,6 +22,9 @@ class Recipe:
     activation_bits: int = 32  # 8 or 16 for the static recipes: the calibrated range's target bit width
     # Append a dynamic-range row for the architecture's `outlier_linears` (archs/): they ruin static ranges.
     keeps_outliers_dynamic: bool = False
+    # How those outlier rows run: "dynamic" (int8 weights, activations quantized per run: a float op) or "int16"
+    # (static int16 activations x int8 weights, TFLite's 16x8 FC: stays integer, for integer-only graphs).
+    outlier_precision: str = "dynamic"
     # ai-edge-quantizer recipe (a list of op configs, its JSON format); None = the float model as converted.
     aeq_recipe: tuple[Mapping[str, Any], ...] | None = None
     # 4-bit blockwise linear layers in blocks of this many inputs (text-generation only): before conversion the
@@ -38,12 +41,17 @@ def _all_ops(algorithm: str, weight: dict[str, Any], **op_config: Any) -> tuple[
              "op_config": {"weight_tensor_config": weight, **op_config}},)
 
 
-def _static(operation: str, activation_bits: int) -> Mapping[str, Any]:
+def _static(operation: str, activation_bits: int, regex: str = ".*") -> Mapping[str, Any]:
     activation = {"num_bits": activation_bits, "symmetric": activation_bits == 16, "granularity": "TENSORWISE",
                   "dtype": "INT"}
-    return {"regex": ".*", "operation": operation, "algorithm_key": "min_max_uniform_quantize",
+    return {"regex": regex, "operation": operation, "algorithm_key": "min_max_uniform_quantize",
             "op_config": {"activation_tensor_config": activation, "weight_tensor_config": _INT8_CHANNELWISE,
                           "compute_precision": "INTEGER", "explicit_dequantize": False}}
+
+
+def outlier_row(regex: str, precision: str) -> Mapping[str, Any]:
+    """The row for a recipe's outlier linears (Recipe.outlier_precision): dynamic-range, or static int16 x int8."""
+    return dynamic_row(regex) if precision == "dynamic" else _static("FULLY_CONNECTED", 16, regex)
 
 
 def dynamic_row(regex: str, operation: str = "FULLY_CONNECTED") -> Mapping[str, Any]:
@@ -89,6 +97,10 @@ _INT4 = (
 _EMBEDDINGS_INT8 = {"regex": ".*", "operation": "EMBEDDING_LOOKUP", "algorithm_key": "min_max_uniform_quantize",
                     "op_config": {"weight_tensor_config": _INT8_CHANNELWISE, "compute_precision": "FLOAT",
                                   "explicit_dequantize": True}}
+# The same tables read by a hybrid lookup (int8 table in, float rows out): no DEQUANTIZE op in the graph.
+_EMBEDDINGS_INT8_LOOKUP = {**_EMBEDDINGS_INT8, "op_config": {**_EMBEDDINGS_INT8["op_config"],
+                                                             "compute_precision": "INTEGER",
+                                                             "explicit_dequantize": False}}
 
 
 RECIPES: Mapping[str, Recipe] = MappingProxyType({r.name: r for r in (
@@ -116,6 +128,19 @@ RECIPES: Mapping[str, Recipe] = MappingProxyType({r.name: r for r in (
                                  activation_tensor_config={"num_bits": 16, "symmetric": True,
                                                            "granularity": "TENSORWISE", "dtype": "INT"},
                                  compute_precision="INTEGER", explicit_dequantize=False), _EMBEDDINGS_INT8)),
+    # Measured on all-MiniLM-L6-v2 (benchmarks/full_integer.py): every op int8 gives cosine 0.74; int8 matmuls
+    # with int16 element-wise ops 0.944; the outlier projections at 16x8 on top 0.993. Softmax and GELU in int8
+    # (LayerNorm and residual int16) drop it to 0.989 and split XNNPACK into 55 partitions.
+    Recipe(name="int8-full", suffix="int8_full", needs_calibration=True, activation_bits=8,
+           keeps_outliers_dynamic=True, outlier_precision="int16",
+           description="integer-only graph for NPUs, DSPs and micro runtimes: int8 activations x int8 weights for "
+                       "every linear layer and attention matmul, int16 activations for the element-wise ops "
+                       "(LayerNorm, softmax, GELU, residual adds) and the architecture's outlier projections "
+                       "(16x8), int8 embedding tables; ops without an integer kernel (LayerNorm's "
+                       "SQUARED_DIFFERENCE at int16, the mask CAST) stay float and are listed in edgellm.json. "
+                       "Slower than int8 on CPU: XNNPACK runs no int16 kernels",
+           aeq_recipe=(_static("*", 16), _static("FULLY_CONNECTED", 8), _static("BATCH_MATMUL", 8),
+                       _EMBEDDINGS_INT8_LOOKUP)),
     Recipe(name="int4", suffix="int4", int4_block=32,
            description="text-generation: 4-bit blockwise (block 32) weights for the decoder's linear layers, "
                        "activations int8 at run time; a GGUF file's own Q4_0/Q4_1 numbers are kept exactly (Q4_1's "

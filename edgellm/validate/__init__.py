@@ -39,6 +39,8 @@ TOLERANCES: Mapping[str, Tolerance] = MappingProxyType({
     # all-MiniLM-L6-v2 measured 0.998 (issue 4's target is 0.999): the bar is set where it catches a broken
     # calibration (0.80 with percentile ranges) without failing the recipe's own best.
     "int16x8": Tolerance(min_cosine=0.995, min_top1=0.95),
+    # integer-only graph: all-MiniLM-L6-v2 measured 0.993 (benchmarks/full_integer.py)
+    "int8-full": Tolerance(min_cosine=0.99, min_top1=0.90),
 })
 
 

@@ -1,0 +1,89 @@
+"""Issue 4's full-integer figures on all-MiniLM-L6-v2: --io-type int8, the integer-only int8-full recipe, the
+accuracy-budget fallback and SmoothQuant, against int8 and fp32.
+
+Each variant is exported once into --out (an existing export is reused); fidelity is the mean / min cosine of the
+sentence embedding to PyTorch fp32 on calibration/en_eval.txt (not in the calibration corpus), outputs dequantized
+with their scale / zero point. Latency is `edgellm.benchmark` p50 at sequence length 128, taken in --rounds
+interleaved rounds (variant A, B, C, A, B, C, ...) and reported as the median round with its ratio to int8, so a
+machine shared with other jobs still gives comparable ratios.
+
+    python benchmarks/full_integer.py [--out out/full_integer] [--variants int8,int8-io8,int8-full,...]
+                                      [--threads 1,2] [--rounds 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).parent))
+from encoder_recipes import embeddings, reference  # noqa: E402
+
+# name -> export options (edgellm.export keywords)
+VARIANTS = {
+    "fp32": dict(quantize="fp32"),
+    "int8": dict(quantize="int8"),
+    "int8-io8": dict(quantize="int8", io_type="int8"),
+    "int8-full": dict(quantize="int8-full"),
+    "int8-full-io8": dict(quantize="int8-full", io_type="int8"),
+}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", default="out/full_integer")
+    parser.add_argument("--variants", default="fp32,int8,int8-io8,int8-full,int8-full-io8")
+    parser.add_argument("--threads", default="1,2")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--sequence-length", type=int, default=128)
+    args = parser.parse_args()
+
+    import edgellm
+    from edgellm.calibrate import corpus_path
+
+    texts = [t for t in corpus_path("en_eval").read_text("utf-8").splitlines() if t.strip()]
+    names = args.variants.split(",")
+    threads = tuple(int(t) for t in args.threads.split(","))
+    folders, fidelity = {}, {}
+    ref = reference(texts, args.sequence_length)
+    for name in names:
+        folder = folders[name] = Path(args.out) / name
+        if not (folder / "edgellm.json").exists():
+            edgellm.export(None, folder, sequence_length=args.sequence_length, allow_validation_failure=True,
+                           **VARIANTS[name])
+        emb = embeddings(folder, texts, args.sequence_length)
+        cos = np.sum(emb * ref, 1) / (np.linalg.norm(emb, axis=1) * np.linalg.norm(ref, axis=1))
+        fidelity[name] = (float(cos.mean()), float(cos.min()))
+    p50s: dict[str, dict[int, list[float]]] = {n: {t: [] for t in threads} for n in names}
+    for _ in range(args.rounds):
+        for name in names:
+            manifest = json.loads((folders[name] / "edgellm.json").read_text())
+            slow = manifest["graph"]["xnnpack_partitions"] != 1  # reference kernels: ~1 s an invoke
+            bench = edgellm.benchmark(folders[name], edgellm.BenchConfig(
+                threads=threads, runs=5 if slow else 30, min_seconds=0.3, warmup=1 if slow else 3))
+            for r in bench.to_dict()["results"]:
+                p50s[name][r["num_threads"]].append(r["latency_ms"]["p50"])
+    print(f"all-MiniLM-L6-v2, sequence length {args.sequence_length}, {len(texts)} held-out sentences, "
+          f"median of {args.rounds} interleaved rounds")
+    print(f"{'variant':<16}{'MB':>7}{'cosine':>9}{'min cos':>9}"
+          + "".join(f"{f'p50 {t}t ms':>12}{'x int8':>8}" for t in threads) + f"{'partitions':>12}  float ops")
+    base = {t: statistics.median(p50s["int8"][t]) for t in threads} if "int8" in names else None
+    for name in names:
+        manifest = json.loads((folders[name] / "edgellm.json").read_text())
+        graph = manifest["graph"]
+        cells = ""
+        for t in threads:
+            p50 = statistics.median(p50s[name][t])
+            cells += f"{p50:12.1f}" + (f"{p50 / base[t]:8.2f}" if base else f"{'-':>8}")
+        float_ops = ",".join(f"{k}:{v}" for k, v in sorted(graph.get("float_ops", {}).items())) or "-"
+        print(f"{name:<16}{manifest['size_bytes'] / 1e6:7.1f}{fidelity[name][0]:9.4f}{fidelity[name][1]:9.4f}"
+              + cells + f"{graph['xnnpack_partitions']:>12}  {float_ops}")
+
+
+if __name__ == "__main__":
+    main()

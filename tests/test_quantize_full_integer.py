@@ -1,0 +1,58 @@
+"""int8-full: the integer-only graph (NPUs, DSPs, micro runtimes). Structure checks on the tiny encoder's flatbuffer."""
+
+import json
+
+import numpy as np
+import pytest
+
+from edgellm.export import export
+
+SEQ = 16
+# Ops allowed to touch float tensors: the input boundary (mask CAST, embedding lookups from int8 tables), the
+# quantize/dequantize pairs, and LayerNorm's SQUARED_DIFFERENCE (no int16 kernel; listed in edgellm.json).
+FLOAT_ISLANDS = {"CAST", "EMBEDDING_LOOKUP", "QUANTIZE", "DEQUANTIZE", "SQUARED_DIFFERENCE"}
+
+
+@pytest.fixture(scope="module", params=["float", "int8"])
+def full_export(request, tiny_bert, tmp_path_factory):
+    out = tmp_path_factory.mktemp("full") / request.param
+    export(tiny_bert, out, quantize="int8-full", sequence_length=SEQ, num_calibration_samples=16,
+           io_type=request.param)
+    return out
+
+
+def _graph(model_file):
+    from ai_edge_litert.interpreter import Interpreter
+
+    it = Interpreter(str(model_file))
+    tensors = {t["index"]: t for t in it.get_tensor_details()}
+    return it, tensors, it._get_ops_details()
+
+
+def test_int8_full_is_integer_between_ops(full_export):
+    m = json.loads((full_export / "edgellm.json").read_text())
+    assert m["validation"]["passed"] and m["quantization"]["recipe"] == "int8-full"
+    assert set(m["graph"]["float_ops"]) <= {"CAST", "EMBEDDING_LOOKUP", "SQUARED_DIFFERENCE"}
+    it, tensors, ops = _graph(full_export / "model.tflite")
+    outputs = {d["index"] for d in it.get_signature_runner().get_output_details().values()}
+    for op in ops:
+        if op["op_name"] in FLOAT_ISLANDS:
+            continue
+        for i in [*op["inputs"], *op["outputs"]]:
+            if i >= 0 and tensors[i]["dtype"] == np.float32:
+                raise AssertionError(f"{op['op_name']} touches float tensor {tensors[i]['name']}")
+    for op in ops:
+        if op["op_name"] in ("FULLY_CONNECTED", "BATCH_MATMUL"):
+            assert tensors[op["inputs"][0]]["dtype"] in (np.int8, np.int16)
+            assert tensors[op["inputs"][1]]["dtype"] in (np.int8, np.int16)
+    consumers = {i for op in ops for i in op["inputs"]}
+    for op in ops:
+        if op["op_name"] == "DEQUANTIZE" and tensors[op["inputs"][0]]["dtype"] != np.int8:  # not a constant table
+            (out,) = op["outputs"]
+            if out in outputs:
+                assert m["quantization"]["io_type"] == "float"  # the I/O dequantize
+            else:  # an activation going back to float: only into LayerNorm's variance
+                assert all(o["op_name"] == "SQUARED_DIFFERENCE" for o in ops if out in o["inputs"]), op
+                assert out in consumers
+    if m["quantization"]["io_type"] == "int8":
+        assert all(o["dtype"] == "int8" for o in m["outputs"])
