@@ -10,9 +10,9 @@ What LiteRT-LM 0.18 needs, read from its sources and checked by running it:
   edgellm's signatures, which take ``kv_k_cache_<i>`` and return only the new rows ``k_new_<i>``, cannot be run as
   they are. ``litertlm_variant`` rewrites the flatbuffer instead of converting again: every signature gets one
   DYNAMIC_UPDATE_SLICE per cache tensor after the rest of the graph, writing its new rows at ``input_pos[0]``, and
-  returns the full cache under the input's name (``kv_cache_k_<i>`` [1, kvh, D, C], sequence axis 3, and
-  ``kv_cache_v_<i>`` [1, kvh, C, D], axis 2, litert-torch's names). Weights, quantization and every other op are
-  untouched, so LiteRT-LM computes what edgellm's runtime computes.
+  returns the full cache under the input's name (``kv_cache_k_<i>`` and ``kv_cache_v_<i>``, litert-torch's names;
+  ExecutorMetadata gives each one's sequence axis, read from the graph). Weights, quantization and every other op
+  are untouched, so LiteRT-LM computes what edgellm's runtime computes.
 * LlmMetadata: start token, stop tokens, the Jinja chat template (see ``litertlm_chat_template``), max tokens.
 * the tokenizer (``tokenizer.json`` as an HF_Tokenizer section).
 
@@ -33,19 +33,25 @@ from edgellm.errors import ModelFileError, require
 
 LITERTLM_FILE = "model.litertlm"
 K_NAME, V_NAME = "kv_cache_k_{i}", "kv_cache_v_{i}"  # litert-torch's names, which LiteRT-LM's tools expect
-K_AXIS, V_AXIS = 3, 2  # sequence axis of edgellm's K ([1, kvh, D, C]) and V ([1, kvh, C, D]) caches
 LITERTLM_DIST = "litert-lm-api"  # the runtime; the template check records the version it was made against
 
 
 # ------------------------------------------------------------------------------------------- the flatbuffer
-def litertlm_variant(content: bytes) -> bytes:
-    """edgellm's prefill/decode flatbuffer -> the same graph with LiteRT-LM's state-buffer KV cache.
+def litertlm_variant(content: bytes) -> tuple[bytes, dict[str, int]]:
+    """edgellm's prefill/decode flatbuffer -> (the same graph with LiteRT-LM's state-buffer KV cache, the sequence
+    axis of the k and v caches).
+
+    The sequence axis of each cache is read from the graph: the axis where decode's new row (length 1) differs from
+    the cache (K [1, kvh, D, C] is axis 3, or 2 in the [1, kvh, C, D] layout; V the other way round).
 
     Per signature: inputs ``kv_k_cache_<i>`` / ``kv_v_cache_<i>`` are renamed ``kv_cache_k_<i>`` / ``kv_cache_v_<i>``;
     outputs ``k_new_<i>`` / ``v_new_<i>`` are replaced by ``kv_cache_k_<i>`` = DYNAMIC_UPDATE_SLICE(cache, new rows,
     [0, 0, 0, input_pos[0]]) (V: [0, 0, input_pos[0], 0]). Three small ops compute the start indices once per
     signature (SLICE, 2 x MUL). The update ops come last, after every read of the cache, so a runtime that aliases
-    the input and output buffers (LiteRT-LM does) updates the cache in place.
+    the input and output buffers (LiteRT-LM does) updates the cache in place. In prefill_<T> signatures the T rows
+    (padding included) can pass the end of the cache, where DYNAMIC_UPDATE_SLICE would clamp the start and shift
+    them all: there the update goes into the cache extended by T zero rows (CONCATENATION) and the first C rows are
+    kept (SLICE), a copy of the cache per layer per prefill call, none per decode step.
     """
     from ai_edge_litert import schema_py_generated as fb
     from ai_edge_litert.tools import flatbuffer_utils
@@ -53,7 +59,7 @@ def litertlm_variant(content: bytes) -> bytes:
     model = flatbuffer_utils.read_model_from_bytearray(bytearray(content))
     ops = model.operatorCodes
     code = {}
-    for op in ("SLICE", "MUL", "DYNAMIC_UPDATE_SLICE", "RESHAPE"):
+    for op in ("SLICE", "MUL", "DYNAMIC_UPDATE_SLICE", "RESHAPE", "CONCATENATION"):
         builtin = getattr(fb.BuiltinOperator, op)
         found = [j for j, c in enumerate(ops) if max(c.builtinCode, c.deprecatedBuiltinCode) == builtin]
         if not found:
@@ -79,6 +85,14 @@ def litertlm_variant(content: bytes) -> bytes:
         sg.tensors.append(t)
         return len(sg.tensors) - 1
 
+    def zero_tensor(sg, name: str, shape, dtype) -> int:
+        buf = fb.BufferT()
+        if dtype != fb.TensorType.FLOAT32:
+            raise ModelFileError("the KV cache is not float32; model.litertlm supports float32 caches only")
+        buf.data = np.zeros(int(np.prod(shape)) * 4, np.uint8)  # float32 zeros
+        model.buffers.append(buf)
+        return tensor(sg, name, shape, dtype=dtype, buffer=len(model.buffers) - 1)
+
     def operator(sg, op: str, inputs, outputs, options=None) -> None:
         o = fb.OperatorT()
         o.opcodeIndex, o.inputs, o.outputs = code[op], list(inputs), list(outputs)
@@ -86,6 +100,7 @@ def litertlm_variant(content: bytes) -> bytes:
             o.builtinOptionsType, o.builtinOptions = options
         sg.operators.append(o)
 
+    axes = _sequence_axes(model)
     for sig in model.signatureDefs:
         key = sig.signatureKey.decode() if isinstance(sig.signatureKey, bytes) else sig.signatureKey
         sg = model.subgraphs[sig.subgraphIndex]
@@ -101,21 +116,44 @@ def litertlm_variant(content: bytes) -> bytes:
         start = tensor(sg, f"{key}/litertlm_start", [1])
         operator(sg, "SLICE", [pos, begin, size], [start])
         index = {}
-        for kind, axis in (("k", K_AXIS), ("v", V_AXIS)):
+        for kind, axis in axes.items():
             unit = constant(sg, f"{key}/litertlm_{kind}_axis", [int(a == axis) for a in range(4)])
             index[kind] = tensor(sg, f"{key}/litertlm_{kind}_index", [4])
             mul = fb.MulOptionsT()
             operator(sg, "MUL", [start, unit], [index[kind]], (fb.BuiltinOptions.MulOptions, mul))
-        dropped = set()
+        dropped, zeros = set(), {}
         for i in range(layers):
             for kind, template in (("k", K_NAME), ("v", V_NAME)):
                 name = template.format(i=i)
                 cache_in = inputs.pop(f"kv_{kind}_cache_{i}")
                 new = outputs.pop(f"{kind}_new_{i}")
                 shape = list(sg.tensors[cache_in.tensorIndex].shape)
-                out = tensor(sg, f"{key}/{name}_out", shape, dtype=sg.tensors[cache_in.tensorIndex].type)
-                operator(sg, "DYNAMIC_UPDATE_SLICE", [cache_in.tensorIndex, new.tensorIndex, index[kind]], [out],
-                         (fb.BuiltinOptions.DynamicUpdateSliceOptions, fb.DynamicUpdateSliceOptionsT()))
+                dtype = sg.tensors[cache_in.tensorIndex].type
+                out = tensor(sg, f"{key}/{name}_out", shape, dtype=dtype)
+                axis = axes[kind]
+                rows = list(sg.tensors[new.tensorIndex].shape)
+                dus = (fb.BuiltinOptions.DynamicUpdateSliceOptions, fb.DynamicUpdateSliceOptionsT())
+                if rows[axis] == 1:  # decode: position < C, so the row always fits
+                    operator(sg, "DYNAMIC_UPDATE_SLICE", [cache_in.tensorIndex, new.tensorIndex, index[kind]], [out],
+                             dus)
+                else:
+                    # prefill_T near the end of the cache: start + T may pass C (padding rows), and
+                    # DYNAMIC_UPDATE_SLICE would then clamp the start and shift every row. Update a cache
+                    # extended by T rows and keep its first C.
+                    ext_shape = [d + rows[axis] if a == axis else d for a, d in enumerate(shape)]
+                    if (kind, tuple(rows)) not in zeros:
+                        zeros[kind, tuple(rows)] = zero_tensor(sg, f"{key}/litertlm_{kind}_pad", rows, dtype)
+                    ext = tensor(sg, f"{key}/{name}_ext", ext_shape, dtype=dtype)
+                    cat = fb.ConcatenationOptionsT()
+                    cat.axis = axis
+                    operator(sg, "CONCATENATION", [cache_in.tensorIndex, zeros[kind, tuple(rows)]], [ext],
+                             (fb.BuiltinOptions.ConcatenationOptions, cat))
+                    upd = tensor(sg, f"{key}/{name}_upd", ext_shape, dtype=dtype)
+                    operator(sg, "DYNAMIC_UPDATE_SLICE", [ext, new.tensorIndex, index[kind]], [upd], dus)
+                    if "slice_begin" not in zeros:
+                        zeros["slice_begin"] = constant(sg, f"{key}/litertlm_slice_begin", [0, 0, 0, 0])
+                    size = constant(sg, f"{key}/{name}_size", shape)
+                    operator(sg, "SLICE", [upd, zeros["slice_begin"], size], [out])
                 cache_in.name = name.encode()
                 inputs[name] = cache_in
                 m = fb.TensorMapT()
@@ -137,7 +175,26 @@ def litertlm_variant(content: bytes) -> bytes:
     for buf in model.buffers:  # the packer copies bytes/bytearray data one byte at a time (minutes), numpy at once
         if buf.data is not None and not isinstance(buf.data, np.ndarray):
             buf.data = np.frombuffer(bytes(buf.data), np.uint8)
-    return bytes(flatbuffer_utils.convert_object_to_bytearray(model))
+    return bytes(flatbuffer_utils.convert_object_to_bytearray(model)), axes
+
+
+def _sequence_axes(model) -> dict[str, int]:
+    for sig in model.signatureDefs:
+        if _name(sig.signatureKey) != "decode":
+            continue
+        sg = model.subgraphs[sig.subgraphIndex]
+        shapes = {_name(m.name): list(sg.tensors[m.tensorIndex].shape) for m in (*sig.inputs, *sig.outputs)}
+        axes = {}
+        for kind in ("k", "v"):
+            cache, new = shapes.get(f"kv_{kind}_cache_0"), shapes.get(f"{kind}_new_0")
+            differ = [a for a, (c, n) in enumerate(zip(cache or [], new or [])) if c != n and n == 1]
+            if len(differ) != 1:
+                break
+            axes[kind] = differ[0]
+        else:
+            return axes
+    raise ModelFileError("the model has no decode signature with kv_k_cache_0/k_new_0 and kv_v_cache_0/v_new_0 "
+                         "that differ on one (sequence) axis; re-run `edgellm export --task text-generation`")
 
 
 def _name(n) -> str:
@@ -189,19 +246,19 @@ def write_litertlm(path: str | Path, tflite: bytes, tokenizer_json: str | Path, 
     meta.supports_function_calling = False
     del llm_model_type_pb2
 
+    variant, axes = litertlm_variant(tflite)
     executor = ex.ExecutorMetadata()
     llm = executor.llm_executor_metadata
     llm.max_history_size = bundle.cache_length
     for i in range(bundle.num_layers):
-        for template, kind_, axis in ((K_NAME, ex.StateBuffer.TYPE_GLOBAL_KEY_CACHE, K_AXIS),
-                                      (V_NAME, ex.StateBuffer.TYPE_GLOBAL_VALUE_CACHE, V_AXIS)):
+        for template, kind_, axis in ((K_NAME, ex.StateBuffer.TYPE_GLOBAL_KEY_CACHE, axes["k"]),
+                                      (V_NAME, ex.StateBuffer.TYPE_GLOBAL_VALUE_CACHE, axes["v"])):
             b = llm.state_buffers.add()
             b.prefill_input_name = b.prefill_output_name = b.decode_input_name = b.decode_output_name = \
                 template.format(i=i)
             b.policy, b.type, b.sequence_axis = ex.StateBuffer.POLICY_DEFAULT, kind_, axis
             b.maximum_sequence_length = bundle.cache_length
 
-    variant = litertlm_variant(tflite)
     path = Path(path)
     with tempfile.TemporaryDirectory(dir=path.parent) as tmp:
         tmp = Path(tmp)
@@ -226,7 +283,8 @@ def write_litertlm(path: str | Path, tflite: bytes, tokenizer_json: str | Path, 
         "start_token": bundle.start_token,
         "stop_token_ids": list(bundle.stop_tokens),
         "max_num_tokens": bundle.max_num_tokens,
-        "kv_cache": {"k": {"name": K_NAME, "sequence_axis": K_AXIS}, "v": {"name": V_NAME, "sequence_axis": V_AXIS},
+        "kv_cache": {"k": {"name": K_NAME, "sequence_axis": axes["k"]},
+                     "v": {"name": V_NAME, "sequence_axis": axes["v"]},
                      "update": "in graph (DYNAMIC_UPDATE_SLICE at input_pos[0]); input and output share the name"},
         "chat_template": bool(bundle.chat_template),
     }

@@ -41,8 +41,10 @@ def test_export_writes_a_readable_litertlm_bundle(tiny_llm_export):
     buffers = executor.llm_executor_metadata.state_buffers
     layers = manifest["llm"]["kv_cache"]["num_layers"]
     assert len(buffers) == 2 * layers
+    axes = {kv: info["kv_cache"][kv]["sequence_axis"] for kv in "kv"}
+    assert axes == litertlm_variant((export / "model.tflite").read_bytes())[1]
     assert {(b.decode_input_name, b.decode_output_name, b.sequence_axis) for b in buffers} == \
-        {(f"kv_cache_{kv}_{i}", f"kv_cache_{kv}_{i}", 3 if kv == "k" else 2) for i in range(layers) for kv in "kv"}
+        {(f"kv_cache_{kv}_{i}", f"kv_cache_{kv}_{i}", axes[kv]) for i in range(layers) for kv in "kv"}
     # edgellm inspect reads the bundle's TFLite section: LiteRT-LM's signature convention
     signatures = {s.name: s for s in models[0].signatures}
     assert set(signatures) == {"prefill_8", "decode"}
@@ -56,6 +58,16 @@ def test_export_writes_a_readable_litertlm_bundle(tiny_llm_export):
     assert check["rewrites"] == ["content parts joined into text", "set bos_token, eos_token"]
 
 
+def _write_rows(cache, new, axis, start, n):
+    """cache with the first n rows of new written at start.. along the sequence axis (what our runner does)."""
+    out = cache.copy()
+    dst = [slice(None)] * cache.ndim
+    src = [slice(None)] * cache.ndim
+    dst[axis], src[axis] = slice(start, start + n), slice(0, n)
+    out[tuple(dst)] = new[tuple(src)]
+    return out
+
+
 def test_variant_computes_what_our_runner_computes(tiny_llm_export):
     """The LiteRT-LM variant's full-cache outputs are the cache with our new rows written at input_pos[0], and its
     logits are ours (same weights, same ops)."""
@@ -63,7 +75,8 @@ def test_variant_computes_what_our_runner_computes(tiny_llm_export):
 
     _, export = tiny_llm_export
     ours = Interpreter(model_content=(export / "model.tflite").read_bytes())
-    theirs = Interpreter(model_content=litertlm_variant((export / "model.tflite").read_bytes()))
+    variant, axes = litertlm_variant((export / "model.tflite").read_bytes())
+    theirs = Interpreter(model_content=variant)
     rng = np.random.default_rng(0)
     a, b = ours.get_signature_runner("decode"), theirs.get_signature_runner("decode")
     details = a.get_input_details()
@@ -77,10 +90,32 @@ def test_variant_computes_what_our_runner_computes(tiny_llm_export):
     out_b = b(tokens=tokens, input_pos=input_pos, **renamed)
     np.testing.assert_array_equal(out_b["logits"][:, 0], out_a["logits"])
     for i in range(layers):
-        k, v = cache[f"kv_k_cache_{i}"].copy(), cache[f"kv_v_cache_{i}"].copy()
-        k[..., pos:pos + 1], v[:, :, pos:pos + 1] = out_a[f"k_new_{i}"], out_a[f"v_new_{i}"]
-        np.testing.assert_array_equal(out_b[f"kv_cache_k_{i}"], k)
-        np.testing.assert_array_equal(out_b[f"kv_cache_v_{i}"], v)
+        for kv in "kv":
+            want = _write_rows(cache[f"kv_{kv}_cache_{i}"], out_a[f"{kv}_new_{i}"], axes[kv], pos, 1)
+            np.testing.assert_array_equal(out_b[f"kv_cache_{kv}_{i}"], want)
+
+
+def test_variant_prefill_at_the_end_of_the_cache(tiny_llm_export):
+    """prefill_8 at position 60 of a 64-row cache: 4 real rows land at 60..63, nothing else moves (a plain
+    DYNAMIC_UPDATE_SLICE would clamp the start to 56 and shift them)."""
+    from ai_edge_litert.interpreter import Interpreter
+
+    _, export = tiny_llm_export
+    ours = Interpreter(model_content=(export / "model.tflite").read_bytes()).get_signature_runner("prefill_8")
+    variant, axes = litertlm_variant((export / "model.tflite").read_bytes())
+    theirs = Interpreter(model_content=variant).get_signature_runner("prefill_8")
+    rng = np.random.default_rng(1)
+    cache = {n: rng.standard_normal(d["shape"]).astype(np.float32) for n, d in ours.get_input_details().items()
+             if "cache" in n}
+    tokens, start = np.arange(3, 11, dtype=np.int32)[None, :], 60
+    input_pos = np.arange(start, start + 8, dtype=np.int32)
+    out_a = ours(tokens=tokens, input_pos=input_pos, **cache)
+    out_b = theirs(tokens=tokens, input_pos=input_pos,
+                   **{n.replace("kv_k_cache_", "kv_cache_k_").replace("kv_v_cache_", "kv_cache_v_"): v
+                      for n, v in cache.items()})
+    for kv, i in (("k", 0), ("v", 1)):
+        want = _write_rows(cache[f"kv_{kv}_cache_{i}"], out_a[f"{kv}_new_{i}"], axes[kv], start, 4)
+        np.testing.assert_array_equal(out_b[f"kv_cache_{kv}_{i}"], want)
 
 
 SMOLLM2_TEMPLATE = (  # SmolLM2-Instruct's: string + message['content'] fails on LiteRT-LM 0.18's content parts
