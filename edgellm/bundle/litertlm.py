@@ -230,7 +230,7 @@ def write_litertlm(path: str | Path, tflite: bytes, tokenizer_json: str | Path, 
     require("litert_lm_builder", "convert")
     import litert_lm_builder as lb
     from litert_lm_builder.runtime.proto import executor_metadata_pb2 as ex
-    from litert_lm_builder.runtime.proto import llm_metadata_pb2, llm_model_type_pb2
+    from litert_lm_builder.runtime.proto import llm_metadata_pb2
 
     meta = llm_metadata_pb2.LlmMetadata()
     if bundle.start_token:
@@ -244,7 +244,6 @@ def write_litertlm(path: str | Path, tflite: bytes, tokenizer_json: str | Path, 
     getattr(meta.llm_model_type, kind).SetInParent()
     meta.supports_thinking = False
     meta.supports_function_calling = False
-    del llm_model_type_pb2
 
     variant, axes = litertlm_variant(tflite)
     executor = ex.ExecutorMetadata()
