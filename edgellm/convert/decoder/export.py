@@ -112,9 +112,10 @@ def export_llm(model: str | Path | None, output_dir: str | Path, config: LlmExpo
             raise ValidationError(f"{report.summary()}; nothing was written (pass --allow-validation-failure to keep "
                                   "the export marked not passed, or try a less aggressive --quantize)")
         tokenizer_files = _save_tokenizer(tokenizer, tmp)
-        chat_check = check_chat_template(tmp, tokenizer)
+        references = chat_references(tokenizer)
+        chat_check = check_chat_template(tmp, tokenizer, references)
         reference.generation_config.save_pretrained(tmp)
-        litertlm, litertlm_check = write_export_litertlm(tmp, tokenizer, chat_references(tokenizer),
+        litertlm, litertlm_check = write_export_litertlm(tmp, tokenizer, references,
                                                          eos_token_ids=eos_token_ids(reference, tokenizer),
                                                          model_type=source.model_type)
         if chat_check is not None:
@@ -147,8 +148,9 @@ CHAT_CHECKS = (
 )
 
 
-def chat_references(tokenizer) -> list[tuple[list[dict[str, str]], str]]:
-    """(messages, transformers' apply_chat_template text) for each CHAT_CHECKS conversation the template accepts."""
+def chat_references(tokenizer) -> list[tuple[list[dict[str, str]], str | Exception]]:
+    """(messages, transformers' apply_chat_template text, or the error it raised) for each CHAT_CHECKS
+    conversation: what `edgellm generate --chat` and LiteRT-LM's rendering are both checked against."""
     import jinja2
 
     if not getattr(tokenizer, "chat_template", None):
@@ -156,14 +158,14 @@ def chat_references(tokenizer) -> list[tuple[list[dict[str, str]], str]]:
     references = []
     for messages in CHAT_CHECKS:
         try:
-            references.append((messages, tokenizer.apply_chat_template(messages, tokenize=False,
-                                                                       add_generation_prompt=True)))
-        except (jinja2.exceptions.TemplateError, ValueError):  # e.g. a template that refuses system messages
-            pass
+            want = tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+        except (jinja2.exceptions.TemplateError, ValueError) as e:  # e.g. a template that refuses system messages
+            want = e
+        references.append((messages, want))
     return references
 
 
-def check_chat_template(folder: Path, tokenizer) -> dict[str, Any] | None:
+def check_chat_template(folder: Path, tokenizer, references=None) -> dict[str, Any] | None:
     """Render a few conversations with the runtime's renderer (edgellm.generate, jinja2) and with transformers'
     apply_chat_template; they must agree byte for byte, or `edgellm generate --chat` would prompt differently."""
     if not getattr(tokenizer, "chat_template", None):
@@ -176,11 +178,9 @@ def check_chat_template(folder: Path, tokenizer) -> dict[str, Any] | None:
 
     ours = ChatTokenizer(folder, special=special)
     results = []
-    for messages in CHAT_CHECKS:
-        try:
-            want = tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
-        except (jinja2.exceptions.TemplateError, ValueError) as e:  # e.g. a template that refuses system messages
-            results.append({"roles": [m["role"] for m in messages], "skipped": str(e)[:120]})
+    for messages, want in chat_references(tokenizer) if references is None else references:
+        if isinstance(want, Exception):
+            results.append({"roles": [m["role"] for m in messages], "skipped": str(want)[:120]})
             continue
         got = ours.render_chat(messages)
         results.append({"roles": [m["role"] for m in messages], "identical": got == want})
