@@ -172,10 +172,37 @@ def litertlm_variant(content: bytes) -> tuple[bytes, dict[str, int]]:
         sig.outputs = sorted(outputs.values(), key=lambda m: _name(m.name))
         sg.outputs = [o for o in sg.outputs if o not in dropped] + [m.tensorIndex for m in sig.outputs
                                                                     if m.tensorIndex not in sg.outputs]
-    for buf in model.buffers:  # the packer copies bytes/bytearray data one byte at a time (minutes), numpy at once
-        if buf.data is not None and not isinstance(buf.data, np.ndarray):
-            buf.data = np.frombuffer(bytes(buf.data), np.uint8)
-    return bytes(flatbuffer_utils.convert_object_to_bytearray(model)), axes
+    return _serialize(model), axes
+
+
+def _serialize(model) -> bytes:
+    """Pack ``model`` with every buffer stored after the flatbuffer, 16-byte aligned, by offset and size (as
+    ai-edge-quantizer writes large models): no 2 GB flatbuffer limit, and the Python packer, which copies non-numpy
+    buffer data one byte at a time (minutes for SmolLM2), never sees the weights."""
+    from ai_edge_litert import schema_py_generated as fb
+    from ai_edge_litert.tools import flatbuffer_utils
+
+    data = {}
+    for i, buf in enumerate(model.buffers):
+        if buf.data is not None and len(buf.data):
+            data[i] = buf.data
+            buf.data, buf.offset, buf.size = None, 1, 1  # non-default, so the fields are packed and patched below
+    head = flatbuffer_utils.convert_object_to_bytearray(model)
+    packed = fb.Model.GetRootAs(head)
+    offsets, end = {}, _round16(len(head))
+    for i, d in data.items():
+        offsets[i] = end
+        flatbuffer_utils.update_packed_buffer(packed.Buffers(i), offset=end, size=len(d))
+        end = _round16(end + len(d))
+    out = bytearray(end)
+    out[:len(head)] = head
+    for i, d in data.items():
+        out[offsets[i]:offsets[i] + len(d)] = memoryview(d).cast("B") if isinstance(d, memoryview) else bytes(d)
+    return bytes(out)
+
+
+def _round16(n: int) -> int:
+    return (n + 15) // 16 * 16
 
 
 def _sequence_axes(model) -> dict[str, int]:
