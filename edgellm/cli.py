@@ -57,6 +57,10 @@ def _add_export(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--io-type", default="float", choices=("float", "int8"),
                    help="int8: quantized outputs, scale and zero point in edgellm.json (static recipes; token-id "
                    "inputs stay int32); default float")
+    p.add_argument("--accuracy-budget", type=float, default=None, metavar="COSINE",
+                   help="static recipes: measure each linear layer's sensitivity and keep the fewest at higher "
+                   "precision (dynamic int8; 16x8 for int8-full) so outputs reach this mean cosine to the float "
+                   "model on calibration samples, e.g. 0.995 (default: the architecture's outlier list)")
     p.add_argument("--cache-length", type=int, default=512,
                    help="text-generation: KV-cache positions, prompt + new tokens (default 512)")
     p.add_argument("--prefill-lengths", type=_csv_ints, default=(32, 128),
@@ -86,7 +90,8 @@ def _run_export(args: argparse.Namespace) -> int:
                     overwrite=args.overwrite, allow_validation_failure=args.allow_validation_failure,
                     calibration_data=args.calibration_data, text_column=args.text_column,
                     num_calibration_samples=args.num_calibration_samples,
-                    calibration_range=args.calibration_range, io_type=args.io_type)
+                    calibration_range=args.calibration_range, io_type=args.io_type,
+                    accuracy_budget=args.accuracy_budget)
     print(result.summary())
     return 0 if result.validation.passed else 1
 

@@ -35,6 +35,9 @@ class ExportConfig:
     num_calibration_samples: int = 128
     calibration_range: str = "minmax"  # minmax | percentile | mse (edgellm.calibrate.RangeConfig.kind)
     io_type: str = "float"  # float | int8: quantized outputs with scale/zero point in the manifest (quantize/io.py)
+    # Mean cosine to the float model on calibration samples that the static graph must reach; None = the
+    # architecture's outlier list decides which linear layers fall back (quantize/sensitivity.py).
+    accuracy_budget: float | None = None
 
     def __post_init__(self):
         recipe = get_recipe(self.quantize)  # ConfigError naming the recipes
@@ -56,6 +59,14 @@ class ExportConfig:
             raise ConfigError(f"--io-type {self.io_type} needs a calibrated recipe for the output ranges "
                               f"({', '.join(r.name for r in RECIPES.values() if r.needs_calibration)}); "
                               f"{self.quantize!r} is not one")
+        if self.accuracy_budget is not None:
+            if not recipe.keeps_outliers_dynamic:
+                raise ConfigError(f"--accuracy-budget needs a static recipe with a fallback precision "
+                                  f"({', '.join(r.name for r in RECIPES.values() if r.keeps_outliers_dynamic)}); "
+                                  f"{self.quantize!r} is not one")
+            if isinstance(self.accuracy_budget, bool) or not 0 < self.accuracy_budget <= 1:
+                raise ConfigError(f"--accuracy-budget is a mean cosine in (0, 1], e.g. 0.995; got "
+                                  f"{self.accuracy_budget!r}")
 
     def convert_config(self) -> ConvertConfig:
         return ConvertConfig(task=self.task, sequence_length=self.sequence_length,
@@ -119,7 +130,7 @@ def run_export(model: str | Path | None, output_dir: str | Path, config: ExportC
                                    sequence_length=edge.sequence_length, text_column=config.text_column)
     edge = quantize(edge, config.quantize, calibration=calibration,
                     ranges=RangeConfig(kind=config.calibration_range) if calibration is not None else None,
-                    io_type=config.io_type)
+                    io_type=config.io_type, accuracy_budget=config.accuracy_budget)
     report = validate(edge)
     if not report.passed and not config.allow_validation_failure:
         raise ValidationError(f"{report.summary()}; nothing was written (pass --allow-validation-failure to keep "

@@ -66,12 +66,20 @@ _TINY = dict(vocab_size=160, hidden_size=32, num_hidden_layers=2, num_attention_
 # HF's BERT-style blocks name both projections back into the residual stream `output.dense`
 # (BertSelfOutput / BertOutput, RobertaOutput, ElectraOutput, DebertaV2Output, ...).
 _OUTPUT_DENSE = r".*Output_output/torch\.nn\.modules\.linear\.Linear_dense.*"
+_LINEAR = r"/torch\.nn\.modules\.linear\.Linear_"
+# The other families' residual projections, by their module names (checked on the tiny models' flatbuffers):
+# distilbert attention.out_lin and ffn.lin2; mpnet attention.attn.o and output.dense; albert attention.dense and
+# ffn_output; mobilebert output.dense plus the output bottleneck's dense.
+_DISTILBERT_OUT = rf".*({_LINEAR}out_lin|FFN_ffn{_LINEAR}lin2)(;.*)?$"
+_MPNET_OUT = rf"{_OUTPUT_DENSE}|.*MPNetSelfAttention_attn{_LINEAR}o(;.*)?$"
+_ALBERT_OUT = rf".*(AlbertAttention_attention{_LINEAR}dense|{_LINEAR}ffn_output)(;.*)?$"
+_MOBILEBERT_OUT = rf"{_OUTPUT_DENSE}|.*OutputBottleneck_bottleneck{_LINEAR}dense.*"
 
 ARCHS: Mapping[str, ArchSpec] = MappingProxyType({
     spec.model_type: spec
     for spec in (
         ArchSpec(model_type="bert", outlier_linears=_OUTPUT_DENSE, tiny_config=_TINY),
-        ArchSpec(model_type="distilbert", token_type_ids=False,
+        ArchSpec(model_type="distilbert", token_type_ids=False, outlier_linears=_DISTILBERT_OUT,
                  tiny_config=dict(vocab_size=160, dim=32, n_layers=2, n_heads=2, hidden_dim=37,
                                   max_position_embeddings=64)),
         ArchSpec(model_type="roberta", outlier_linears=_OUTPUT_DENSE, token_type_ids=False, position_offset=True,
@@ -79,13 +87,13 @@ ARCHS: Mapping[str, ArchSpec] = MappingProxyType({
         ArchSpec(model_type="xlm-roberta", outlier_linears=_OUTPUT_DENSE, token_type_ids=False, position_offset=True,
                  tiny_config={**_TINY, "max_position_embeddings": 66, "pad_token_id": 1}),
         ArchSpec(model_type="electra", outlier_linears=_OUTPUT_DENSE, tiny_config={**_TINY, "embedding_size": 16}),
-        ArchSpec(model_type="mpnet", token_type_ids=False, position_offset=True,
+        ArchSpec(model_type="mpnet", token_type_ids=False, position_offset=True, outlier_linears=_MPNET_OUT,
                  tiny_config={**_TINY, "max_position_embeddings": 66, "pad_token_id": 1}),
-        ArchSpec(model_type="albert", tiny_config={**_TINY, "embedding_size": 16}),
+        ArchSpec(model_type="albert", outlier_linears=_ALBERT_OUT, tiny_config={**_TINY, "embedding_size": 16}),
         ArchSpec(model_type="deberta-v2", outlier_linears=_OUTPUT_DENSE, bounded_mask=False,
                  tiny_config={**_TINY, "type_vocab_size": 2, "relative_attention": True, "position_buckets": 8,
                               "pos_att_type": ["p2c", "c2p"], "max_relative_positions": -1}),
-        ArchSpec(model_type="mobilebert",
+        ArchSpec(model_type="mobilebert", outlier_linears=_MOBILEBERT_OUT,
                  tiny_config={**_TINY, "embedding_size": 16, "intra_bottleneck_size": 16,
                               "true_hidden_size": 16, "num_feedforward_networks": 2}),
     )

@@ -59,8 +59,9 @@ def linear_layers(content: bytes) -> list[str]:
 
 
 def layer_regex(names: Sequence[str]) -> str:
-    """One ai-edge-quantizer regex (matched with re.search on the op's output name) for exactly these layers."""
-    return "^(" + "|".join(re.escape(n) for n in names) + ")$"
+    """One ai-edge-quantizer regex for exactly these layers: it is matched (re.search) against the op's scope,
+    its output names joined and ended with ';'."""
+    return "^(" + "|".join(re.escape(n) for n in names) + ");$"
 
 
 def fit_budget(quantize_rows: Callable[[Sequence[Mapping[str, Any]]], bytes], float_content: bytes,
