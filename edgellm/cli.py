@@ -41,7 +41,8 @@ def _add_export(sub: argparse._SubParsersAction) -> None:
                    "or feature-extraction, sentence-embedding, text-classification, token-classification, "
                    "question-answering, fill-mask, text-generation (causal LMs: prefill + decode with a KV cache)")
     p.add_argument("--quantize", default="fp32", help="fp32, fp16, int8-dynamic, int8 (static, calibrated), "
-                   "int16x8 (int16 activations, calibrated); text-generation: fp32, fp16, int8-dynamic, int4")
+                   "int16x8 (int16 activations, calibrated), int8-full (integer-only graph for NPUs/DSPs, calibrated); "
+                   "text-generation: fp32, fp16, int8-dynamic, int4")
     p.add_argument("--sequence-length", type=int, default=128)
     p.add_argument("--sequence-lengths", type=_csv_ints, default=(), metavar="N,N,...",
                    help="length buckets, e.g. 16,32,64,128: one signature seq_N per length (shared weights); "
