@@ -140,7 +140,8 @@ def _append(subgraph: Any, index: int, kind: int, params: tuple[float, int] | No
     tensor = schema.TensorT()
     tensor.shape, tensor.shapeSignature = source.shape, source.shapeSignature
     tensor.type, tensor.buffer = kind, 0  # buffer 0: the empty one (not a constant)
-    tensor.name = (source.name.decode() if isinstance(source.name, bytes) else source.name) + ("_int8" if params else "_dequantized")
+    name = source.name.decode() if isinstance(source.name, bytes) else source.name
+    tensor.name = name + ("_int8" if params else "_dequantized")
     if params is not None:
         tensor.quantization = schema.QuantizationParametersT()
         tensor.quantization.scale, tensor.quantization.zeroPoint = [params[0]], [params[1]]
