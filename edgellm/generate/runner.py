@@ -7,8 +7,10 @@ The export's signatures take the KV cache as inputs and return only the K/V rows
 
 ``inplace`` (default)  Each signature's tensors are allocated once and held as numpy views of the interpreter's
                        own buffers. A call writes its token ids and positions into the views and invokes the
-                       subgraph; then only the new K/V rows are written into the cache views of every signature
-                       (T x 2 x layers small copies). Nothing is resized, allocated or copied cache-sized per step.
+                       subgraph; then only the new K/V rows are written into the cache views (2 x layers small
+                       copies). Nothing is resized, allocated or copied cache-sized per step. Every signature has
+                       its own cache tensors: decode's are the cache; a prefill signature's copy is brought up to
+                       date (the rows it lacks, copied from decode's) only when it is called.
 ``copy``               The classic signature runner: every call resizes, re-allocates and copies the whole cache
                        in (what a naive loop does; kept as the fallback and as the baseline for bench).
 
@@ -35,7 +37,9 @@ MODES = ("inplace", "copy")
 class CacheLayout:
     """The KV cache an export expects, read from its signatures.
 
-    k: [1, kvh, D, C] (sequence on axis 3), v: [1, kvh, C, D] (sequence on axis 2), one pair per layer.
+    One k and one v tensor per layer; the sequence axis of each is the one where decode's new row (k_new_<i>,
+    length 1) differs from the cache. Current exports: k [1, kvh, C, D] (axis 2), v [1, kvh, D, C] (axis 3);
+    exports made before 2026-11-25 had k [1, kvh, D, C] (axis 3), v [1, kvh, C, D] (axis 2). Both run.
     """
 
     num_layers: int
@@ -44,6 +48,8 @@ class CacheLayout:
     v_shape: tuple[int, ...]
     prefill_lengths: tuple[int, ...]
     vocab_size: int
+    k_axis: int = 2
+    v_axis: int = 3
 
     @property
     def bytes(self) -> int:
@@ -97,11 +103,11 @@ class LlmRunner:
             wrapper.AllocateTensors(index)
             views = {n: wrapper.tensor(wrapper, i, index) for n, i in [*dict(runner._inputs).items(), *dict(runner._outputs).items()]}
             self._views[name] = (index, views)
-        # every signature holds its own copy of the cache; new rows go into all of them, the decode one is "the" cache
-        self._caches = [(
-            [views[f"kv_k_cache_{i}"] for i in range(lay.num_layers)],
-            [views[f"kv_v_cache_{i}"] for i in range(lay.num_layers)]) for _, views in self._views.values()]
-        self.k, self.v = self._caches[-1]
+        # decode's cache tensors are "the" cache; _valid[name]: rows [0, n) of a prefill signature's copy equal it
+        views = self._views["decode"][1]
+        self.k = [views[f"kv_k_cache_{i}"] for i in range(lay.num_layers)]
+        self.v = [views[f"kv_v_cache_{i}"] for i in range(lay.num_layers)]
+        self._valid = {name: 0 for name in self.signatures if name != "decode"}
         self.reset()
 
     # ------------------------------------------------------------------------------------------- calls
@@ -111,19 +117,42 @@ class LlmRunner:
                                                                          for i, a in enumerate(self.v)}
             return self._runners[name](tokens=tokens, input_pos=positions, **kv)
         index, views = self._views[name]
+        if name != "decode":
+            start = int(positions[0])
+            if self._valid[name] < start:  # bring this signature's copy of rows [valid, start) up to date
+                k_rows, v_rows = self._rows(self._valid[name], start)
+                for i in range(self.layout.num_layers):
+                    views[f"kv_k_cache_{i}"][k_rows] = self.k[i][k_rows]
+                    views[f"kv_v_cache_{i}"][v_rows] = self.v[i][v_rows]
+            self._valid[name] = start
         views["tokens"][...] = tokens
         views["input_pos"][...] = positions
         self._interpreter._interpreter.Invoke(index)
         return views
 
-    def _store(self, out: dict[str, np.ndarray], start: int, n: int) -> None:
-        """Write the first n new K/V rows of a call into the cache(s) at positions start..start+n-1."""
-        caches = [(self.k, self.v)] if self.mode == "copy" else self._caches
+    def _rows(self, start: int, stop: int) -> tuple[tuple[slice, ...], tuple[slice, ...]]:
+        """Index tuples selecting cache positions [start, stop) of a k and of a v tensor."""
+        lay, span = self.layout, slice(start, stop)
+        return (slice(None),) * lay.k_axis + (span,), (slice(None),) * lay.v_axis + (span,)
+
+    def _store(self, out: dict[str, np.ndarray], start: int, n: int, signature: str = "decode") -> None:
+        """Write the first n new K/V rows of a call into the cache at positions start..start+n-1."""
+        k_rows, v_rows = self._rows(start, start + n)
+        k_new, v_new = self._rows(0, n)
+        caches = [(self.k, self.v)]
+        if self.mode == "inplace":
+            for name in self._valid:
+                self._valid[name] = min(self._valid[name], start)
+            if signature != "decode":  # the prefill signature's own copy gets the rows too, and stays valid
+                views = self._views[signature][1]
+                caches.append(([views[f"kv_k_cache_{i}"] for i in range(self.layout.num_layers)],
+                               [views[f"kv_v_cache_{i}"] for i in range(self.layout.num_layers)]))
+                self._valid[signature] = start + n
         for i in range(self.layout.num_layers):
-            k_new, v_new = out[f"k_new_{i}"][..., :n], out[f"v_new_{i}"][:, :, :n]
+            kn, vn = out[f"k_new_{i}"][k_new], out[f"v_new_{i}"][v_new]
             for k, v in caches:
-                k[i][..., start:start + n] = k_new
-                v[i][:, :, start:start + n] = v_new
+                k[i][k_rows] = kn
+                v[i][v_rows] = vn
 
     def prefill(self, tokens: Sequence[int], *, start: int = 0) -> None:
         """Put ``tokens`` into the cache at positions start.. (chunked over the prefill signatures)."""
@@ -140,7 +169,7 @@ class LlmRunner:
                 chunk = np.zeros((1, t), np.int32)
                 chunk[0, :take] = tokens[:take]
                 out = self._run(f"prefill_{t}", chunk, np.arange(pos, pos + t, dtype=np.int32))
-                self._store(out, pos, take)
+                self._store(out, pos, take, f"prefill_{t}")
             tokens, pos = tokens[take:], pos + take
 
     def decode(self, token: int, *, position: int) -> np.ndarray:
@@ -152,10 +181,21 @@ class LlmRunner:
         return out["logits"][0]
 
     def reset(self) -> None:
-        """Forget the conversation (the mask hides rows past the next start, so this is only hygiene)."""
-        for ks, vs in ([(self.k, self.v)] if self.mode == "copy" else self._caches):
-            for a in (*ks, *vs):
-                a[...] = 0
+        """Forget the conversation; zero every signature's cache.
+
+        Masked rows still enter the products with a weight of 0, and 0 x NaN is NaN: the cache tensors a prefill
+        signature has not been given rows for must hold finite values (freshly allocated ones hold whatever was in
+        memory), so they are zeroed here, once, not per call.
+        """
+        for a in (*self.k, *self.v):
+            a[...] = 0
+        if self.mode == "inplace":
+            for name in self._valid:
+                self._valid[name] = 0
+                views = self._views[name][1]
+                for i in range(self.layout.num_layers):
+                    views[f"kv_k_cache_{i}"][...] = 0
+                    views[f"kv_v_cache_{i}"][...] = 0
 
 
 DECODE_ROWS = 4
@@ -200,16 +240,25 @@ def _layout(interpreter) -> CacheLayout:
                              "kv_k_cache_<i>, kv_v_cache_<i>); re-run `edgellm export --task text-generation`")
     k_shape = tuple(int(x) for x in details["kv_k_cache_0"]["shape"])
     v_shape = tuple(int(x) for x in details["kv_v_cache_0"]["shape"])
-    logits = interpreter.get_signature_runner("decode").get_output_details()["logits"]
-    return CacheLayout(num_layers=layers, cache_length=v_shape[2], k_shape=k_shape, v_shape=v_shape,
-                       prefill_lengths=tuple(prefill), vocab_size=int(logits["shape"][-1]))
+    outputs = interpreter.get_signature_runner("decode").get_output_details()
+    axes = []
+    for cache, new in ((k_shape, "k_new_0"), (v_shape, "v_new_0")):
+        new_shape = tuple(int(x) for x in outputs[new]["shape"]) if new in outputs else ()
+        differ = [a for a, (c, n) in enumerate(zip(cache, new_shape)) if c != n]
+        if len(new_shape) != len(cache) or len(differ) != 1 or new_shape[differ[0]] != 1:
+            raise ModelFileError(f"decode's {new} {list(new_shape)} is not one row of the cache {list(cache)}; "
+                                 "re-run `edgellm export --task text-generation`")
+        axes.append(differ[0])
+    return CacheLayout(num_layers=layers, cache_length=k_shape[axes[0]], k_shape=k_shape, v_shape=v_shape,
+                       prefill_lengths=tuple(prefill), vocab_size=int(outputs["logits"]["shape"][-1]),
+                       k_axis=axes[0], v_axis=axes[1])
 
 
 def describe(layout: CacheLayout) -> dict[str, Any]:
     """The manifest's view of the cache (apps allocate it from this)."""
     return {"cache_length": layout.cache_length, "num_layers": layout.num_layers,
             "k": {"inputs": "kv_k_cache_{i}", "outputs": "k_new_{i}", "shape": list(layout.k_shape),
-                  "sequence_axis": 3},
+                  "sequence_axis": layout.k_axis},
             "v": {"inputs": "kv_v_cache_{i}", "outputs": "v_new_{i}", "shape": list(layout.v_shape),
-                  "sequence_axis": 2},
+                  "sequence_axis": layout.v_axis},
             "bytes": layout.bytes}

@@ -44,8 +44,9 @@ def test_export_folder_and_manifest(tiny):
         sorted(s["name"] for s in m["signatures"]) == ["decode", "prefill_8"]
     llm = m["llm"]
     assert llm["cache_length"] == CACHE and llm["prefill_lengths"] == [8]
-    assert llm["kv_cache"]["k"]["shape"] == [1, 2, 8, CACHE] and llm["kv_cache"]["k"]["sequence_axis"] == 3
-    assert llm["kv_cache"]["v"]["shape"] == [1, 2, CACHE, 8] and llm["kv_cache"]["num_layers"] == 2
+    assert llm["kv_cache"]["k"]["shape"] == [1, 2, CACHE, 8] and llm["kv_cache"]["k"]["sequence_axis"] == 2
+    assert llm["kv_cache"]["v"]["shape"] == [1, 2, 8, CACHE] and llm["kv_cache"]["v"]["sequence_axis"] == 3
+    assert llm["kv_cache"]["num_layers"] == 2
     assert llm["eos_token_ids"] == [2] and llm["special_tokens"]["bos_token"] == "<s>" and llm["chat_template"]
     assert llm["chat_template_check"]["identical"] and len(llm["chat_template_check"]["conversations"]) == 3
     decode = next(s for s in m["signatures"] if s["name"] == "decode")
@@ -92,8 +93,8 @@ def test_every_family_wrapper_matches_transformers(model_type, tmp_path):
         for start, t in ((0, 4), (4, 5)):
             out = pre(ids[:, start:start + t].int(), torch.arange(start, start + t, dtype=torch.int32), kv)
             for i in range(len(model.model.layers)):
-                kv[f"k_cache_{i}"][..., start:start + t] = out[f"k_new_{i}"]
-                kv[f"v_cache_{i}"][:, :, start:start + t] = out[f"v_new_{i}"]
+                kv[f"k_cache_{i}"][:, :, start:start + t] = out[f"k_new_{i}"]  # K [1, kvh, C, D]
+                kv[f"v_cache_{i}"][..., start:start + t] = out[f"v_new_{i}"]  # V [1, kvh, D, C]
         got = dec(ids[:, 9:].int(), torch.tensor([9], dtype=torch.int32), kv)["logits"][0]
         want = model(ids).logits[0, -1]
     np.testing.assert_allclose(got.numpy(), want.numpy(), atol=2e-5)

@@ -54,6 +54,26 @@ def test_inplace_and_copy_runners_give_identical_logits(tiny_llm_export):
     np.testing.assert_array_equal(logits["inplace"], logits["copy"])
 
 
+def test_prefill_after_decode_brings_the_prefill_cache_up_to_date(tiny_llm_export):
+    """A second turn: prefill_8 runs again after decode steps wrote rows its own copy of the cache lacks."""
+    _, export = tiny_llm_export
+    ids = [1, 61, 58, 96, 127, 12, 40, 33, 70, 71, 72]
+    turn2 = [5, 90, 91, 92, 93, 94, 95, 96, 97, 98]
+    logits = {}
+    for mode in ("inplace", "copy"):
+        runner = load_llm(export, mode=mode).runner
+        runner.prefill(ids[:-1])
+        pos, token = len(ids) - 1, ids[-1]
+        for _ in range(4):
+            token = int(runner.decode(token, position=pos).argmax())
+            pos += 1
+        runner.prefill(turn2[:-1], start=pos)  # 9 tokens: prefill_8 from row `pos` on, then one decode
+        pos += len(turn2) - 1
+        logits[mode] = runner.decode(turn2[-1], position=pos).copy()
+    np.testing.assert_array_equal(logits["inplace"], logits["copy"])
+    assert runner.layout.k_axis == 2 and runner.layout.v_axis == 3  # K [1, kvh, C, D], V [1, kvh, D, C]
+
+
 def test_sampling_is_seeded_and_top_k_1_is_greedy(tiny_llm_export):
     _, export = tiny_llm_export
     llm = load_llm(export)

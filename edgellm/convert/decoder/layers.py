@@ -9,17 +9,21 @@ only the K/V rows of its T new tokens; the runtime writes those rows into the ca
 tensor is copied per step, by the graph or the runtime. Attention of a query at position start + t is over the
 valid cache rows and the new rows 0..t:
 
-    scores = [q @ K_cache^T  (masked j >= start) | q @ K_new^T  (causal)]     # [1, kvh, g*T, C + T]
+    scores = [q @ K_cache^T  (masked j >= start) | q @ K_new^T  (causal)]     # [kvh, g*T, C + T]
     out    = softmax(scores)[..., :C] @ V_cache + softmax(scores)[..., C:] @ V_new
 
 Shapes (T new tokens, C cache length, H query heads, kvh KV heads, g = H / kvh, D head dim, V vocabulary):
     tokens     int32 [1, T]           input_pos  int32 [T] (start, start + 1, ...)
-    k_cache_i  float32 [1, kvh, D, C] v_cache_i  float32 [1, kvh, C, D]      (inputs, one pair per layer)
-    k_new_i    float32 [1, kvh, D, T] v_new_i    float32 [1, kvh, T, D]      (outputs)
+    k_cache_i  float32 [1, kvh, C, D] v_cache_i  float32 [1, kvh, D, C]      (inputs, one pair per layer)
+    k_new_i    float32 [1, kvh, T, D] v_new_i    float32 [1, kvh, D, T]      (outputs)
     logits     float32 [1, V]         (decode only: the last token's next-token logits)
 
-K is cached transposed ([D, C] per head) so that q @ K is a plain batch matmul: with [C, D] the converter emits a
-TRANSPOSE of the whole K cache in every layer at every step.
+The layout (litert-torch's too: K sequence axis 2, V sequence axis 3) is chosen for XNNPACK. Both cache products
+are 3-D batch matmuls whose right-hand side is the cache *transposed* (``adj_y``), [N, K] row-major: XNNPACK packs a
+non-constant right-hand side on every call, and its packing kernel for that orientation is vectorized, while the
+one for [K, N] (the previous layout, K as [D, C], V as [C, D]) is scalar code: 25% of the perf samples of SmolLM2's
+int8 decode loop (xnn_pack_f32_gemm_gio_w), against 47% for all its int8 linear layers. The caches are indexed to 3-D ([0]) first: a 4-D ``matmul(q, k.transpose(2, 3))`` is lowered with an
+explicit TRANSPOSE of the whole cache instead.
 
 This module imports torch at the top: only the convert path imports it.
 """
@@ -53,7 +57,7 @@ class DecoderForExport(torch.nn.Module):
         self._apply_rope = sys.modules[type(attn).__module__].apply_rotary_pos_emb
 
     def forward(self, tokens, input_pos, kv):
-        """tokens [1, T], input_pos [T], kv {"k_cache_i": [1, kvh, D, C], "v_cache_i": ...} -> outputs dict."""
+        """tokens [1, T], input_pos [T], kv {"k_cache_i": [1, kvh, C, D], "v_cache_i": [1, kvh, D, C]} -> outputs."""
         base = self.model.model
         T = tokens.shape[1]
         x = base.embed_tokens(tokens.long())  # [1, T, hidden]
@@ -95,12 +99,12 @@ class DecoderForExport(torch.nn.Module):
             q, k = attn.q_norm(q), attn.k_norm(k)
         q, k, v = q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2)  # [1, heads, T, D]
         q, k = self._apply_rope(q, k, cos, sin)
-        qg = q.reshape(B, kvh, g * T, D)  # query head h uses KV head h // g
-        kt = k.transpose(2, 3)  # [1, kvh, D, T], the cache's layout
-        s = torch.cat([torch.matmul(qg, k_cache),  # [1, kvh, g*T, C]
-                       torch.matmul(qg, kt)], dim=-1) * self.scaling + mask  # [1, kvh, g*T, C+T]
+        qg = (q * self.scaling).reshape(kvh, g * T, D)  # query head h uses KV head h // g
+        k3, v3 = k[0], v[0]  # [kvh, T, D]
+        s = torch.cat([torch.matmul(qg, k_cache[0].transpose(1, 2)),  # [kvh, g*T, C]
+                       torch.matmul(qg, k3.transpose(1, 2))], dim=-1) + mask  # [kvh, g*T, C + T]
         p = torch.softmax(s, dim=-1)
         C = self.cache_length
-        o = torch.matmul(p[..., :C], v_cache) + torch.matmul(p[..., C:], v)  # [1, kvh, g*T, D]
+        o = torch.matmul(p[..., :C], v_cache[0].transpose(1, 2)) + torch.matmul(p[..., C:], v3)  # [kvh, g*T, D]
         o = o.reshape(B, H, T, D).transpose(1, 2).reshape(B, T, H * D)
-        return attn.o_proj(o), kt, v
+        return attn.o_proj(o), k, v.transpose(2, 3)  # k_new [1, kvh, T, D], v_new [1, kvh, D, T]
