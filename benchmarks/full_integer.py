@@ -31,6 +31,7 @@ VARIANTS = {
     "int8-io8": dict(quantize="int8", io_type="int8"),
     "int8-full": dict(quantize="int8-full"),
     "int8-full-io8": dict(quantize="int8-full", io_type="int8"),
+    "int8-budget995": dict(quantize="int8", accuracy_budget=0.995),  # sensitivity search instead of the arch list
 }
 
 

@@ -137,7 +137,8 @@ RECIPES: Mapping[str, Recipe] = MappingProxyType({r.name: r for r in (
                        "every linear layer and attention matmul, int16 activations for the element-wise ops "
                        "(LayerNorm, softmax, GELU, residual adds) and the architecture's outlier projections "
                        "(16x8), int8 embedding tables; ops without an integer kernel (LayerNorm's "
-                       "SQUARED_DIFFERENCE at int16, the mask CAST) stay float and are listed in edgellm.json. "
+                       "SQUARED_DIFFERENCE at int16, the mask CAST, the hybrid embedding lookups, a Normalize ABS) "
+                       "stay float and are listed in edgellm.json (graph.float_ops). "
                        "Slower than int8 on CPU: XNNPACK runs no int16 kernels",
            aeq_recipe=(_static("*", 16), _static("FULLY_CONNECTED", 8), _static("BATCH_MATMUL", 8),
                        _EMBEDDINGS_INT8_LOOKUP)),
