@@ -65,9 +65,9 @@ def _fused(owner, names: tuple[str, ...]):
     with torch.no_grad():
         fused = torch.nn.Linear(parts[0].in_features, sum(m.out_features for m in parts),
                                 bias=parts[0].bias is not None, dtype=parts[0].weight.dtype)
-        fused.weight.copy_(torch.cat([m.weight for m in parts]))
+        torch.cat([m.weight for m in parts], out=fused.weight)  # no temporary: it would stay in the heap
         if fused.bias is not None:
-            fused.bias.copy_(torch.cat([m.bias for m in parts]))
+            torch.cat([m.bias for m in parts], out=fused.bias)
         row = 0
         for m in parts:
             m.weight = torch.nn.Parameter(fused.weight[row:row + m.out_features], requires_grad=False)
