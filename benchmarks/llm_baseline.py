@@ -15,7 +15,8 @@ token (time to first token = that prefill + one decode), then ``--new-tokens`` g
 
 Per thread count, both run in one process and alternate, one generation each, for ``--rounds`` rounds (after one
 burn-in generation each): a busy moment on a shared machine slows both alike, so the per-round ratio is the figure
-to quote. Load time is measured once per process (construction, page cache warm), then the first generation's
+to quote; at 1 thread the ratio of decode tokens per second of process CPU time is printed too, which a busy
+machine disturbs less (it still shares caches and memory bandwidth). Load time is measured once per process (construction, page cache warm), then the first generation's
 time to first token, where the runtime's lazy set-up (XNNPACK weight packing for a runner that allocates on first
 call) lands: compare load + first TTFT. The bandwidth bound is
 bytes read per token (the model file + the whole KV cache) over the read bandwidth given for that thread count.
@@ -90,15 +91,15 @@ def generate(runner, prompt_ids: list[int], new_tokens: int) -> dict:
     runner.prefill(prompt_ids[:-1], start=0)
     pos = len(prompt_ids) - 1
     token = int(np.argmax(runner.decode(prompt_ids[-1], position=pos)))
-    t_first = time.perf_counter()
+    t_first, cpu_first = time.perf_counter(), time.process_time()
     tokens = [token]
     for _ in range(new_tokens - 1):
         pos += 1
         token = int(np.argmax(runner.decode(token, position=pos)))
         tokens.append(token)
-    t_end = time.perf_counter()
+    t_end, cpu_end = time.perf_counter(), time.process_time()
     return {"ttft_s": t_first - t0, "decode_tokens_per_second": (new_tokens - 1) / (t_end - t_first),
-            "tokens": tokens}
+            "decode_tokens_per_cpu_second": (new_tokens - 1) / (cpu_end - cpu_first), "tokens": tokens}
 
 
 def _prompt(folder: Path, n: int) -> list[int]:
@@ -213,6 +214,10 @@ def main(argv=None) -> int:
                 ttft_ratios = [a["ttft_s"] / b["ttft_s"] for a, b in zip(runs, base)]
                 line += (f"  vs litert-torch: decode x{statistics.median(ratios):.2f} "
                          f"(rounds {min(ratios):.2f}-{max(ratios):.2f}), TTFT x{statistics.median(ttft_ratios):.2f}")
+                if t == 1:  # one thread: the process's CPU time is the step's own work, whatever else runs
+                    cpu = [a["decode_tokens_per_cpu_second"] / b["decode_tokens_per_cpu_second"]
+                           for a, b in zip(runs, base)]
+                    line += f", decode per CPU second x{statistics.median(cpu):.2f} ({min(cpu):.2f}-{max(cpu):.2f})"
             print(line, flush=True)
         same = {name: runs[0]["tokens"] == row["runs"][next(iter(row["runs"]))][0]["tokens"]
                 for name, runs in row["runs"].items()}

@@ -42,11 +42,12 @@ def litertlm_variant(content: bytes) -> tuple[bytes, dict[str, int]]:
     axis of the k and v caches).
 
     The sequence axis of each cache is read from the graph: the axis where decode's new row (length 1) differs from
-    the cache (K [1, kvh, D, C] is axis 3, or 2 in the [1, kvh, C, D] layout; V the other way round).
+    the cache (K [kvh, C, D] is axis 1, V [kvh, D, C] axis 2; older exports have 4-D caches, K [1, kvh, C, D]
+    axis 2 or K [1, kvh, D, C] axis 3, V the other way round).
 
     Per signature: inputs ``kv_k_cache_<i>`` / ``kv_v_cache_<i>`` are renamed ``kv_cache_k_<i>`` / ``kv_cache_v_<i>``;
     outputs ``k_new_<i>`` / ``v_new_<i>`` are replaced by ``kv_cache_k_<i>`` = DYNAMIC_UPDATE_SLICE(cache, new rows,
-    [0, 0, 0, input_pos[0]]) (V: [0, 0, input_pos[0], 0]). Three small ops compute the start indices once per
+    [input_pos[0] on the sequence axis, 0 elsewhere]. Three small ops compute the start indices once per
     signature (SLICE, 2 x MUL). The update ops come last, after every read of the cache, so a runtime that aliases
     the input and output buffers (LiteRT-LM does) updates the cache in place. In prefill_<T> signatures the T rows
     (padding included) can pass the end of the cache, where DYNAMIC_UPDATE_SLICE would clamp the start and shift
@@ -116,9 +117,10 @@ def litertlm_variant(content: bytes) -> tuple[bytes, dict[str, int]]:
         start = tensor(sg, f"{key}/litertlm_start", [1])
         operator(sg, "SLICE", [pos, begin, size], [start])
         index = {}
+        rank = {kind: len(sg.tensors[inputs[f"kv_{kind}_cache_0"].tensorIndex].shape) for kind in axes}
         for kind, axis in axes.items():
-            unit = constant(sg, f"{key}/litertlm_{kind}_axis", [int(a == axis) for a in range(4)])
-            index[kind] = tensor(sg, f"{key}/litertlm_{kind}_index", [4])
+            unit = constant(sg, f"{key}/litertlm_{kind}_axis", [int(a == axis) for a in range(rank[kind])])
+            index[kind] = tensor(sg, f"{key}/litertlm_{kind}_index", [rank[kind]])
             mul = fb.MulOptionsT()
             operator(sg, "MUL", [start, unit], [index[kind]], (fb.BuiltinOptions.MulOptions, mul))
         dropped, zeros = set(), {}
@@ -150,10 +152,10 @@ def litertlm_variant(content: bytes) -> tuple[bytes, dict[str, int]]:
                              (fb.BuiltinOptions.ConcatenationOptions, cat))
                     upd = tensor(sg, f"{key}/{name}_upd", ext_shape, dtype=dtype)
                     operator(sg, "DYNAMIC_UPDATE_SLICE", [ext, new.tensorIndex, index[kind]], [upd], dus)
-                    if "slice_begin" not in zeros:
-                        zeros["slice_begin"] = constant(sg, f"{key}/litertlm_slice_begin", [0, 0, 0, 0])
+                    if ("begin", kind) not in zeros:
+                        zeros["begin", kind] = constant(sg, f"{key}/litertlm_{kind}_slice_begin", [0] * len(shape))
                     size = constant(sg, f"{key}/{name}_size", shape)
-                    operator(sg, "SLICE", [upd, zeros["slice_begin"], size], [out])
+                    operator(sg, "SLICE", [upd, zeros["begin", kind], size], [out])
                 cache_in.name = name.encode()
                 inputs[name] = cache_in
                 m = fb.TensorMapT()

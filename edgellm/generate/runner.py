@@ -38,8 +38,9 @@ class CacheLayout:
     """The KV cache an export expects, read from its signatures.
 
     One k and one v tensor per layer; the sequence axis of each is the one where decode's new row (k_new_<i>,
-    length 1) differs from the cache. Current exports: k [1, kvh, C, D] (axis 2), v [1, kvh, D, C] (axis 3);
-    exports made before 2026-11-25 had k [1, kvh, D, C] (axis 3), v [1, kvh, C, D] (axis 2). Both run.
+    length 1) differs from the cache. Current exports: k [kvh, C, D] (axis 1), v [kvh, D, C] (axis 2); older ones
+    had k [1, kvh, C, D] (axis 2), v [1, kvh, D, C] (axis 3), and before that k [1, kvh, D, C] (axis 3), v [1, kvh,
+    C, D] (axis 2). All run.
     """
 
     num_layers: int
@@ -48,8 +49,8 @@ class CacheLayout:
     v_shape: tuple[int, ...]
     prefill_lengths: tuple[int, ...]
     vocab_size: int
-    k_axis: int = 2
-    v_axis: int = 3
+    k_axis: int = 1
+    v_axis: int = 2
 
     @property
     def bytes(self) -> int:

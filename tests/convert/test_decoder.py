@@ -31,8 +31,8 @@ def test_export_folder_and_manifest(tiny):
         sorted(s["name"] for s in m["signatures"]) == ["decode", "prefill_8"]
     llm = m["llm"]
     assert llm["cache_length"] == CACHE and llm["prefill_lengths"] == [8]
-    assert llm["kv_cache"]["k"]["shape"] == [1, 2, CACHE, 8] and llm["kv_cache"]["k"]["sequence_axis"] == 2
-    assert llm["kv_cache"]["v"]["shape"] == [1, 2, 8, CACHE] and llm["kv_cache"]["v"]["sequence_axis"] == 3
+    assert llm["kv_cache"]["k"]["shape"] == [2, CACHE, 8] and llm["kv_cache"]["k"]["sequence_axis"] == 1
+    assert llm["kv_cache"]["v"]["shape"] == [2, 8, CACHE] and llm["kv_cache"]["v"]["sequence_axis"] == 2
     assert llm["kv_cache"]["num_layers"] == 2
     assert llm["eos_token_ids"] == [2] and llm["special_tokens"]["bos_token"] == "<s>" and llm["chat_template"]
     assert llm["chat_template_check"]["identical"] and len(llm["chat_template_check"]["conversations"]) == 3
@@ -45,6 +45,27 @@ def test_export_folder_and_manifest(tiny):
     assert v["metrics"]["greedy_match_min"] == 1.0 and v["metrics"]["greedy_tokens"] == 32
     assert v["metrics"]["perplexity_ratio"] == pytest.approx(1.0, abs=1e-4) and v["metrics"]["top1"] == 1.0
     assert m["export"]["peak_rss_bytes"] > 0
+
+
+def test_decode_graph_fuses_projections_and_reads_the_cache_as_it_is(tiny):
+    """q/k/v and gate/up are one linear layer each (4 per layer + the head in decode; prefill returns no logits, so
+    its last layer ends at q/k/v), and each cache input goes straight into its batch matmul: no RESHAPE (XNNPACK
+    copies the whole cache for one) or TRANSPOSE on the way."""
+    from edgellm.bench.modelfile import read_model
+
+    _, out = tiny
+    model = read_model(out / "model.tflite")
+    for sig in model.signatures:
+        sg = model.subgraphs[sig.subgraph]
+        ops = [op.op for op in sg.operators]
+        decode = sig.name == "decode"
+        assert ops.count("FULLY_CONNECTED") == (4 * 2 + 1 if decode else 4 + 1), sig.name
+        caches = {i for name, i in sig.inputs.items() if "_cache_" in name}
+        readers = [op.op for op in sg.operators if caches & set(op.inputs)]
+        # (prefill's last layer reads no cache: its attention output is not needed)
+        assert readers == ["BATCH_MATMUL"] * (len(caches) - (0 if decode else 2)), (sig.name, readers)
+        widths = [sg.tensors[op.inputs[1]].shape[0] for op in sg.operators if op.op == "FULLY_CONNECTED"]
+        assert widths.count(4 * 8 + 2 * 2 * 8) == 2 and widths.count(2 * 48) == 1 + decode, widths  # qkv, gate+up
 
 
 def test_int8_dynamic_export_is_validated_and_smaller(tiny, tmp_path):
@@ -80,8 +101,8 @@ def test_every_family_wrapper_matches_transformers(model_type, tmp_path):
         for start, t in ((0, 4), (4, 5)):
             out = pre(ids[:, start:start + t].int(), torch.arange(start, start + t, dtype=torch.int32), kv)
             for i in range(len(model.model.layers)):
-                kv[f"k_cache_{i}"][:, :, start:start + t] = out[f"k_new_{i}"]  # K [1, kvh, C, D]
-                kv[f"v_cache_{i}"][..., start:start + t] = out[f"v_new_{i}"]  # V [1, kvh, D, C]
+                kv[f"k_cache_{i}"][:, start:start + t] = out[f"k_new_{i}"]  # K [kvh, C, D]
+                kv[f"v_cache_{i}"][..., start:start + t] = out[f"v_new_{i}"]  # V [kvh, D, C]
         got = dec(ids[:, 9:].int(), torch.tensor([9], dtype=torch.int32), kv)["logits"][0]
         want = model(ids).logits[0, -1]
     np.testing.assert_allclose(got.numpy(), want.numpy(), atol=2e-5)

@@ -71,7 +71,7 @@ def test_prefill_after_decode_brings_the_prefill_cache_up_to_date(tiny_llm_expor
         pos += len(turn2) - 1
         logits[mode] = runner.decode(turn2[-1], position=pos).copy()
     np.testing.assert_array_equal(logits["inplace"], logits["copy"])
-    assert runner.layout.k_axis == 2 and runner.layout.v_axis == 3  # K [1, kvh, C, D], V [1, kvh, D, C]
+    assert runner.layout.k_axis == 1 and runner.layout.v_axis == 2  # K [kvh, C, D], V [kvh, D, C]
 
 
 def test_sampling_is_seeded_and_top_k_1_is_greedy(tiny_llm_export):

@@ -1,7 +1,7 @@
 """Causal LM -> float LiteRT flatbuffer with signatures ``prefill_<T>`` (one per prefill length) and ``decode``.
 
 Every signature takes ``tokens`` int32 [1, T], ``input_pos`` int32 [T] and the KV cache (``kv_k_cache_<i>``
-[1, kvh, C, D], ``kv_v_cache_<i>`` [1, kvh, D, C] per layer), and returns the K/V rows of its T tokens
+[kvh, C, D], ``kv_v_cache_<i>`` [kvh, D, C] per layer), and returns the K/V rows of its T tokens
 (``k_new_<i>``, ``v_new_<i>``); decode also returns ``logits`` [1, V]. The runtime (edgellm.generate) keeps the
 cache and writes the new rows in place. Prefill returns no logits: the prompt's last token goes through decode.
 
@@ -134,7 +134,7 @@ def _sample(module, t: int) -> dict[str, Any]:
 
     kvh, d, c = module.num_kv_heads, module.head_dim, module.cache_length
     layers = len(module.model.model.layers)
-    kv = {f"k_cache_{i}": torch.zeros(1, kvh, c, d) for i in range(layers)}
-    kv |= {f"v_cache_{i}": torch.zeros(1, kvh, d, c) for i in range(layers)}
+    kv = {f"k_cache_{i}": torch.zeros(kvh, c, d) for i in range(layers)}
+    kv |= {f"v_cache_{i}": torch.zeros(kvh, d, c) for i in range(layers)}
     return {"tokens": torch.zeros((1, t), dtype=torch.int32), "input_pos": torch.arange(t, dtype=torch.int32),
             "kv": kv}

@@ -14,16 +14,24 @@ valid cache rows and the new rows 0..t:
 
 Shapes (T new tokens, C cache length, H query heads, kvh KV heads, g = H / kvh, D head dim, V vocabulary):
     tokens     int32 [1, T]           input_pos  int32 [T] (start, start + 1, ...)
-    k_cache_i  float32 [1, kvh, C, D] v_cache_i  float32 [1, kvh, D, C]      (inputs, one pair per layer)
-    k_new_i    float32 [1, kvh, T, D] v_new_i    float32 [1, kvh, D, T]      (outputs)
+    k_cache_i  float32 [kvh, C, D]    v_cache_i  float32 [kvh, D, C]      (inputs, one pair per layer)
+    k_new_i    float32 [kvh, T, D]    v_new_i    float32 [kvh, D, T]      (outputs)
     logits     float32 [1, V]         (decode only: the last token's next-token logits)
 
-The layout (litert-torch's too: K sequence axis 2, V sequence axis 3) is chosen for XNNPACK. Both cache products
-are 3-D batch matmuls whose right-hand side is the cache *transposed* (``adj_y``), [N, K] row-major: XNNPACK packs a
-non-constant right-hand side on every call, and its packing kernel for that orientation is vectorized, while the
-one for [K, N] (the previous layout, K as [D, C], V as [C, D]) is scalar code: 25% of the perf samples of SmolLM2's
-int8 decode loop (xnn_pack_f32_gemm_gio_w), against 47% for all its int8 linear layers. The caches are indexed to 3-D ([0]) first: a 4-D ``matmul(q, k.transpose(2, 3))`` is lowered with an
-explicit TRANSPOSE of the whole cache instead.
+The layout is chosen for XNNPACK. Both cache products are 3-D batch matmuls whose right-hand side is the cache
+*transposed* (``adj_y``), [N, K] row-major: XNNPACK packs a non-constant right-hand side on every call, and its
+packing kernel for that orientation is vectorized, while the one for [K, N] (K as [D, C], V as [C, D]) is scalar
+code: 25% of the perf samples of SmolLM2's int8 decode loop (xnn_pack_f32_gemm_gio_w), against 47% for all its
+int8 linear layers. The caches are 3-D, as the matmuls take them: with a leading batch axis of 1 ([1, kvh, C, D],
+older exports) every layer reshaped both caches to 3-D first, and XNNPACK runs a reshape as a
+copy, 2 x 30 cache copies (11.8 MB) per SmolLM2 decode step. (A 4-D ``matmul(q, k.transpose(2, 3))`` is lowered
+with an explicit TRANSPOSE of the whole cache instead.)
+
+Fewer, bigger linear layers: q/k/v are one linear layer (their weights concatenated, the output split), and so are
+the MLP's gate and up projections (``_fused``). Exact for every recipe here: the int8 recipes quantize weights per
+output channel and activations per row, so each output is computed from the same numbers as before; one call
+quantizes the shared input once instead of 3 (2) times and streams one weight matrix. The HF modules' weights
+become views of the fused ones, so no weight is held twice.
 
 This module imports torch at the top: only the convert path imports it.
 """
@@ -31,6 +39,7 @@ This module imports torch at the top: only the convert path imports it.
 from __future__ import annotations
 
 import sys
+import weakref
 
 from edgellm.archs.decoders import DecoderSpec
 from edgellm.errors import require
@@ -38,6 +47,36 @@ from edgellm.errors import require
 torch = require("torch", "convert")
 
 NEG = -1e30  # additive mask value: exp() underflows to 0 and, unlike -inf, never makes 0 * inf = nan
+
+# HF module -> its fused linear layer, made once per model: the prefill and decode wrappers share it
+_FUSED: "weakref.WeakKeyDictionary[torch.nn.Module, torch.nn.Linear]" = weakref.WeakKeyDictionary()
+
+
+def _fused(owner, names: tuple[str, ...]):
+    """One nn.Linear computing ``owner``'s linear layers ``names`` at once (outputs concatenated in that order),
+    or None when they are not all plain nn.Linear (int4's split layers). Each original layer's weight and bias
+    become views of the fused ones, so both stay usable and nothing is stored twice."""
+    if owner in _FUSED:
+        return _FUSED[owner]
+    parts = [getattr(owner, n, None) for n in names]
+    if any(type(m) is not torch.nn.Linear for m in parts) or len({m.in_features for m in parts}) != 1 \
+            or len({m.bias is None for m in parts}) != 1:
+        return None
+    with torch.no_grad():
+        fused = torch.nn.Linear(parts[0].in_features, sum(m.out_features for m in parts),
+                                bias=parts[0].bias is not None, dtype=parts[0].weight.dtype)
+        torch.cat([m.weight for m in parts], out=fused.weight)  # no temporary: it would stay in the heap
+        if fused.bias is not None:
+            torch.cat([m.bias for m in parts], out=fused.bias)
+        row = 0
+        for m in parts:
+            m.weight = torch.nn.Parameter(fused.weight[row:row + m.out_features], requires_grad=False)
+            if m.bias is not None:
+                m.bias = torch.nn.Parameter(fused.bias[row:row + m.out_features], requires_grad=False)
+            row += m.out_features
+    fused.requires_grad_(False)
+    _FUSED[owner] = fused
+    return fused
 
 
 class DecoderForExport(torch.nn.Module):
@@ -55,9 +94,17 @@ class DecoderForExport(torch.nn.Module):
         self.scaling = float(attn.scaling)
         # the family's own rope application (phi3's handles partial rotary dims)
         self._apply_rope = sys.modules[type(attn).__module__].apply_rotary_pos_emb
+        layers = model.model.layers
+        qkv = {} if self.spec.fused_qkv else {str(i): _fused(l.self_attn, ("q_proj", "k_proj", "v_proj"))
+                                               for i, l in enumerate(layers)}
+        # gate and up fused where the MLP is HF's down_proj(act_fn(gate_proj(x)) * up_proj(x)) (phi3 fuses them itself)
+        gate_up = {str(i): _fused(l.mlp, ("gate_proj", "up_proj")) for i, l in enumerate(layers)
+                   if hasattr(l.mlp, "act_fn") and type(getattr(l.mlp, "down_proj", None)) is torch.nn.Linear}
+        self.qkv = torch.nn.ModuleDict({i: m for i, m in qkv.items() if m is not None})  # "layer index": fused
+        self.gate_up = torch.nn.ModuleDict({i: m for i, m in gate_up.items() if m is not None})
 
     def forward(self, tokens, input_pos, kv):
-        """tokens [1, T], input_pos [T], kv {"k_cache_i": [1, kvh, C, D], "v_cache_i": [1, kvh, D, C]} -> outputs."""
+        """tokens [1, T], input_pos [T], kv {"k_cache_i": [kvh, C, D], "v_cache_i": [kvh, D, C]} -> outputs."""
         base = self.model.model
         T = tokens.shape[1]
         x = base.embed_tokens(tokens.long())  # [1, T, hidden]
@@ -66,10 +113,10 @@ class DecoderForExport(torch.nn.Module):
         out = {}
         for i, layer in enumerate(base.layers):
             h = layer.input_layernorm(x)
-            a, k_new, v_new = self._attention(layer.self_attn, h, cos, sin, kv[f"k_cache_{i}"], kv[f"v_cache_{i}"],
-                                              mask)
+            a, k_new, v_new = self._attention(i, layer.self_attn, h, cos, sin, kv[f"k_cache_{i}"],
+                                              kv[f"v_cache_{i}"], mask)
             x = x + a
-            x = x + layer.mlp(layer.post_attention_layernorm(x))
+            x = x + self._mlp(i, layer.mlp, layer.post_attention_layernorm(x))
             out[f"k_new_{i}"] = k_new
             out[f"v_new_{i}"] = v_new
         if self.with_logits:
@@ -85,26 +132,42 @@ class DecoderForExport(torch.nn.Module):
         causal = torch.triu(torch.full((T, T), NEG), diagonal=1)  # [T, T]
         return torch.cat([cache_part, causal], dim=-1).repeat(g, 1)  # [g*T, C + T], row = head-in-group * T + t
 
-    def _attention(self, attn, h, cos, sin, k_cache, v_cache, mask):
+    def _mlp(self, i: int, mlp, h):
+        gate_up = self.gate_up[str(i)] if str(i) in self.gate_up else None
+        if gate_up is None:
+            return mlp(h)
+        gate, up = gate_up(h).split([mlp.gate_proj.out_features, mlp.up_proj.out_features], dim=-1)
+        return mlp.down_proj(mlp.act_fn(gate) * up)
+
+    def _attention(self, i: int, attn, h, cos, sin, k_cache, v_cache, mask):
         B, T, _ = h.shape
         H, kvh, D = self.num_heads, self.num_kv_heads, self.head_dim
         g = H // kvh
-        if self.spec.fused_qkv:
-            qkv = attn.qkv_proj(h)
-            q, k, v = qkv.split([H * D, kvh * D, kvh * D], dim=-1)
+        qkv = attn.qkv_proj if self.spec.fused_qkv else self.qkv[str(i)] if str(i) in self.qkv else None
+        if qkv is not None and not self.spec.qk_norm:
+            # q and k heads are adjacent in the fused output: rope them as one tensor (one set of element-wise ops
+            # instead of two; the same operations on every element)
+            qk, v = qkv(h).split([(H + kvh) * D, kvh * D], dim=-1)
+            qk = qk.view(B, T, H + kvh, D).transpose(1, 2)  # [1, H + kvh, T, D]
+            qk, _ = self._apply_rope(qk, qk, cos, sin)  # the second result is unused and dropped by the converter
+            q, k = qk[:, :H], qk[:, H:]
+            v = v.view(B, T, kvh, D).transpose(1, 2)
         else:
-            q, k, v = attn.q_proj(h), attn.k_proj(h), attn.v_proj(h)
-        q, k, v = q.view(B, T, H, D), k.view(B, T, kvh, D), v.view(B, T, kvh, D)
-        if self.spec.qk_norm:
-            q, k = attn.q_norm(q), attn.k_norm(k)
-        q, k, v = q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2)  # [1, heads, T, D]
-        q, k = self._apply_rope(q, k, cos, sin)
+            if qkv is not None:
+                q, k, v = qkv(h).split([H * D, kvh * D, kvh * D], dim=-1)
+            else:
+                q, k, v = attn.q_proj(h), attn.k_proj(h), attn.v_proj(h)
+            q, k, v = q.view(B, T, H, D), k.view(B, T, kvh, D), v.view(B, T, kvh, D)
+            if self.spec.qk_norm:
+                q, k = attn.q_norm(q), attn.k_norm(k)
+            q, k, v = q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2)  # [1, heads, T, D]
+            q, k = self._apply_rope(q, k, cos, sin)
         qg = (q * self.scaling).reshape(kvh, g * T, D)  # query head h uses KV head h // g
         k3, v3 = k[0], v[0]  # [kvh, T, D]
-        s = torch.cat([torch.matmul(qg, k_cache[0].transpose(1, 2)),  # [kvh, g*T, C]
+        s = torch.cat([torch.matmul(qg, k_cache.transpose(1, 2)),  # [kvh, g*T, C]
                        torch.matmul(qg, k3.transpose(1, 2))], dim=-1) + mask  # [kvh, g*T, C + T]
         p = torch.softmax(s, dim=-1)
         C = self.cache_length
-        o = torch.matmul(p[..., :C], v_cache[0].transpose(1, 2)) + torch.matmul(p[..., C:], v3)  # [kvh, g*T, D]
+        o = torch.matmul(p[..., :C], v_cache.transpose(1, 2)) + torch.matmul(p[..., C:], v3)  # [kvh, g*T, D]
         o = o.reshape(B, H, T, D).transpose(1, 2).reshape(B, T, H * D)
-        return attn.o_proj(o), k, v.transpose(2, 3)  # k_new [1, kvh, T, D], v_new [1, kvh, D, T]
+        return attn.o_proj(o), k3, v3.transpose(1, 2)  # k_new [kvh, T, D], v_new [kvh, D, T]
