@@ -34,6 +34,21 @@ VARIANTS = {
     "int8-budget995": dict(quantize="int8", accuracy_budget=0.995),  # sensitivity search instead of the arch list
     "int16x8": dict(quantize="int16x8"),
 }
+# Built through the Python API (ExportConfig has no such option): int8-full with the outlier output channels of
+# the linear layers (peak > 8x the median channel's) split into an int16 scale at conversion instead of the
+# architecture's 16x8 outlier projections.
+CONVERT_VARIANTS = {"int8-full-cs8": ("int8-full", 8.0)}
+
+
+def export_channel_scaled(folder: Path, recipe: str, ratio: float, sequence_length: int) -> None:
+    import edgellm
+    from edgellm.convert import ConvertConfig, convert, read_source
+
+    calibration = edgellm.load_samples(None, str(read_source(None).path), sequence_length=sequence_length)
+    model = convert(None, ConvertConfig(sequence_length=sequence_length, bounded_layer_norm=True,
+                                        outlier_channel_ratio=ratio), calibration=calibration)
+    model = edgellm.quantize(model, recipe, calibration=calibration)
+    edgellm.bundle(folder, model, validation=edgellm.validate(model))
 
 
 def main() -> None:
@@ -55,7 +70,11 @@ def main() -> None:
     ref = reference(texts, args.sequence_length)
     for name in names:
         folder = folders[name] = Path(args.out) / name
-        if not (folder / "edgellm.json").exists():
+        if (folder / "edgellm.json").exists():
+            pass
+        elif name in CONVERT_VARIANTS:
+            export_channel_scaled(folder, *CONVERT_VARIANTS[name], args.sequence_length)
+        else:
             edgellm.export(None, folder, sequence_length=args.sequence_length, allow_validation_failure=True,
                            **VARIANTS[name])
         emb = embeddings(folder, texts, args.sequence_length)
