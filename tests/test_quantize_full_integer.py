@@ -55,3 +55,25 @@ def test_int8_full_is_integer_between_ops(full_export):
                 raise AssertionError(f"activation dequantized to float: {tensors[out]['name']}")
     if m["quantization"]["io_type"] == "int8":
         assert all(o["dtype"] == "int8" for o in m["outputs"])
+
+
+def test_outlier_channel_scaling_replaces_the_16x8_projections(tiny_bert):
+    from edgellm.calibrate import load_samples
+    from edgellm.convert import ConvertConfig, convert
+    from edgellm.quantize import quantize
+
+    data = load_samples(None, str(tiny_bert), num_samples=16, sequence_length=SEQ)
+    # ratio 1.5: random weights have no real outliers; a low ratio scales some channels anyway
+    config = ConvertConfig(sequence_length=SEQ, bounded_layer_norm=True, outlier_channel_ratio=1.5)
+    model = convert(tiny_bert, config, calibration=data)
+    scaled = model.rewrites["scaled_channels"]
+    assert scaled and all(n > 0 for n in scaled.values())
+    q = quantize(model, "int8-full", calibration=data)
+    assert q.quantization["convert_rewrites"]["scaled_channels"] == scaled
+    from ai_edge_litert.interpreter import Interpreter
+
+    it = Interpreter(model_content=q.content)
+    tensors = {t["index"]: t for t in it.get_tensor_details()}
+    fc_inputs = [tensors[op["inputs"][0]]["dtype"] for op in it._get_ops_details()
+                 if op["op_name"] == "FULLY_CONNECTED"]
+    assert fc_inputs and all(d == np.int8 for d in fc_inputs)  # no 16x8 outlier projection left
