@@ -70,7 +70,9 @@ class ExportConfig:
 
     def convert_config(self) -> ConvertConfig:
         return ConvertConfig(task=self.task, sequence_length=self.sequence_length,
-                             sequence_lengths=self.sequence_lengths)
+                             sequence_lengths=self.sequence_lengths,
+                             bounded_layer_norm=get_recipe(self.quantize).bounded_layer_norm,
+                             outlier_channel_ratio=get_recipe(self.quantize).outlier_channel_ratio)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -122,12 +124,13 @@ def run_export(model: str | Path | None, output_dir: str | Path, config: ExportC
     source = read_source(model)
     if source.path == output_dir.resolve():
         raise ConfigError(f"OUTPUT_DIR {str(output_dir)!r} is the model folder itself; choose another folder")
-    edge = convert(source, config.convert_config())
+    convert_config = config.convert_config()
     calibration = None
-    if get_recipe(config.quantize).needs_calibration:
+    if get_recipe(config.quantize).needs_calibration:  # loaded first: convert may scale outlier channels with it
         calibration = load_samples(config.calibration_data, str(source.path),
                                    num_samples=config.num_calibration_samples,
-                                   sequence_length=edge.sequence_length, text_column=config.text_column)
+                                   sequence_length=max(convert_config.lengths), text_column=config.text_column)
+    edge = convert(source, convert_config, calibration=calibration)
     edge = quantize(edge, config.quantize, calibration=calibration,
                     ranges=RangeConfig(kind=config.calibration_range) if calibration is not None else None,
                     io_type=config.io_type, accuracy_budget=config.accuracy_budget)

@@ -25,17 +25,28 @@ class ConvertConfig:
     sequence_lengths: length buckets, e.g. (16, 32, 64, 128): one signature `seq_<L>` per length sharing the
                       weights; callers run each input with the smallest that fits (real sentences are short, and
                       padding every one to 128 wastes most of the work). Overrides sequence_length when given.
+    bounded_layer_norm: trace every LayerNorm as encoder.BoundedLayerNorm (the same function, intermediate ranges
+                        that outliers do not blow up): what the int16-activation recipes (int16x8, int8-full)
+                        are calibrated on; `export` sets it from the recipe (Recipe.bounded_layer_norm).
+    outlier_channel_ratio: wrap every linear layer whose output channels peak above this many times its median
+                           channel peak (on calibration samples) as encoder.ChannelScaledLinear, so an int8
+                           output holds the rest; None = no scaling. `export` sets it from the recipe.
     """
 
     task: str = "auto"
     sequence_length: int = 128
     sequence_lengths: tuple[int, ...] = ()
+    bounded_layer_norm: bool = False
+    outlier_channel_ratio: float | None = None
 
     def __post_init__(self):
         object.__setattr__(self, "sequence_lengths", tuple(self.sequence_lengths))
         for n in (self.sequence_length, *self.sequence_lengths):
             if isinstance(n, bool) or not isinstance(n, int) or n < 2:
                 raise ConfigError(f"sequence lengths must be integers >= 2 (room for [CLS] and [SEP]); got {n!r}")
+        ratio = self.outlier_channel_ratio
+        if ratio is not None and (isinstance(ratio, bool) or not isinstance(ratio, (int, float)) or ratio <= 1):
+            raise ConfigError(f"outlier_channel_ratio is a peak / median ratio above 1, e.g. 8, or None; got {ratio!r}")
         if self.task != "auto" and self.task not in TASKS:
             raise ConfigError(f"task {self.task!r} is unknown; known tasks: auto, {', '.join(TASKS)}")
 
@@ -65,8 +76,12 @@ def resolve_task(source: ModelSource, task: str) -> str:
     return task
 
 
-def convert(model: str | Path | ModelSource | None, config: ConvertConfig = ConvertConfig()) -> EdgeModel:
+def convert(model: str | Path | ModelSource | None, config: ConvertConfig = ConvertConfig(), *,
+            calibration=None) -> EdgeModel:
     """Convert a local HF model folder into a float32 EdgeModel (in memory; nothing is written).
+
+    calibration: a CalibrationSet (edgellm.load_samples) for config.outlier_channel_ratio; None loads the
+    default corpus. Unused otherwise.
 
     >>> m = convert("path/to/all-MiniLM-L6-v2", ConvertConfig(sequence_length=128))  # doctest: +SKIP
     >>> m.input_names, m.output_names  # doctest: +SKIP
@@ -81,9 +96,29 @@ def convert(model: str | Path | ModelSource | None, config: ConvertConfig = Conv
                           f"{source.max_sequence_length} or less")
     from edgellm.convert.encoder import load_reference, torch
 
-    reference = load_reference(source, task)
+    reference = load_reference(source, task, bounded_layer_norm=config.bounded_layer_norm)
     signatures = config.signatures()
     sample = _sample_inputs(source, longest)
+    rewrites: dict[str, Any] = {}
+    if config.bounded_layer_norm:
+        from edgellm.convert.encoder import BoundedLayerNorm
+
+        rewrites["bounded_layer_norms"] = sum(isinstance(m, BoundedLayerNorm) for m in reference.modules())
+    if config.outlier_channel_ratio is not None:
+        import numpy as np
+
+        from edgellm.calibrate import load_samples
+        from edgellm.convert.encoder import scale_outlier_channels
+
+        if calibration is None:
+            calibration = load_samples(None, str(source.path), sequence_length=longest)
+        if calibration.input_ids.shape[1] != longest:
+            raise ConfigError(f"calibration samples have sequence length {calibration.input_ids.shape[1]}, the "
+                              f"conversion {longest}; load them with sequence_length={longest}")
+        arrays = calibration.inputs()
+        inputs = {name: torch.from_numpy(arrays[name] if name in arrays else np.zeros_like(calibration.input_ids))
+                  for name in sample}
+        rewrites["scaled_channels"] = scale_outlier_channels(reference, inputs, config.outlier_channel_ratio)
     litert_torch = require("litert_torch", "convert")
     litert_torch.config.show_progress = False
     try:
@@ -102,7 +137,8 @@ def convert(model: str | Path | ModelSource | None, config: ConvertConfig = Conv
             "run with --debug for the trace and report it with the model's config.json") from e
     return EdgeModel(content=bytes(converted.model_content()), source=source, task=task,
                      signatures=signatures, input_names=tuple(sample),
-                     output_names=reference.output_names, reference=reference)
+                     output_names=reference.output_names, reference=reference,
+                     rewrites=rewrites)
 
 
 def _sample_inputs(source: ModelSource, length: int) -> dict[str, Any]:

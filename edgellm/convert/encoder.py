@@ -18,8 +18,12 @@ torch = require("torch", "convert")
 DEFAULT_HEAD = SentenceTransformerHead(pooling="mean_tokens", normalize=False)
 
 
-def load_reference(source: ModelSource, task: str) -> "torch.nn.Module":
-    """The float32 PyTorch module with forward(input_ids, attention_mask[, token_type_ids]) -> {name: tensor}."""
+def load_reference(source: ModelSource, task: str, *, bounded_layer_norm: bool = False) -> "torch.nn.Module":
+    """The float32 PyTorch module with forward(input_ids, attention_mask[, token_type_ids]) -> {name: tensor}.
+
+    bounded_layer_norm: replace every nn.LayerNorm by BoundedLayerNorm (same function, quantization-friendly
+    intermediate ranges; for the int16 recipes, see ConvertConfig).
+    """
     transformers = require("transformers", "convert")
     auto_class = getattr(transformers, TASKS[task][0])
     try:
@@ -28,6 +32,8 @@ def load_reference(source: ModelSource, task: str) -> "torch.nn.Module":
         raise ModelFileError(f"could not load the weights in {str(source.path)!r} as {auto_class.__name__}: "
                              f"{_first_line(e)}; check that the folder was written by save_pretrained") from e
     head = (source.sentence_transformers or DEFAULT_HEAD) if task == "sentence-embedding" else None
+    if bounded_layer_norm:
+        bound_layer_norms(model)
     return EncoderForExport(model, task=task, head=head, bounded_mask=source.arch.bounded_mask).eval()
 
 
@@ -74,6 +80,98 @@ def bounded_additive_mask(attention_mask):
     length = attention_mask.shape[1]
     bias = (1.0 - attention_mask.to(torch.float32)) * -100.0  # [B, L]
     return bias[:, None, None, :].expand(-1, 1, length, -1)
+
+
+class BoundedLayerNorm(torch.nn.Module):
+    """LayerNorm over the last axis, computed so that every intermediate tensor has a range that does not depend
+    on the input's outliers (what per-tensor int16/int8 activation ranges need).
+
+    nn.LayerNorm computes var = mean((x - mean(x))^2): on all-MiniLM-L6-v2 one residual channel reaches 196 on a
+    few tokens, so the squared deviations span [0, 38000] and one int16 scale (38000 / 32767 = 1.2) rounds the
+    other tokens' squares (~0.01-1) to 0 or 1: their variance comes out wrong. Here, per token (H = hidden size):
+
+        xc = x - mean(x);  m = max|xc|;  y = xc / m          # y in [-1, 1]
+        out = y * rsqrt(mean(y^2) + eps) * weight + bias     # mean(y^2) in [1/H, 1]
+
+    which is LayerNorm with eps applied to mean(y^2) = var / m^2 instead of var: the same to float rounding for
+    BERT's eps 1e-12; at most eps * H / 2 relative otherwise (1e-5 x 384 / 2 = 0.2% in the worst case, a
+    one-hot row). It has no SQUARED_DIFFERENCE (no int16 kernel in TFLite): y * y is an integer MUL, and every op
+    it traces to (SUB, MUL, MAXIMUM, MIN, DIV, MEAN, RSQRT, ADD) has an int16 kernel.
+    """
+
+    def __init__(self, layer_norm: "torch.nn.LayerNorm"):
+        super().__init__()
+        self.weight, self.bias, self.eps = layer_norm.weight, layer_norm.bias, layer_norm.eps
+
+    def forward(self, x):  # x [..., H]
+        xc = x - x.mean(-1, keepdim=True)
+        # max|xc| as -min(-max(xc, -xc)): ai-edge-quantizer quantizes MAXIMUM and REDUCE_MIN, not ABS or REDUCE_MAX
+        magnitude = torch.maximum(xc, xc * -1.0)
+        m = torch.clamp((magnitude * -1.0).amin(-1, keepdim=True) * -1.0, min=1e-12)  # [..., 1]; xc = 0 rows
+        y = xc / m
+        out = y * torch.rsqrt((y * y).mean(-1, keepdim=True) + self.eps)
+        return out * self.weight + self.bias if self.weight is not None else out
+
+
+def bound_layer_norms(model: "torch.nn.Module") -> int:
+    """Replace every nn.LayerNorm over one axis in ``model`` by a BoundedLayerNorm; how many were replaced."""
+    count = 0
+    for module in list(model.modules()):
+        for name, child in list(module.named_children()):
+            if isinstance(child, torch.nn.LayerNorm) and len(child.normalized_shape) == 1:
+                setattr(module, name, BoundedLayerNorm(child))
+                count += 1
+    return count
+
+
+class ChannelScaledLinear(torch.nn.Module):
+    """A linear layer with a few huge output channels, split into a tame linear layer and a per-channel scale:
+
+        y = ((W / s) x + b / s) * s      # the same function; s [out] >= 1, > 1 only on the outlier channels
+
+    The linear layer's own output (what an int8 FULLY_CONNECTED must hold on one scale) loses the outliers; the
+    scale runs as a MUL on int16 activations. all-MiniLM-L6-v2's FFN output.dense reaches 196 on channel 99
+    (layer 0) where its median channel peaks at 1.0: int8 steps of 1.5 against 0.06 after scaling.
+    """
+
+    def __init__(self, linear: "torch.nn.Linear", scale: "torch.Tensor"):
+        super().__init__()
+        self.linear = linear
+        with torch.no_grad():
+            linear.weight.div_(scale[:, None])
+            if linear.bias is not None:
+                linear.bias.div_(scale)
+        self.register_buffer("scale", scale)
+
+    def forward(self, x):
+        return self.linear(x) * self.scale
+
+
+def scale_outlier_channels(module: "torch.nn.Module", inputs: dict, ratio: float) -> dict[str, int]:
+    """Wrap, in ChannelScaledLinear, every nn.Linear whose output channels peak above ``ratio`` x its median
+    channel peak over ``inputs`` (the wrapper's forward keywords, torch tensors [N, L]); s = peak / (ratio x
+    median), at least 1. Returns {module path: number of scaled channels}."""
+    peaks: dict[str, list] = {}
+    linears = {name: m for name, m in module.named_modules() if isinstance(m, torch.nn.Linear)}
+    hooks = [m.register_forward_hook(lambda _m, _i, out, name=name: peaks.setdefault(name, []).append(
+        out.detach().abs().reshape(-1, out.shape[-1]).amax(0))) for name, m in linears.items()]
+    try:
+        with torch.no_grad():
+            for i in range(0, next(iter(inputs.values())).shape[0], 16):  # batches of 16 rows
+                module(**{k: v[i:i + 16] for k, v in inputs.items()})
+    finally:
+        for h in hooks:
+            h.remove()
+    scaled = {}
+    for name, seen in peaks.items():
+        peak = torch.stack(seen).amax(0)  # [out]
+        scale = torch.clamp(peak / (ratio * peak.median().clamp(min=1e-12)), min=1.0)
+        if bool((scale > 1).any()):
+            parent_name, _, attr = name.rpartition(".")
+            parent = module.get_submodule(parent_name) if parent_name else module
+            setattr(parent, attr, ChannelScaledLinear(linears[name], scale))
+            scaled[name] = int((scale > 1).sum())
+    return scaled
 
 
 def pool(tokens, attention_mask, head: SentenceTransformerHead):

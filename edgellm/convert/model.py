@@ -25,6 +25,9 @@ class EdgeModel:
     recipe: str = "fp32"
     quantization: dict[str, Any] = field(default_factory=dict)  # recipe details for the manifest
     reference: Any = field(default=None, repr=False, compare=False)
+    # What convert changed in the traced module for quantization (ConvertConfig), for the manifest:
+    # {"bounded_layer_norms": count, "scaled_channels": {linear module path: channels}}; empty = as loaded.
+    rewrites: dict[str, Any] = field(default_factory=dict)
 
     @property
     def sequence_length(self) -> int:
