@@ -5,6 +5,7 @@ import math
 
 import pytest
 
+from edgellm import cli
 from edgellm.convert.decoder.export import LlmExportConfig, export_llm
 from edgellm.convert.decoder.smooth import SmoothConfig, calibration_ids, smooth_decoder
 from edgellm.errors import ConfigError, UnsupportedArchitectureError
@@ -130,11 +131,13 @@ def test_smooth_config_errors(kwargs, match):
 def test_int8_dynamic_export_records_smoothing(outlier_llm, tmp_path):
     folder, _ = outlier_llm
     results = {}
+    export_llm(folder, tmp_path / "smooth_True", LlmExportConfig(quantize="int8-dynamic", cache_length=CACHE,
+                                                                prefill_lengths=(8,), allow_validation_failure=True))
+    assert cli.main(["export", "--model", str(folder), "--task", "text-generation", "--quantize", "int8-dynamic",
+                     "--cache-length", str(CACHE), "--prefill-lengths", "8", "--no-smooth",
+                     "--allow-validation-failure", str(tmp_path / "smooth_False")]) in (0, 1)
     for smooth in (True, False):
-        out = tmp_path / f"smooth_{smooth}"
-        export_llm(folder, out, LlmExportConfig(quantize="int8-dynamic", cache_length=CACHE, prefill_lengths=(8,),
-                                                smooth=smooth, allow_validation_failure=True))
-        results[smooth] = json.loads((out / "edgellm.json").read_text())
+        results[smooth] = json.loads((tmp_path / f"smooth_{smooth}" / "edgellm.json").read_text())
     q = results[True]["quantization"]
     assert q["recipe"] == "int8-dynamic" and q["smoothing"]["method"] == "smoothquant"
     assert "smoothing" not in results[False]["quantization"]
