@@ -1,6 +1,6 @@
 """int8-dynamic with and without scale migration (SmoothQuant, edgellm.convert.decoder.smooth), in PyTorch (issue 6).
 
-    python benchmarks/llm_int8_smooth.py [--model FILE.gguf|HF_FOLDER] [--alphas 0.3,0.5,0.7] [--prompts 20]
+    python benchmarks/llm_int8_smooth.py [--model FILE.gguf|HF_FOLDER] [--alphas 0.3,0.5,0.7] [--prompts 20] [--weight-only]
 
 A simulation of what XNNPACK runs for edgellm's int8-dynamic recipe: every linear layer's weight int8 symmetric per
 output channel, its input rounded at run time to int8 per token row (asymmetric over the row's range, as qd8), the
@@ -10,6 +10,7 @@ embedding table (shared with the LM head when tied) int8 per row. For the plain 
   held top-1 / ppl teacher-forced on the validation's held text (en_eval.txt, 128 tokens), as validate_decoder
   greedy 3 / N     validate_decoder's greedy match (32 tokens, share before the first difference) on its 3 prompts
                    and on N prompts (the 3 + PROMPTS below)
+--weight-only adds int8 weights with float activations (plain, "weight-only", and smoothed, "wo a ALPHA").
 A first row rounds only the weights to float16 (activations float): how much of the forking any small perturbation
 causes. Then, per prompt, the float model's top-1 minus top-2 logit at the step where the plain int8 run first differs:
 a fork on a gap of a few hundredths is a near tie that any rounding can flip.
@@ -49,8 +50,8 @@ def int8_rows(w):
     return (w / s).round().clamp(-127, 127) * s
 
 
-def int8_dynamic(model):
-    """Make ``model`` (a copy) compute as the int8-dynamic flatbuffer does."""
+def int8_dynamic(model, activations: bool = True):
+    """Make ``model`` (a copy) compute as the int8-dynamic flatbuffer does (activations=False: weight-only int8)."""
     import torch
 
     embed = model.model.embed_tokens
@@ -60,7 +61,8 @@ def int8_dynamic(model):
     for m in model.modules():
         if isinstance(m, torch.nn.Linear):
             m.weight.data = int8_rows(m.weight.data)
-            m.register_forward_pre_hook(lambda mod, a: (qd8(a[0]),))
+            if activations:
+                m.register_forward_pre_hook(lambda mod, a: (qd8(a[0]),))
     return model
 
 
@@ -97,6 +99,9 @@ def main() -> int:
     p.add_argument("--alphas", default="0.3,0.5,0.7")
     p.add_argument("--prompts", type=int, default=20, help="3 (validate_decoder's) to 20")
     p.add_argument("--tokens", type=int, default=32)
+    p.add_argument("--weight-only", action="store_true",
+                   help="also int8 weights with float activations, plain and at each alpha: the ceiling of any "
+                        "int8-dynamic variant, which rounds activations on top")
     args = p.parse_args()
     try:
         alphas = [float(a) for a in args.alphas.split(",")]
@@ -147,10 +152,14 @@ def main() -> int:
         param.data = param.data.half().float()
     row("fp16 weights", fp16)  # a perturbation far below int8's: how often do the near ties alone fork?
     del fp16
+    if args.weight_only:
+        row("weight-only", int8_dynamic(copy.deepcopy(reference), activations=False))
     firsts = row("int8-dynamic", int8_dynamic(copy.deepcopy(reference)))
     for alpha in alphas:
         smoothed = copy.deepcopy(reference)
         smooth_decoder(smoothed, calibration, SmoothConfig(alpha=alpha))
+        if args.weight_only:
+            row(f"wo a {alpha}", int8_dynamic(copy.deepcopy(smoothed), activations=False))
         row(f"alpha {alpha}", int8_dynamic(smoothed))
     print(f"float top-1 minus top-2 logit where plain int8-dynamic first differs (of {args.tokens} tokens):")
     for text, f, (_, gaps) in zip(prompts, firsts, want):
