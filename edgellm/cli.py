@@ -69,6 +69,9 @@ def _add_export(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--overwrite", action="store_true", help="replace OUTPUT_DIR if it exists and is not empty")
     p.add_argument("--allow-validation-failure", action="store_true",
                    help="keep the export (marked not passed) when validation fails; still exits 1")
+    p.add_argument("--smooth", action=argparse.BooleanOptionalAction, default=True,
+                   help="text-generation int8-dynamic: migrate activation outliers into the weights first "
+                        "(SmoothQuant; default on, for llama, mistral, qwen2, qwen3); --no-smooth skips it")
     p.set_defaults(func=_run_export)
 
 
@@ -80,7 +83,7 @@ def _run_export(args: argparse.Namespace) -> int:
 
         config = LlmExportConfig(quantize=args.quantize, cache_length=args.cache_length,
                                  prefill_lengths=args.prefill_lengths, overwrite=args.overwrite,
-                                 allow_validation_failure=args.allow_validation_failure)
+                                 allow_validation_failure=args.allow_validation_failure, smooth=args.smooth)
         result = export_llm(args.model, args.output_dir, config)
         print(result.summary())
         return 0 if result.validation.passed else 1

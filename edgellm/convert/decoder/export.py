@@ -33,6 +33,9 @@ class LlmExportConfig:
     prefill_lengths: tuple[int, ...] = (32, 128)
     overwrite: bool = False
     allow_validation_failure: bool = False  # write the export marked not passed instead of nothing
+    # int8-dynamic: migrate activation outliers into the weights first (edgellm.convert.decoder.smooth) when the
+    # family supports it; False exports the model's weights as they are
+    smooth: bool = True
 
     def __post_init__(self):
         from edgellm.quantize import get_recipe
@@ -100,11 +103,21 @@ def export_llm(model: str | Path | None, output_dir: str | Path, config: LlmExpo
         grids = gguf_module_grids(reference, source.path) if source.gguf else recovered_module_grids(reference)
         module, int4 = prepare_int4(reference, grids)
         tolerance = INT4_GRID_TOLERANCE if int4["grid_weights"] and not int4["data_driven_weights"] else None
+    smoothing = None
+    if config.quantize == "int8-dynamic" and config.smooth:
+        from edgellm.convert.decoder.smooth import SmoothConfig, calibration_ids, smooth_decoder, supports_smoothing
+
+        if supports_smoothing(source.model_type):
+            import copy
+
+            module, smooth_config = copy.deepcopy(reference), SmoothConfig()  # validation compares with the original
+            smoothing = smooth_decoder(module, calibration_ids(tokenizer, smooth_config), smooth_config)
     edge = quantize(convert_decoder(source, config.decoder_config(), reference=reference, module=module),
                     config.quantize)
     if module is not None:
         del module
-        edge = edge.with_content(edge.content, recipe=edge.recipe, quantization={**edge.quantization, "int4": int4})
+        extra = {"int4": int4} if smoothing is None else {"smoothing": smoothing}
+        edge = edge.with_content(edge.content, recipe=edge.recipe, quantization={**edge.quantization, **extra})
     with atomic_output_dir(output_dir, overwrite=config.overwrite) as tmp:
         (tmp / MODEL_FILE).write_bytes(edge.content)
         report = validate_decoder(edge, tmp / MODEL_FILE, tokenizer, tolerance=tolerance)

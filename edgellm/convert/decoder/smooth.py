@@ -1,0 +1,181 @@
+"""SmoothQuant-style scale migration for int8-dynamic decoder exports (issue 6: greedy output vs the float model).
+
+XNNPACK quantizes each linear layer's input row at run time to asymmetric int8 over the row's range (qd8). A few
+activation channels with large magnitudes (SmolLM2's RMSNorm outputs and, above all, the inputs of its MLP
+down_proj) set that range, and every other channel of the row is rounded on a coarse grid. Dividing channel j of
+the activation by s_j and multiplying the weight's input column j by s_j leaves the float model's function
+unchanged and moves the range into the weights, which are quantized per output channel (Xiao et al., SmoothQuant):
+
+    s_j = max|x_j| ** alpha / max|W[:, j]| ** (1 - alpha)      (max|x_j| over calibration text)
+
+The division is folded into the op that produces the activation, so nothing is added to the graph:
+    input_layernorm weight    -> q_proj, k_proj, v_proj input columns
+    post_attention_layernorm  -> gate_proj, up_proj input columns
+    v_proj output rows        -> o_proj input columns (per KV-head channel, every query head of the group)
+    up_proj output rows       -> down_proj input columns   (silu(gate) * up is linear in up)
+Worked example: x = [100, 1] (per-row int8 step 101 / 255 = 0.40, so x_2 = 1 is rounded to 0.79 or 1.19) and
+W = [[0.01, 1]]: with alpha = 0.5, s = [sqrt(100 / 0.01), sqrt(1 / 1)] = [100, 1] -> x' = [1, 1], W' = [[1, 1]],
+and both inputs survive the rounding exactly; x' @ W'^T = x @ W^T = 2.
+
+Applies to families whose RMSNorm multiplies by its weight (y = w * x / rms(x)) and that have separate q/k/v and
+gate/up projections (SMOOTH_MODEL_TYPES); ``smooth_decoder`` checks the float function is unchanged.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any, Sequence
+
+from edgellm.errors import ConfigError, UnsupportedArchitectureError, require
+
+SMOOTH_MODEL_TYPES = ("llama", "mistral", "qwen2", "qwen3")
+
+
+@dataclass(frozen=True, kw_only=True)
+class SmoothConfig:
+    """How to migrate activation scale into the weights.
+
+    alpha: share of each channel's activation range moved into the weights (0 = nothing, 1 = all of it);
+        0.5 balances both, the SmoothQuant paper's default.
+    calibration_tokens: tokens of the built-in calibration corpus (edgellm/calibrate/data/en.txt) run through the
+        float model to measure max|x_j|; never the validation prompts or the held text.
+    sequence_length: tokens per calibration forward pass.
+    """
+
+    alpha: float = 0.5
+    calibration_tokens: int = 2048
+    sequence_length: int = 256
+
+    def __post_init__(self):
+        if isinstance(self.alpha, bool) or not isinstance(self.alpha, (int, float)) or not 0.0 <= self.alpha <= 1.0:
+            raise ConfigError(f"smooth alpha must be a number in [0, 1]; got {self.alpha!r}")
+        for name in ("calibration_tokens", "sequence_length"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 2:
+                raise ConfigError(f"smooth {name} must be an integer >= 2; got {value!r}")
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "SmoothConfig":
+        return cls(**data)
+
+
+def supports_smoothing(model_type: str) -> bool:
+    return model_type in SMOOTH_MODEL_TYPES
+
+
+def calibration_ids(tokenizer, config: SmoothConfig) -> list[list[int]]:
+    """The built-in calibration corpus, tokenized as one stream and cut into sequence_length chunks."""
+    from edgellm.calibrate.samples import corpus_path
+
+    text = " ".join(line.strip() for line in corpus_path("en").read_text("utf-8").splitlines() if line.strip())
+    ids = list(tokenizer(text)["input_ids"])[: config.calibration_tokens]
+    n = config.sequence_length
+    return [ids[i:i + n] for i in range(0, len(ids), n) if len(ids[i:i + n]) >= 2]
+
+
+def activation_ranges(model, chunks: Sequence[Sequence[int]]) -> dict[str, Any]:
+    """max|x_j| of the input of every decoder linear layer over the chunks: {module name: [in_features]}."""
+    torch = require("torch", "convert")
+    ranges: dict[str, Any] = {}
+    hooks = []
+
+    def record(name):
+        def hook(module, args):
+            x = args[0].detach().abs().reshape(-1, args[0].shape[-1]).amax(0)  # [in_features]
+            ranges[name] = x if name not in ranges else torch.maximum(ranges[name], x)
+        return hook
+
+    for name, module in model.named_modules():
+        if isinstance(module, torch.nn.Linear) and ".layers." in name:
+            hooks.append(module.register_forward_pre_hook(record(name)))
+    try:
+        with torch.no_grad():
+            for chunk in chunks:
+                model(torch.tensor([list(chunk)]))
+    finally:
+        for h in hooks:
+            h.remove()
+    return ranges
+
+
+def _scales(act, weights, alpha: float):
+    """s_j = act_j ** alpha / max_k |W_k[:, j]| ** (1 - alpha), clamped away from 0; act [n], weights [out, n]."""
+    torch = require("torch", "convert")
+    w = torch.stack([x.abs().amax(0) for x in weights]).amax(0)  # [n]
+    s = act.clamp_min(1e-5).pow(alpha) / w.clamp_min(1e-5).pow(1 - alpha)
+    return s.clamp(1e-2, 1e4)
+
+
+def smooth_decoder(model, chunks: Sequence[Sequence[int]], config: SmoothConfig = SmoothConfig()) -> dict[str, Any]:
+    """Migrate activation scale into the weights of ``model`` (an HF causal LM, changed in place).
+
+    Returns what the manifest records: the config and, per kind of activation, the largest max|x_j| / median
+    max|x_j| ratio before and after (how much the outlier channels stand out of a row).
+    """
+    torch = require("torch", "convert")
+    if not supports_smoothing(model.config.model_type):
+        raise ConfigError(f"scale migration supports {', '.join(SMOOTH_MODEL_TYPES)}; got {model.config.model_type!r}")
+    if not chunks:
+        raise ConfigError("scale migration needs calibration text; got no chunk of 2 tokens or more")
+    probe = torch.tensor([list(chunks[0])])
+    with torch.no_grad():
+        before = model(probe).logits.float()
+    ranges = activation_ranges(model, chunks)
+    cfg = model.config
+    heads = cfg.num_attention_heads
+    kv_heads = getattr(cfg, "num_key_value_heads", None) or heads
+    head_dim = getattr(cfg, "head_dim", None) or cfg.hidden_size // heads
+    group = heads // kv_heads
+    alpha = float(config.alpha)
+    spread: dict[str, list[float]] = {}
+
+    def note(kind: str, act, s) -> None:
+        before = float(act.max() / act.median().clamp_min(1e-12))
+        after_act = act / s
+        spread.setdefault(kind, [0.0, 0.0])
+        spread[kind][0] = max(spread[kind][0], before)
+        spread[kind][1] = max(spread[kind][1], float(after_act.max() / after_act.median().clamp_min(1e-12)))
+
+    with torch.no_grad():
+        for i, layer in enumerate(model.model.layers):
+            prefix = f"model.layers.{i}."
+            attn, mlp = layer.self_attn, layer.mlp
+            # norm -> q/k/v, norm -> gate/up
+            for norm, linears, kind, first in (
+                    (layer.input_layernorm, (attn.q_proj, attn.k_proj, attn.v_proj), "qkv", "self_attn.q_proj"),
+                    (layer.post_attention_layernorm, (mlp.gate_proj, mlp.up_proj), "gate_up", "mlp.gate_proj")):
+                act = ranges[prefix + first]
+                s = _scales(act, [m.weight for m in linears], alpha)
+                note(kind, act, s)
+                norm.weight.div_(s)
+                for m in linears:
+                    m.weight.mul_(s)
+            # v_proj rows -> o_proj columns: o_proj input column (head h, channel d) is v row (h // group, d)
+            act_o = ranges[prefix + "self_attn.o_proj"].reshape(kv_heads, group, head_dim).amax(1)  # [kvh, D]
+            w_o = attn.o_proj.weight.abs().amax(0).reshape(kv_heads, group, head_dim).amax(1)  # [kvh, D]
+            s = (act_o.clamp_min(1e-5).pow(alpha) / w_o.clamp_min(1e-5).pow(1 - alpha)).clamp(1e-2, 1e4)
+            note("o", act_o.reshape(-1), s.reshape(-1))
+            attn.v_proj.weight.div_(s.reshape(-1, 1))
+            if attn.v_proj.bias is not None:
+                attn.v_proj.bias.div_(s.reshape(-1))
+            attn.o_proj.weight.mul_(s[:, None, :].expand(kv_heads, group, head_dim).reshape(1, -1))
+            # up_proj rows -> down_proj columns
+            act = ranges[prefix + "mlp.down_proj"]
+            s = _scales(act, [mlp.down_proj.weight], alpha)
+            note("down", act, s)
+            mlp.up_proj.weight.div_(s.reshape(-1, 1))
+            if mlp.up_proj.bias is not None:
+                mlp.up_proj.bias.div_(s.reshape(-1))
+            mlp.down_proj.weight.mul_(s.reshape(1, -1))
+        error = float((model(probe).logits.float() - before).abs().max() / before.abs().max().clamp_min(1e-12))
+    if error > 1e-3:
+        raise UnsupportedArchitectureError(
+            f"scale migration changed the float {model.config.model_type} model's logits by {error:.2e} of their "
+            "range (allowed 1e-3): its norms or projections are not the y = w * x / rms(x) -> linear layout this "
+            "migration assumes; export with --no-smooth")
+    return {"method": "smoothquant", **config.to_dict(), "layers": len(model.model.layers),
+            "float_logit_change": error, "max_over_median_range": {k: {"before": round(v[0], 1), "after": round(v[1], 1)}
+                                      for k, v in spread.items()}}
