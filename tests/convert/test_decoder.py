@@ -60,6 +60,46 @@ def test_int8_dynamic_export_is_validated_and_smaller(tiny, tmp_path):
     assert result.model.size_bytes < 0.7 * (fp32 / "model.tflite").stat().st_size
 
 
+def test_pytorch_weights_released_before_quantizing_and_reloaded_for_validation(tiny, tmp_path, monkeypatch):
+    """Memory (issue 6): the float weights are not held while quantizing; validation runs on a fresh load."""
+    import gc
+
+    from torch.multiprocessing.reductions import StorageWeakRef
+
+    import edgellm.quantize
+    from edgellm.convert.decoder import export as export_module
+
+    model_dir, _ = tiny
+    loaded, weights_alive, validated = [], [], []
+    load, quantize, validate = export_module.load_reference, edgellm.quantize.quantize, export_module.validate_decoder
+
+    def loading(source):
+        model = load(source)
+        loaded.append(model)
+        return model
+
+    def quantizing(model, recipe, **kwargs):
+        storages = [StorageWeakRef(p.untyped_storage()) for p in loaded[0].parameters()]
+        loaded.clear()
+        gc.collect()
+        weights_alive.append(sum(not s.expired() for s in storages))
+        assert model.reference is None
+        return quantize(model, recipe, **kwargs)
+
+    def validating(candidate, *args, **kwargs):
+        validated.append(candidate.reference)
+        return validate(candidate, *args, **kwargs)
+
+    monkeypatch.setattr(export_module, "load_reference", loading)
+    monkeypatch.setattr(edgellm.quantize, "quantize", quantizing)
+    monkeypatch.setattr(export_module, "validate_decoder", validating)
+    result = export_llm(model_dir, tmp_path / "q", LlmExportConfig(quantize="int8-dynamic", cache_length=CACHE,
+                                                                   prefill_lengths=(8,)))
+    assert weights_alive == [0]  # not one PyTorch weight tensor left (the module, litert-torch, MLIR: none hold one)
+    assert validated == [result.model.reference] and validated[0] is loaded[0]  # the second load
+    assert result.validation.passed
+
+
 @pytest.mark.parametrize("model_type", [t for t in supported_decoder_types()])
 def test_every_family_wrapper_matches_transformers(model_type, tmp_path):
     """The re-wired layer (external cache, new rows out) gives HF's logits, prefill in two chunks then decode."""

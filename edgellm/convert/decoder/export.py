@@ -7,10 +7,11 @@ needs to run the model: cache length and KV tensor names/shapes/sequence axes, p
 
 from __future__ import annotations
 
+import gc
 import json
 import resource
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -82,8 +83,6 @@ def load_tokenizer(source):
 def export_llm(model: str | Path | None, output_dir: str | Path, config: LlmExportConfig = LlmExportConfig()
                ) -> LlmExportResult:
     """Convert, quantize and validate a causal LM, and write OUTPUT_DIR (atomically; nothing on failure)."""
-    from edgellm.quantize import get_recipe, quantize
-
     t0 = time.perf_counter()
     output_dir = check_output_dir(output_dir, overwrite=config.overwrite)
     source = read_decoder_source(model)
@@ -91,23 +90,16 @@ def export_llm(model: str | Path | None, output_dir: str | Path, config: LlmExpo
         raise ConfigError(f"OUTPUT_DIR {str(output_dir)!r} is the model folder itself; choose another folder")
     config.decoder_config()
     tokenizer = load_tokenizer(source)
-    reference = load_reference(source)
-    module, tolerance = None, None
-    if get_recipe(config.quantize).int4_block:
-        from edgellm.convert.decoder.int4 import gguf_module_grids, prepare_int4, recovered_module_grids
-
-        # a GGUF file's own 4-bit grids (raw blocks); a HF folder's weights where they are dequantized Q4_1
-        grids = gguf_module_grids(reference, source.path) if source.gguf else recovered_module_grids(reference)
-        module, int4 = prepare_int4(reference, grids)
-        tolerance = INT4_GRID_TOLERANCE if int4["grid_weights"] and not int4["data_driven_weights"] else None
-    edge = quantize(convert_decoder(source, config.decoder_config(), reference=reference, module=module),
-                    config.quantize)
-    if module is not None:
-        del module
-        edge = edge.with_content(edge.content, recipe=edge.recipe, quantization={**edge.quantization, "int4": int4})
+    phases: dict[str, int] = {}  # peak RSS of the process so far, after each phase (monotone: where it rises)
+    edge, tolerance = _convert_and_quantize(source, config, phases)
+    # The PyTorch model was released before quantizing (see _convert_and_quantize); validation gets it again from the
+    # source: safetensors are memory-mapped, a GGUF file is dequantized again (seconds).
+    edge = replace(edge, reference=load_reference(source))
+    reference = edge.reference
     with atomic_output_dir(output_dir, overwrite=config.overwrite) as tmp:
         (tmp / MODEL_FILE).write_bytes(edge.content)
         report = validate_decoder(edge, tmp / MODEL_FILE, tokenizer, tolerance=tolerance)
+        phases["validate"] = _peak_rss()
         if not report.passed and not config.allow_validation_failure:
             raise ValidationError(f"{report.summary()}; nothing was written (pass --allow-validation-failure to keep "
                                   "the export marked not passed, or try a less aggressive --quantize)")
@@ -121,14 +113,50 @@ def export_llm(model: str | Path | None, output_dir: str | Path, config: LlmExpo
         if chat_check is not None:
             chat_check["litertlm"] = litertlm_check
         seconds = time.perf_counter() - t0
-        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+        peak = _peak_rss()
         manifest = build_llm_manifest(edge, tmp / MODEL_FILE, tokenizer, tokenizer_files, report,
-                                      export_stats={"seconds": round(seconds, 1), "peak_rss_bytes": peak})
+                                      export_stats={"seconds": round(seconds, 1), "peak_rss_bytes": peak,
+                                                    "peak_rss_bytes_after": phases})
         manifest["llm"]["chat_template_check"] = chat_check
         manifest["litertlm"] = litertlm  # LiteRT-LM's bundle of this export (edgellm.bundle.litertlm)
         (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
     return LlmExportResult(output_dir=output_dir, model=edge, validation=report, seconds=seconds,
                            peak_rss_bytes=peak)
+
+
+def _peak_rss() -> int:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+
+def _convert_and_quantize(source, config: LlmExportConfig, phases: dict[str, int]) -> tuple[DecoderModel, Any]:
+    """The quantized DecoderModel (``reference`` None) and the validation tolerance to use (None: the recipe's).
+
+    Memory: each phase keeps only what the next needs. Converting holds the PyTorch weights and the float flatbuffer;
+    quantizing holds the float flatbuffer, ai-edge-quantizer's working copies and the quantized one, so the PyTorch
+    model (as many bytes as the float flatbuffer) is dropped first: with it, quantizing was the export's peak.
+    """
+    from edgellm.quantize import get_recipe, quantize
+
+    reference = load_reference(source)
+    module, tolerance, int4 = None, None, None
+    if get_recipe(config.quantize).int4_block:
+        from edgellm.convert.decoder.int4 import gguf_module_grids, prepare_int4, recovered_module_grids
+
+        # a GGUF file's own 4-bit grids (raw blocks); a HF folder's weights where they are dequantized Q4_1
+        grids = gguf_module_grids(reference, source.path) if source.gguf else recovered_module_grids(reference)
+        module, int4 = prepare_int4(reference, grids)
+        tolerance = INT4_GRID_TOLERANCE if int4["grid_weights"] and not int4["data_driven_weights"] else None
+    float_model = replace(convert_decoder(source, config.decoder_config(), reference=reference, module=module),
+                          reference=None)
+    phases["convert"] = _peak_rss()
+    del reference, module
+    gc.collect()  # the HF model's modules hold reference cycles
+    edge = quantize(float_model, config.quantize)
+    phases["quantize"] = _peak_rss()
+    del float_model
+    if int4 is not None:
+        edge = edge.with_content(edge.content, recipe=edge.recipe, quantization={**edge.quantization, "int4": int4})
+    return edge, tolerance
 
 
 def _save_tokenizer(tokenizer, out: Path) -> list[str]:
