@@ -126,9 +126,9 @@ def convert_decoder(source: DecoderSource, config: DecoderConfig = DecoderConfig
         raise UnsupportedOpError(
             f"litert-torch could not convert {source.model_type} for {TASK}: {str(e).strip().splitlines()[0]}; "
             "run with --debug for the trace and report it with the model's config.json") from e
-    # model_content() would copy the serialized flatbuffer into Python bytes while litert-torch's own copy and the
-    # MLIR module are alive; written from C++ to a file and read back once the module is freed, one copy exists at
-    # a time: the conversion's peak drops by about the float flatbuffer's size (benchmarks/llm_export_memory.py).
+    # model_content() copies the serialized flatbuffer into Python bytes while litert-torch's own buffer and the MLIR
+    # module are alive; written from C++ to a file and read back once the module is freed, fewer copies coexist
+    # (same bytes; a smaller conversion peak in benchmarks/llm_export_memory.py's per-phase figures).
     with tempfile.TemporaryDirectory(prefix="edgellm-convert-") as tmp:
         path = Path(tmp) / "float.tflite"
         converted.export(str(path))

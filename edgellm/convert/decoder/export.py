@@ -21,7 +21,7 @@ from edgellm.bundle.outdir import atomic_output_dir
 from edgellm.convert.decoder import TASK, DecoderConfig, DecoderModel, convert_decoder, load_reference, \
     read_decoder_source
 from edgellm.convert.decoder.validate import DECODER_TOLERANCES, INT4_GRID_TOLERANCE, DecoderValidationReport, \
-    validate_decoder
+    reference_outputs, validate_decoder
 from edgellm.errors import ConfigError, ModelFileError, ValidationError, require
 
 
@@ -92,13 +92,18 @@ def export_llm(model: str | Path | None, output_dir: str | Path, config: LlmExpo
     tokenizer = load_tokenizer(source)
     phases: dict[str, int] = {}  # peak RSS of the process so far, after each phase (monotone: where it rises)
     edge, tolerance = _convert_and_quantize(source, config, phases)
-    # The PyTorch model was released before quantizing (see _convert_and_quantize); validation gets it again from the
-    # source: safetensors are memory-mapped, a GGUF file is dequantized again (seconds).
-    edge = replace(edge, reference=load_reference(source))
-    reference = edge.reference
+    # The PyTorch model was released before quantizing (see _convert_and_quantize). Validation loads it again from
+    # the source (safetensors are memory-mapped, a GGUF file is dequantized again: seconds), computes its outputs and
+    # frees it before the export's runner loads, whose packed weights would otherwise sit next to it.
+    reference = load_reference(source)
+    expected = reference_outputs(reference, tokenizer, config.cache_length)
+    generation_config, eos_ids = reference.generation_config, eos_token_ids(reference, tokenizer)
+    del reference
+    gc.collect()
+    phases["reference"] = _peak_rss()
     with atomic_output_dir(output_dir, overwrite=config.overwrite) as tmp:
         (tmp / MODEL_FILE).write_bytes(edge.content)
-        report = validate_decoder(edge, tmp / MODEL_FILE, tokenizer, tolerance=tolerance)
+        report = validate_decoder(edge, tmp / MODEL_FILE, tokenizer, tolerance=tolerance, expected=expected)
         phases["validate"] = _peak_rss()
         if not report.passed and not config.allow_validation_failure:
             raise ValidationError(f"{report.summary()}; nothing was written (pass --allow-validation-failure to keep "
@@ -106,15 +111,16 @@ def export_llm(model: str | Path | None, output_dir: str | Path, config: LlmExpo
         tokenizer_files = _save_tokenizer(tokenizer, tmp)
         references = chat_references(tokenizer)
         chat_check = check_chat_template(tmp, tokenizer, references)
-        reference.generation_config.save_pretrained(tmp)
+        generation_config.save_pretrained(tmp)
         litertlm, litertlm_check = write_export_litertlm(tmp, tokenizer, references,
-                                                         eos_token_ids=eos_token_ids(reference, tokenizer),
+                                                         eos_token_ids=eos_ids,
                                                          model_type=source.model_type)
         if chat_check is not None:
             chat_check["litertlm"] = litertlm_check
         seconds = time.perf_counter() - t0
         peak = _peak_rss()
         manifest = build_llm_manifest(edge, tmp / MODEL_FILE, tokenizer, tokenizer_files, report,
+                                      generation_config=generation_config, eos_token_ids=eos_ids,
                                       export_stats={"seconds": round(seconds, 1), "peak_rss_bytes": peak,
                                                     "peak_rss_bytes_after": phases})
         manifest["llm"]["chat_template_check"] = chat_check
@@ -226,7 +232,8 @@ def eos_token_ids(reference, tokenizer) -> list[int]:
 
 
 def build_llm_manifest(edge: DecoderModel, model_file: Path, tokenizer, tokenizer_files: list[str],
-                       report: DecoderValidationReport, *, export_stats: dict[str, Any]) -> dict[str, Any]:
+                       report: DecoderValidationReport, *, generation_config, eos_token_ids: list[int],
+                       export_stats: dict[str, Any]) -> dict[str, Any]:
     from edgellm.bundle import library_versions, tensor_specs
     from edgellm.generate.runner import _interpreter_class, _layout, describe
 
@@ -259,9 +266,9 @@ def build_llm_manifest(edge: DecoderModel, model_file: Path, tokenizer, tokenize
             "kv_cache": describe(layout),
             "prefill_returns_logits": False,  # the prompt's last token goes through decode
             "special_tokens": {**special, **special_ids},
-            "eos_token_ids": eos_token_ids(edge.reference, tokenizer),
+            "eos_token_ids": eos_token_ids,
             "chat_template": bool(getattr(tokenizer, "chat_template", None)),
-            "generation_config": edge.reference.generation_config.to_diff_dict(),
+            "generation_config": generation_config.to_diff_dict(),
         },
         "tokenizer": {"files": tokenizer_files},
         "quantization": edge.quantization or {"recipe": edge.recipe},
