@@ -155,6 +155,11 @@ def _convert_and_quantize(source, config: LlmExportConfig, phases: dict[str, int
     float_model = replace(convert_decoder(source, config.decoder_config(), reference=reference, module=module),
                           reference=None)
     phases["convert"] = _peak_rss()
+    # litert-torch 0.10 leaves an FX graph alive after converting whose nodes hold the traced parameters, so dropping
+    # the model alone frees no weight: their storage is emptied (validation loads the model again).
+    torch = require("torch", "convert")
+    for p in (*reference.parameters(), *(module.parameters() if module is not None else ())):
+        p.data = torch.empty(0, dtype=p.dtype)
     del reference, module
     gc.collect()  # the HF model's modules hold reference cycles
     edge = quantize(float_model, config.quantize)
