@@ -78,7 +78,8 @@ def quantize(model: EdgeModel, recipe: str, *, calibration=None, ranges=None, io
         details["calibration"] = {**calibration.report.to_dict(), "ranges": ranges.to_dict()}
 
     def apply(extra_rows=()) -> bytes:
-        q = quantizer.Quantizer(bytearray(model.content))
+        # the float bytes themselves (read-only: the quantizer's arrays are views on them), not a bytearray copy
+        q = quantizer.Quantizer(model.content)
         q.load_quantization_recipe(copy.deepcopy([*rows, *extra_rows]))
         try:
             result = q.quantize(calibration_result=qsvs, enable_progress_bar=False, enable_progress_report=False)

@@ -81,6 +81,83 @@ def test_int8_dynamic_export_is_validated_and_smaller(tiny, tmp_path):
     assert result.model.size_bytes < 0.7 * (fp32 / "model.tflite").stat().st_size
 
 
+def test_reference_released_before_quantizing_and_before_the_runner_loads(tiny, tmp_path, monkeypatch):
+    """Memory (issue 6): the HF model is released before quantizing; validation loads it again, computes its outputs
+    and frees every one of its weights before the export's runner loads."""
+    import gc
+    import weakref
+
+    from torch.multiprocessing.reductions import StorageWeakRef
+
+    import edgellm.quantize
+    from edgellm.convert.decoder import export as export_module
+    from edgellm.convert.decoder import layers
+
+    model_dir, _ = tiny
+    modules, storages, fused, seen = [], [], [], {}
+    fuse = layers._fused
+
+    def fusing(owner, names):  # the fused q/k/v and gate/up weights are new tensors: they must go too
+        linear = fuse(owner, names)
+        fused.append(StorageWeakRef(linear.weight.untyped_storage()))
+        return linear
+    load, quantize, validate = export_module.load_reference, edgellm.quantize.quantize, export_module.validate_decoder
+
+    def loading(source):
+        model = load(source)
+        modules.append(weakref.ref(model))
+        storages.append([StorageWeakRef(p.untyped_storage()) for p in model.parameters()])
+        return model
+
+    def quantizing(model, recipe, **kwargs):
+        gc.collect()
+        seen["quantize"] = [m() is not None for m in modules]
+        seen["weights_at_quantize"] = sum(not s.expired() for s in storages[0])
+        seen["fused_at_quantize"] = sum(not s.expired() for s in fused)
+        assert model.reference is None
+        return quantize(model, recipe, **kwargs)
+
+    def validating(candidate, *args, **kwargs):
+        gc.collect()
+        seen["validate"] = [m() is not None for m in modules]
+        seen["weights"] = sum(not s.expired() for s in storages[1])
+        assert kwargs["expected"] is not None
+        return validate(candidate, *args, **kwargs)
+
+    monkeypatch.setattr(export_module, "load_reference", loading)
+    monkeypatch.setattr(layers, "_fused", fusing)
+    monkeypatch.setattr(edgellm.quantize, "quantize", quantizing)
+    monkeypatch.setattr(export_module, "validate_decoder", validating)
+    result = export_llm(model_dir, tmp_path / "q", LlmExportConfig(quantize="int8-dynamic", cache_length=CACHE,
+                                                                   prefill_lengths=(8,)))
+    # not one weight tensor of either load is alive (litert-torch's leftover FX graph keeps the first load's
+    # parameter objects, emptied after converting)
+    assert seen == {"quantize": [False], "weights_at_quantize": 0, "fused_at_quantize": 0, "validate": [False, False],
+                    "weights": 0}
+    assert storages[0] and storages[1] and fused
+    assert result.validation.passed and result.validation.metrics["top1"] >= 0.9
+    m = json.loads((tmp_path / "q" / "edgellm.json").read_text())
+    assert m["llm"]["eos_token_ids"] == [2] and m["llm"]["generation_config"]
+    assert set(m["export"]["peak_rss_bytes_after"]) == {"convert", "quantize", "reference", "validate"}
+
+
+def test_validation_with_precomputed_reference_outputs_matches(tiny):
+    """validate_decoder(expected=reference_outputs(...)) gives the report computing them itself gives."""
+    from edgellm.convert.decoder import DecoderModel, load_reference
+    from edgellm.convert.decoder.export import load_tokenizer
+    from edgellm.convert.decoder.validate import reference_outputs, validate_decoder
+
+    model_dir, out = tiny
+    source = read_decoder_source(model_dir)
+    tokenizer, reference = load_tokenizer(source), load_reference(source)
+    edge = DecoderModel(content=b"", source=source, config=DecoderConfig(cache_length=CACHE, prefill_lengths=(8,)),
+                        reference=reference)
+    own = validate_decoder(edge, out / "model.tflite", tokenizer)
+    given = validate_decoder(edge, out / "model.tflite", tokenizer,
+                             expected=reference_outputs(reference, tokenizer, CACHE))
+    assert own.to_dict() == given.to_dict() and own.passed
+
+
 @pytest.mark.parametrize("model_type", [t for t in supported_decoder_types()])
 def test_every_family_wrapper_matches_transformers(model_type, tmp_path):
     """The re-wired layer (external cache, new rows out) gives HF's logits, prefill in two chunks then decode."""

@@ -10,7 +10,9 @@ Weights are shared by all signatures in the flatbuffer (one copy).
 
 from __future__ import annotations
 
+import tempfile
 from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
 from typing import Any
 
 from edgellm.convert.decoder.source import DecoderSource, is_gguf, read_decoder_source
@@ -124,8 +126,14 @@ def convert_decoder(source: DecoderSource, config: DecoderConfig = DecoderConfig
         raise UnsupportedOpError(
             f"litert-torch could not convert {source.model_type} for {TASK}: {str(e).strip().splitlines()[0]}; "
             "run with --debug for the trace and report it with the model's config.json") from e
-    content = bytes(converted.model_content())
-    del converted
+    # model_content() copies the serialized flatbuffer into Python bytes while litert-torch's own buffer and the MLIR
+    # module are alive; written from C++ to a file and read back once the module is freed, fewer copies coexist
+    # (same bytes; a smaller conversion peak in benchmarks/llm_export_memory.py's per-phase figures).
+    with tempfile.TemporaryDirectory(prefix="edgellm-convert-") as tmp:
+        path = Path(tmp) / "float.tflite"
+        converted.export(str(path))
+        del converted
+        content = path.read_bytes()
     return DecoderModel(content=content, source=source, config=config, reference=model)
 
 

@@ -7,10 +7,11 @@ needs to run the model: cache length and KV tensor names/shapes/sequence axes, p
 
 from __future__ import annotations
 
+import gc
 import json
 import resource
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +21,7 @@ from edgellm.bundle.outdir import atomic_output_dir
 from edgellm.convert.decoder import TASK, DecoderConfig, DecoderModel, convert_decoder, load_reference, \
     read_decoder_source
 from edgellm.convert.decoder.validate import DECODER_TOLERANCES, INT4_GRID_TOLERANCE, DecoderValidationReport, \
-    validate_decoder
+    reference_outputs, validate_decoder
 from edgellm.errors import ConfigError, ModelFileError, ValidationError, require
 
 
@@ -85,8 +86,6 @@ def load_tokenizer(source):
 def export_llm(model: str | Path | None, output_dir: str | Path, config: LlmExportConfig = LlmExportConfig()
                ) -> LlmExportResult:
     """Convert, quantize and validate a causal LM, and write OUTPUT_DIR (atomically; nothing on failure)."""
-    from edgellm.quantize import get_recipe, quantize
-
     t0 = time.perf_counter()
     output_dir = check_output_dir(output_dir, overwrite=config.overwrite)
     source = read_decoder_source(model)
@@ -94,8 +93,62 @@ def export_llm(model: str | Path | None, output_dir: str | Path, config: LlmExpo
         raise ConfigError(f"OUTPUT_DIR {str(output_dir)!r} is the model folder itself; choose another folder")
     config.decoder_config()
     tokenizer = load_tokenizer(source)
+    phases: dict[str, int] = {}  # peak RSS of the process so far, after each phase (monotone: where it rises)
+    edge, tolerance = _convert_and_quantize(source, tokenizer, config, phases)
+    # The PyTorch model was released before quantizing (see _convert_and_quantize). Validation loads it again from
+    # the source (safetensors are memory-mapped, a GGUF file is dequantized again: seconds), computes its outputs and
+    # frees it before the export's runner loads, whose packed weights would otherwise sit next to it.
     reference = load_reference(source)
-    module, tolerance = None, None
+    expected = reference_outputs(reference, tokenizer, config.cache_length)
+    generation_config, eos_ids = reference.generation_config, eos_token_ids(reference, tokenizer)
+    del reference
+    gc.collect()
+    phases["reference"] = _peak_rss()
+    with atomic_output_dir(output_dir, overwrite=config.overwrite) as tmp:
+        (tmp / MODEL_FILE).write_bytes(edge.content)
+        report = validate_decoder(edge, tmp / MODEL_FILE, tokenizer, tolerance=tolerance, expected=expected)
+        phases["validate"] = _peak_rss()
+        if not report.passed and not config.allow_validation_failure:
+            raise ValidationError(f"{report.summary()}; nothing was written (pass --allow-validation-failure to keep "
+                                  "the export marked not passed, or try a less aggressive --quantize)")
+        tokenizer_files = _save_tokenizer(tokenizer, tmp)
+        references = chat_references(tokenizer)
+        chat_check = check_chat_template(tmp, tokenizer, references)
+        generation_config.save_pretrained(tmp)
+        litertlm, litertlm_check = write_export_litertlm(tmp, tokenizer, references,
+                                                         eos_token_ids=eos_ids,
+                                                         model_type=source.model_type)
+        if chat_check is not None:
+            chat_check["litertlm"] = litertlm_check
+        seconds = time.perf_counter() - t0
+        peak = _peak_rss()
+        manifest = build_llm_manifest(edge, tmp / MODEL_FILE, tokenizer, tokenizer_files, report,
+                                      generation_config=generation_config, eos_token_ids=eos_ids,
+                                      export_stats={"seconds": round(seconds, 1), "peak_rss_bytes": peak,
+                                                    "peak_rss_bytes_after": phases})
+        manifest["llm"]["chat_template_check"] = chat_check
+        manifest["litertlm"] = litertlm  # LiteRT-LM's bundle of this export (edgellm.bundle.litertlm)
+        (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
+    return LlmExportResult(output_dir=output_dir, model=edge, validation=report, seconds=seconds,
+                           peak_rss_bytes=peak)
+
+
+def _peak_rss() -> int:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+
+def _convert_and_quantize(source, tokenizer, config: LlmExportConfig, phases: dict[str, int]
+                          ) -> tuple[DecoderModel, Any]:
+    """The quantized DecoderModel (``reference`` None) and the validation tolerance to use (None: the recipe's).
+
+    Memory: each phase keeps only what the next needs. Converting holds the PyTorch weights and the float flatbuffer;
+    quantizing holds the float flatbuffer, ai-edge-quantizer's working copies and the quantized one, so the PyTorch
+    model (as many bytes as the float flatbuffer) is dropped first: with it, quantizing was the export's peak.
+    """
+    from edgellm.quantize import get_recipe, quantize
+
+    reference = load_reference(source)
+    module, tolerance, int4 = None, None, None
     if get_recipe(config.quantize).int4_block:
         from edgellm.convert.decoder.int4 import gguf_module_grids, prepare_int4, recovered_module_grids
 
@@ -108,40 +161,26 @@ def export_llm(model: str | Path | None, output_dir: str | Path, config: LlmExpo
         from edgellm.convert.decoder.smooth import SmoothConfig, calibration_ids, smooth_decoder, supports_smoothing
 
         if supports_smoothing(source.model_type):
-            import copy
+            # in place: validation compares with the model loaded again from the source, not this one
+            smooth_config = SmoothConfig()
+            smoothing = smooth_decoder(reference, calibration_ids(tokenizer, smooth_config), smooth_config)
+    float_model = replace(convert_decoder(source, config.decoder_config(), reference=reference, module=module),
+                          reference=None)
+    phases["convert"] = _peak_rss()
+    # litert-torch 0.10 leaves an FX graph alive after converting whose nodes hold the traced parameters, so dropping
+    # the model alone frees no weight: their storage is emptied (validation loads the model again).
+    from edgellm.convert.decoder.layers import release_weights
 
-            module, smooth_config = copy.deepcopy(reference), SmoothConfig()  # validation compares with the original
-            smoothing = smooth_decoder(module, calibration_ids(tokenizer, smooth_config), smooth_config)
-    edge = quantize(convert_decoder(source, config.decoder_config(), reference=reference, module=module),
-                    config.quantize)
-    if module is not None:
-        del module
-        extra = {"int4": int4} if smoothing is None else {"smoothing": smoothing}
+    release_weights(reference, module)
+    del reference, module
+    gc.collect()  # the HF model's modules hold reference cycles
+    edge = quantize(float_model, config.quantize)
+    phases["quantize"] = _peak_rss()
+    del float_model
+    extra = {**({"int4": int4} if int4 is not None else {}), **({"smoothing": smoothing} if smoothing else {})}
+    if extra:
         edge = edge.with_content(edge.content, recipe=edge.recipe, quantization={**edge.quantization, **extra})
-    with atomic_output_dir(output_dir, overwrite=config.overwrite) as tmp:
-        (tmp / MODEL_FILE).write_bytes(edge.content)
-        report = validate_decoder(edge, tmp / MODEL_FILE, tokenizer, tolerance=tolerance)
-        if not report.passed and not config.allow_validation_failure:
-            raise ValidationError(f"{report.summary()}; nothing was written (pass --allow-validation-failure to keep "
-                                  "the export marked not passed, or try a less aggressive --quantize)")
-        tokenizer_files = _save_tokenizer(tokenizer, tmp)
-        references = chat_references(tokenizer)
-        chat_check = check_chat_template(tmp, tokenizer, references)
-        reference.generation_config.save_pretrained(tmp)
-        litertlm, litertlm_check = write_export_litertlm(tmp, tokenizer, references,
-                                                         eos_token_ids=eos_token_ids(reference, tokenizer),
-                                                         model_type=source.model_type)
-        if chat_check is not None:
-            chat_check["litertlm"] = litertlm_check
-        seconds = time.perf_counter() - t0
-        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-        manifest = build_llm_manifest(edge, tmp / MODEL_FILE, tokenizer, tokenizer_files, report,
-                                      export_stats={"seconds": round(seconds, 1), "peak_rss_bytes": peak})
-        manifest["llm"]["chat_template_check"] = chat_check
-        manifest["litertlm"] = litertlm  # LiteRT-LM's bundle of this export (edgellm.bundle.litertlm)
-        (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
-    return LlmExportResult(output_dir=output_dir, model=edge, validation=report, seconds=seconds,
-                           peak_rss_bytes=peak)
+    return edge, tolerance
 
 
 def _save_tokenizer(tokenizer, out: Path) -> list[str]:
@@ -211,7 +250,8 @@ def eos_token_ids(reference, tokenizer) -> list[int]:
 
 
 def build_llm_manifest(edge: DecoderModel, model_file: Path, tokenizer, tokenizer_files: list[str],
-                       report: DecoderValidationReport, *, export_stats: dict[str, Any]) -> dict[str, Any]:
+                       report: DecoderValidationReport, *, generation_config, eos_token_ids: list[int],
+                       export_stats: dict[str, Any]) -> dict[str, Any]:
     from edgellm.bundle import library_versions, tensor_specs
     from edgellm.generate.runner import _interpreter_class, _layout, describe
 
@@ -244,9 +284,9 @@ def build_llm_manifest(edge: DecoderModel, model_file: Path, tokenizer, tokenize
             "kv_cache": describe(layout),
             "prefill_returns_logits": False,  # the prompt's last token goes through decode
             "special_tokens": {**special, **special_ids},
-            "eos_token_ids": eos_token_ids(edge.reference, tokenizer),
+            "eos_token_ids": eos_token_ids,
             "chat_template": bool(getattr(tokenizer, "chat_template", None)),
-            "generation_config": edge.reference.generation_config.to_diff_dict(),
+            "generation_config": generation_config.to_diff_dict(),
         },
         "tokenizer": {"files": tokenizer_files},
         "quantization": edge.quantization or {"recipe": edge.recipe},

@@ -79,6 +79,17 @@ def _fused(owner, names: tuple[str, ...]):
     return fused
 
 
+def release_weights(*models) -> None:
+    """Empty the storage of every parameter of ``models`` (None skipped) and of their fused linear layers.
+
+    litert-torch 0.10 leaves the traced FX graph alive after converting, and its nodes hold the parameters (the
+    fused ones through the export wrappers), so dropping the model alone frees no weight."""
+    for model in models:
+        for m in model.modules() if model is not None else ():
+            for p in (*m.parameters(recurse=False), *(_FUSED[m].parameters() if m in _FUSED else ())):
+                p.data = torch.empty(0, dtype=p.dtype)
+
+
 class DecoderForExport(torch.nn.Module):
     def __init__(self, model, spec: DecoderSpec, *, cache_length: int, with_logits: bool):
         super().__init__()

@@ -101,31 +101,56 @@ def _log_softmax(x: np.ndarray) -> np.ndarray:
     return x - m - np.log(np.exp(x - m).sum(-1, keepdims=True))
 
 
+@dataclass(frozen=True, kw_only=True)
+class ReferenceOutputs:
+    """What validation compares an export with, computed from the PyTorch model (``reference_outputs``): once these
+    exist the PyTorch model can be freed before the export's runner loads (its weights and the runner's packed
+    copies are then never in memory together)."""
+
+    greedy_tokens: int
+    prompt_ids: tuple[tuple[int, ...], ...]
+    greedy: tuple[tuple[int, ...], ...]  # per prompt, PyTorch's greedy tokens
+    held_ids: tuple[int, ...]
+    logits: np.ndarray = field(repr=False)  # [N, V] teacher-forced logits on held_ids
+
+
+def reference_outputs(reference, tokenizer, cache_length: int, *, greedy_tokens: int = 32, held_tokens: int = 128,
+                      prompts: Sequence[str] = GREEDY_PROMPTS) -> ReferenceOutputs:
+    torch = require("torch", "convert")
+    greedy_tokens = min(greedy_tokens, cache_length // 2)
+    prompt_ids = tuple(tuple(tokenizer(p)["input_ids"])[: cache_length - greedy_tokens] for p in prompts)
+    greedy = tuple(tuple(torch_greedy(reference, ids, greedy_tokens)) for ids in prompt_ids)
+    text = " ".join(line.strip() for line in HELD_TEXT.read_text("utf-8").splitlines() if line.strip())
+    ids = tuple(tokenizer(text)["input_ids"])[: min(held_tokens, cache_length)]
+    with torch.no_grad():
+        logits = reference(torch.tensor([ids])).logits[0].float().numpy()  # [N, V]
+    return ReferenceOutputs(greedy_tokens=greedy_tokens, prompt_ids=prompt_ids, greedy=greedy, held_ids=ids,
+                            logits=logits)
+
+
 def validate_decoder(candidate, model_path: str | Path, tokenizer, *, greedy_tokens: int = 32,
                      held_tokens: int = 128, prompts: Sequence[str] = GREEDY_PROMPTS,
-                     tolerance: DecoderTolerance | None = None) -> DecoderValidationReport:
-    """Compare the flatbuffer at ``model_path`` (``candidate``: its DecoderModel) with ``candidate.reference``.
+                     tolerance: DecoderTolerance | None = None,
+                     expected: ReferenceOutputs | None = None) -> DecoderValidationReport:
+    """Compare the flatbuffer at ``model_path`` (``candidate``: its DecoderModel) with ``candidate.reference``,
+    or with ``expected`` (``reference_outputs`` for the same prompts) when given.
 
     ``tokenizer`` is the HF tokenizer the export ships.
     """
     from edgellm.generate.runner import LlmRunner
 
-    torch = require("torch", "convert")
     tolerance = tolerance or DECODER_TOLERANCES[candidate.recipe]
-    reference = candidate.reference
+    if expected is None:
+        expected = reference_outputs(candidate.reference, tokenizer, candidate.config.cache_length,
+                                     greedy_tokens=greedy_tokens, held_tokens=held_tokens, prompts=prompts)
     runner = LlmRunner(model_path, num_threads=1)
-    cache = runner.layout.cache_length
-    greedy_tokens = min(greedy_tokens, cache // 2)
+    greedy_tokens = expected.greedy_tokens
     greedy = []
-    for prompt in prompts:
-        ids = list(tokenizer(prompt)["input_ids"])[: cache - greedy_tokens]
-        want, got = torch_greedy(reference, ids, greedy_tokens), runner_greedy(runner, ids, greedy_tokens)
+    for prompt, ids, want in zip(prompts, expected.prompt_ids, expected.greedy):
+        want, got = list(want), runner_greedy(runner, list(ids), greedy_tokens)
         same = next((i for i, (a, b) in enumerate(zip(want, got)) if a != b), greedy_tokens)
         greedy.append({"prompt": prompt, "match": same / greedy_tokens, "reference": want, "export": got})
-    text = " ".join(line.strip() for line in HELD_TEXT.read_text("utf-8").splitlines() if line.strip())
-    ids = list(tokenizer(text)["input_ids"])[: min(held_tokens, cache)]
-    with torch.no_grad():
-        ref_logits = reference(torch.tensor([ids])).logits[0].float().numpy()  # [N, V]
+    ids, ref_logits = list(expected.held_ids), expected.logits
     runner.reset()
     got_logits = np.stack([runner.decode(t, position=i).copy() for i, t in enumerate(ids)])  # [N, V]
     target = np.asarray(ids[1:])
