@@ -1,7 +1,7 @@
 """Peak RSS and wall time of `edgellm export --task text-generation` against the fp32 weight bytes (issue 6).
 
     python benchmarks/llm_export_memory.py [--model PATH.gguf|HF_FOLDER] [--recipes int8-dynamic]
-        [--cache-length 256] [--prefill-lengths 32,128]
+        [--cache-length 256] [--prefill-lengths 32,128] [--keep DIR]
 
 Each export runs in its own process. Its peak is the larger of two measures: wait4's ru_maxrss (the largest single
 process's own peak, exact) and the peak of the SUM of VmRSS over the process and all its descendants, sampled every
@@ -93,6 +93,7 @@ def main() -> int:
     p.add_argument("--recipes", default="int8-dynamic")
     p.add_argument("--cache-length", default="256")
     p.add_argument("--prefill-lengths", default="32,128")
+    p.add_argument("--keep", type=Path, default=None, help="keep each recipe's export in DIR/RECIPE")
     args = p.parse_args()
     model = args.model or smollm2_gguf()
     weights = fp32_weight_bytes(model) / 1e9
@@ -102,11 +103,11 @@ def main() -> int:
     missed = False
     with tempfile.TemporaryDirectory() as tmp:
         for recipe in args.recipes.split(","):
-            out = Path(tmp) / recipe
+            out = (args.keep or Path(tmp)) / recipe
             seconds, tree, single, code = run([sys.executable, "-m", "edgellm", "export", "--model", str(model),
                                                "--task", "text-generation", "--quantize", recipe, "--cache-length",
                                                args.cache_length, "--prefill-lengths", args.prefill_lengths,
-                                               str(out)])
+                                               "--overwrite", str(out)])
             peak = max(tree, single)
             ratio = peak / weights
             missed |= code != 0 or ratio > 3

@@ -69,9 +69,9 @@ def _add_export(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--overwrite", action="store_true", help="replace OUTPUT_DIR if it exists and is not empty")
     p.add_argument("--allow-validation-failure", action="store_true",
                    help="keep the export (marked not passed) when validation fails; still exits 1")
-    p.add_argument("--smooth", action=argparse.BooleanOptionalAction, default=True,
+    p.add_argument("--smooth", action=argparse.BooleanOptionalAction, default=False,
                    help="text-generation int8-dynamic: migrate activation outliers into the weights first "
-                        "(SmoothQuant; default on, for llama, mistral, qwen2, qwen3); --no-smooth skips it")
+                        "(SmoothQuant, for llama, mistral, qwen2, qwen3; off by default: see the README)")
     p.set_defaults(func=_run_export)
 
 

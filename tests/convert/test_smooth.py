@@ -131,11 +131,11 @@ def test_smooth_config_errors(kwargs, match):
 def test_int8_dynamic_export_records_smoothing(outlier_llm, tmp_path):
     folder, _ = outlier_llm
     results = {}
-    export_llm(folder, tmp_path / "smooth_True", LlmExportConfig(quantize="int8-dynamic", cache_length=CACHE,
-                                                                prefill_lengths=(8,), allow_validation_failure=True))
+    export_llm(folder, tmp_path / "smooth_False", LlmExportConfig(quantize="int8-dynamic", cache_length=CACHE,
+                                                                 prefill_lengths=(8,), allow_validation_failure=True))
     assert cli.main(["export", "--model", str(folder), "--task", "text-generation", "--quantize", "int8-dynamic",
-                     "--cache-length", str(CACHE), "--prefill-lengths", "8", "--no-smooth",
-                     "--allow-validation-failure", str(tmp_path / "smooth_False")]) in (0, 1)
+                     "--cache-length", str(CACHE), "--prefill-lengths", "8", "--smooth",
+                     "--allow-validation-failure", str(tmp_path / "smooth_True")]) in (0, 1)
     for smooth in (True, False):
         results[smooth] = json.loads((tmp_path / f"smooth_{smooth}" / "edgellm.json").read_text())
     q = results[True]["quantization"]

@@ -35,8 +35,9 @@ class LlmExportConfig:
     overwrite: bool = False
     allow_validation_failure: bool = False  # write the export marked not passed instead of nothing
     # int8-dynamic: migrate activation outliers into the weights first (edgellm.convert.decoder.smooth) when the
-    # family supports it; False exports the model's weights as they are
-    smooth: bool = True
+    # family supports it. Off by default: on SmolLM2 it raised teacher-forced top-1 (0.914 -> 0.961) but changed a
+    # chat answer the plain export gets right (calibrated on plain text, not on chat-formatted text)
+    smooth: bool = False
 
     def __post_init__(self):
         from edgellm.quantize import get_recipe

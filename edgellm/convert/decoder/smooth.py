@@ -175,7 +175,7 @@ def smooth_decoder(model, chunks: Sequence[Sequence[int]], config: SmoothConfig 
         raise UnsupportedArchitectureError(
             f"scale migration changed the float {model.config.model_type} model's logits by {error:.2e} of their "
             "range (allowed 1e-3): its norms or projections are not the y = w * x / rms(x) -> linear layout this "
-            "migration assumes; export with --no-smooth")
+            "migration assumes; export without --smooth")
     return {"method": "smoothquant", **config.to_dict(), "layers": len(model.model.layers),
             "float_logit_change": error, "max_over_median_range": {k: {"before": round(v[0], 1), "after": round(v[1], 1)}
                                       for k, v in spread.items()}}
