@@ -48,16 +48,15 @@ def quantize(model: EdgeModel, recipe: str, *, calibration=None, ranges=None, io
     quantizer = require("ai_edge_quantizer.quantizer", "convert")
     recipe_manager = require("ai_edge_quantizer.recipe_manager", "convert").RecipeManager
     rows = list(spec.aeq_recipe)
-    rewrites = getattr(model, "rewrites", {})  # encoders' conversion rewrites (ConvertedModel); decoders have none
     # The architecture's outlier list, unless a budget measures instead or convert already scaled the outlier
     # channels (ConvertConfig.outlier_channel_ratio: those linear layers' outputs fit int8).
     if (spec.keeps_outliers_dynamic and model.source.arch.outlier_linears and accuracy_budget is None
-            and "scaled_channels" not in rewrites):
+            and "scaled_channels" not in model.rewrites):
         rows.append(outlier_row(model.source.arch.outlier_linears, spec.outlier_precision))
     details = {"recipe": spec.name, "description": spec.description, "tool": "ai-edge-quantizer",
                "aeq_recipe": rows}
-    if rewrites:
-        details["convert_rewrites"] = rewrites
+    if model.rewrites:
+        details["convert_rewrites"] = model.rewrites
     qsvs = None
     if spec.needs_calibration:
         from edgellm.calibrate import RangeConfig, load_samples

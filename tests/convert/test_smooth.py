@@ -147,3 +147,13 @@ def test_int8_dynamic_export_records_smoothing(outlier_llm, tmp_path):
     # the outlier channels cost the plain export; migrated, the export follows the float model more closely
     assert on["max_abs_logit_diff"] < off["max_abs_logit_diff"], (on, off)
     assert abs(math.log(on["perplexity_ratio"])) < abs(math.log(off["perplexity_ratio"])) and on["top1"] >= off["top1"]
+
+
+def test_smooth_flag_errors(tmp_path):
+    """--smooth is asked for explicitly: a recipe or family it does not apply to is an error, not a silent no-op."""
+    with pytest.raises(ConfigError, match="smooth migrates activation scale for int8-dynamic"):
+        LlmExportConfig(quantize="fp32", smooth=True)
+    gemma = make_llm(tmp_path / "gemma", "gemma")
+    assert cli.main(["export", "--model", str(gemma), "--task", "text-generation", "--quantize", "int8-dynamic",
+                     "--cache-length", str(CACHE), "--prefill-lengths", "8", "--smooth", str(tmp_path / "o")]) == 2
+    assert not (tmp_path / "o").exists()

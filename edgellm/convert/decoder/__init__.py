@@ -66,6 +66,7 @@ class DecoderModel:
     quantization: dict[str, Any] = field(default_factory=dict)
     reference: Any = field(default=None, repr=False, compare=False)  # the float HF model (PyTorch)
     task: str = TASK
+    rewrites: dict[str, Any] = field(default_factory=dict)  # as EdgeModel.rewrites; a decoder conversion makes none
 
     @property
     def size_bytes(self) -> int:

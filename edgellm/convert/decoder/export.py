@@ -46,6 +46,9 @@ class LlmExportConfig:
         if self.quantize not in DECODER_TOLERANCES:
             raise ConfigError(f"recipe {self.quantize!r} is not available for {TASK}; available: "
                               f"{', '.join(DECODER_TOLERANCES)}")
+        if self.smooth and self.quantize != "int8-dynamic":
+            raise ConfigError(f"smooth migrates activation scale for int8-dynamic; this export is {self.quantize!r}: "
+                              "drop --smooth or pass --quantize int8-dynamic")
         object.__setattr__(self, "prefill_lengths", self.decoder_config().prefill_lengths)
 
     def decoder_config(self) -> DecoderConfig:
@@ -158,13 +161,15 @@ def _convert_and_quantize(source, tokenizer, config: LlmExportConfig, phases: di
         module, int4 = prepare_int4(reference, grids)
         tolerance = INT4_GRID_TOLERANCE if int4["grid_weights"] and not int4["data_driven_weights"] else None
     smoothing = None
-    if config.quantize == "int8-dynamic" and config.smooth:
-        from edgellm.convert.decoder.smooth import SmoothConfig, calibration_ids, smooth_decoder, supports_smoothing
+    if config.smooth:
+        from edgellm.convert.decoder.smooth import SMOOTH_MODEL_TYPES, SmoothConfig, calibration_ids, smooth_decoder
 
-        if supports_smoothing(source.model_type):
-            # in place: validation compares with the model loaded again from the source, not this one
-            smooth_config = SmoothConfig()
-            smoothing = smooth_decoder(reference, calibration_ids(tokenizer, smooth_config), smooth_config)
+        if source.model_type not in SMOOTH_MODEL_TYPES:
+            raise ConfigError(f"--smooth supports {', '.join(SMOOTH_MODEL_TYPES)}, not {source.model_type!r}; "
+                              "export without --smooth")
+        # in place: validation compares with the model loaded again from the source, not this one
+        smooth_config = SmoothConfig()
+        smoothing = smooth_decoder(reference, calibration_ids(tokenizer, smooth_config), smooth_config)
     float_model = replace(convert_decoder(source, config.decoder_config(), reference=reference, module=module),
                           reference=None)
     phases["convert"] = _peak_rss()
