@@ -1,12 +1,14 @@
 """Time to first token, prefill and decode tokens/s of LLM exports, per runner mode and thread count.
 
-    python benchmarks/llm_decode.py out/smollm2_int8 [more exports] [--threads 1,2] [--modes inplace,copy]
+    python benchmarks/llm_decode.py out/smollm2_int8 [more exports] [--threads 1,2] [--modes compiled,inplace,copy]
         [--prompt-tokens 64] [--new-tokens 64] [--runs 3] [--bandwidth-gbs 16,31] [--json FILE]
 
 Each (export, threads, mode) runs in its own process (XNNPACK's thread pool and RSS stay separate), interleaved
-in that order; edgellm.generate.bench does the timing (burn-in, then the median of --runs). ``inplace`` is
-edgellm's runner (interpreter tensors held as numpy views, only new KV rows written); ``copy`` is the signature
-runner (whole cache copied in per call). The bandwidth bound is bytes read per token (weights + the static KV
+in that order; edgellm.generate.bench does the timing (burn-in, then the median of --runs). ``compiled`` (the
+default where CompiledModel is there) and ``inplace`` are edgellm's runner on LiteRT's CompiledModel (one KV cache
+shared by all signatures, XNNPACK's in-memory weight cache) and on the Interpreter (tensors held as numpy views);
+both write only the new KV rows. ``copy`` is the signature runner (whole cache copied in per call). RSS is the
+process's peak: load, one burn-in and the timed generations. The bandwidth bound is bytes read per token (weights + the static KV
 cache) over the read bandwidth measured on the machine; share = achieved / bound.
 """
 
@@ -23,7 +25,7 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("exports", nargs="+", type=Path)
     p.add_argument("--threads", default="1,2")
-    p.add_argument("--modes", default="inplace,copy")
+    p.add_argument("--modes", default="compiled,inplace,copy")
     p.add_argument("--prompt-tokens", type=int, default=64)
     p.add_argument("--new-tokens", type=int, default=64)
     p.add_argument("--runs", type=int, default=3)

@@ -417,12 +417,12 @@ def write_export_litertlm(folder: Path, tokenizer, references: Sequence[tuple[li
     template check or None when the model has no chat template).
     """
     from edgellm.bundle import MODEL_FILE
-    from edgellm.generate.runner import _interpreter_class, _layout
+    from edgellm.generate.runner import _interpreter_class, interpreter_layout
 
     Interpreter = _interpreter_class()
     resolver = __import__(Interpreter.__module__, fromlist=["OpResolverType"]).OpResolverType
-    layout = _layout(Interpreter(model_path=str(folder / MODEL_FILE),
-                                 experimental_op_resolver_type=resolver.BUILTIN_WITHOUT_DEFAULT_DELEGATES))
+    layout = interpreter_layout(Interpreter(model_path=str(folder / MODEL_FILE),
+                                            experimental_op_resolver_type=resolver.BUILTIN_WITHOUT_DEFAULT_DELEGATES))
     start = start_token_of(tokenizer)
     template, check = getattr(tokenizer, "chat_template", None), None
     if template:

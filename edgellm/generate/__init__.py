@@ -75,7 +75,7 @@ class GenerationStats:
 class Llm:
     """An export folder loaded for generation: runner, tokenizer, special tokens."""
 
-    def __init__(self, folder: str | Path, *, num_threads: int = 1, mode: str = "inplace"):
+    def __init__(self, folder: str | Path, *, num_threads: int = 1, mode: str = "auto"):
         import json
 
         self.folder = Path(folder)
@@ -160,7 +160,7 @@ class Llm:
             yield text[len(shown):]
 
 
-def load_llm(folder: str | Path, *, num_threads: int = 1, mode: str = "inplace") -> Llm:
+def load_llm(folder: str | Path, *, num_threads: int = 1, mode: str = "auto") -> Llm:
     if mode not in MODES:
         raise ConfigError(f"runner mode {mode!r} is unknown; choose one of {', '.join(MODES)}")
     return Llm(folder, num_threads=num_threads, mode=mode)

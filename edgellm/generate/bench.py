@@ -30,7 +30,7 @@ class LlmBenchConfig:
     prompt_tokens: int = 64  # llama-bench's pp64
     new_tokens: int = 64  # tg64
     runs: int = 3
-    mode: str = "inplace"  # runner mode (edgellm.generate.runner.MODES); "copy" is the naive baseline
+    mode: str = "auto"  # runner mode (edgellm.generate.runner.MODES); "copy" is the naive baseline
 
     def __post_init__(self):
         for name in ("threads", "prompt_tokens", "new_tokens", "runs"):
@@ -67,6 +67,7 @@ def bench_llm(folder: str | Path, config: LlmBenchConfig = LlmBenchConfig()) -> 
     bytes_per_token = (folder / manifest["model_file"]).stat().st_size + manifest["llm"]["kv_cache"]["bytes"]
     return {
         "export": str(folder), "recipe": (manifest.get("quantization") or {}).get("recipe"), **config.to_dict(),
+        "runner_mode": llm.runner.mode, "runner_fallback_reason": llm.runner.fallback_reason,
         "load_s": load_s,
         "time_to_first_token_ms": 1e3 * statistics.median(s.time_to_first_token_s for s in stats),
         "prefill_tokens_per_second": statistics.median(s.prefill_tokens_per_second for s in stats),

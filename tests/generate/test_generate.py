@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from edgellm import cli
-from edgellm.errors import ConfigError, ModelFileError
+from edgellm.errors import ConfigError, MissingDependencyError, ModelFileError
 from edgellm.generate import GenerateConfig, SamplingConfig, load_llm
 from edgellm.generate.sampling import Sampler
 
@@ -38,11 +38,11 @@ def test_greedy_tokens_identical_to_transformers_generate(tiny_llm_export, promp
         assert len(ids) - 1 > max(llm.layout.prefill_lengths)
 
 
-def test_inplace_and_copy_runners_give_identical_logits(tiny_llm_export):
+def test_compiled_inplace_and_copy_runners_give_identical_logits(tiny_llm_export):
     _, export = tiny_llm_export
     ids = [1, 61, 58, 96, 127, 12, 40, 33, 70, 71, 72]
     logits = {}
-    for mode in ("inplace", "copy"):
+    for mode in ("compiled", "inplace", "copy"):
         llm = load_llm(export, mode=mode)
         llm.runner.prefill(ids[:-1])
         steps, token = [], ids[-1]
@@ -52,6 +52,8 @@ def test_inplace_and_copy_runners_give_identical_logits(tiny_llm_export):
             token = int(out.argmax())
         logits[mode] = np.stack(steps)
     np.testing.assert_array_equal(logits["inplace"], logits["copy"])
+    np.testing.assert_array_equal(logits["compiled"], logits["copy"])
+    assert load_llm(export).runner.mode == "compiled"  # auto picks it where ai-edge-litert has CompiledModel
 
 
 def test_prefill_after_decode_brings_the_prefill_cache_up_to_date(tiny_llm_export):
@@ -60,7 +62,7 @@ def test_prefill_after_decode_brings_the_prefill_cache_up_to_date(tiny_llm_expor
     ids = [1, 61, 58, 96, 127, 12, 40, 33, 70, 71, 72]
     turn2 = [5, 90, 91, 92, 93, 94, 95, 96, 97, 98]
     logits = {}
-    for mode in ("inplace", "copy"):
+    for mode in ("compiled", "inplace", "copy"):
         runner = load_llm(export, mode=mode).runner
         runner.prefill(ids[:-1])
         pos, token = len(ids) - 1, ids[-1]
@@ -71,7 +73,30 @@ def test_prefill_after_decode_brings_the_prefill_cache_up_to_date(tiny_llm_expor
         pos += len(turn2) - 1
         logits[mode] = runner.decode(turn2[-1], position=pos).copy()
     np.testing.assert_array_equal(logits["inplace"], logits["copy"])
+    np.testing.assert_array_equal(logits["compiled"], logits["copy"])
     assert runner.layout.k_axis == 1 and runner.layout.v_axis == 2  # K [kvh, C, D], V [kvh, D, C]
+
+
+def test_compiled_runner_shares_one_cache_and_auto_falls_back(tiny_llm_export, monkeypatch):
+    from edgellm.generate import runner as runner_module
+
+    _, export = tiny_llm_export
+    runner = load_llm(export, mode="compiled").runner
+    decode_views = runner._views["decode"][1]
+    for name in runner.signatures:  # every signature reads decode's cache buffers: one cache, no copies to sync
+        views = runner._views[name][1]
+        assert all(np.shares_memory(views[f"kv_k_cache_{i}"], decode_views[f"kv_k_cache_{i}"])
+                   for i in range(runner.layout.num_layers))
+    assert runner._valid == {}
+
+    def unavailable(*args):
+        raise runner_module._CompiledUnavailable("no ai-edge-litert CompiledModel (test)")
+
+    monkeypatch.setattr(runner_module, "_CompiledSignatures", unavailable)
+    fallback = load_llm(export).runner
+    assert fallback.mode == "inplace" and "CompiledModel" in fallback.fallback_reason
+    with pytest.raises(MissingDependencyError, match="mode 'inplace'"):
+        load_llm(export, mode="compiled")
 
 
 def test_sampling_is_seeded_and_top_k_1_is_greedy(tiny_llm_export):

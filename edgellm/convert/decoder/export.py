@@ -259,7 +259,7 @@ def build_llm_manifest(edge: DecoderModel, model_file: Path, tokenizer, tokenize
                        report: DecoderValidationReport, *, generation_config, eos_token_ids: list[int],
                        export_stats: dict[str, Any]) -> dict[str, Any]:
     from edgellm.bundle import library_versions, tensor_specs
-    from edgellm.generate.runner import _interpreter_class, _layout, describe
+    from edgellm.generate.runner import _interpreter_class, describe, interpreter_layout
 
     Interpreter = _interpreter_class()
     resolver = __import__(Interpreter.__module__, fromlist=["OpResolverType"]).OpResolverType
@@ -271,7 +271,7 @@ def build_llm_manifest(edge: DecoderModel, model_file: Path, tokenizer, tokenize
         runner = interpreter.get_signature_runner(name)
         signatures.append({"name": name, "inputs": tensor_specs(runner.get_input_details()),
                            "outputs": tensor_specs(runner.get_output_details())})
-    layout = _layout(interpreter)
+    layout = interpreter_layout(interpreter)
     special = {role: str(getattr(tokenizer, role)) for role in ("bos_token", "eos_token", "pad_token", "unk_token")
                if getattr(tokenizer, role, None) is not None}
     special_ids = {f"{role}_id": int(tokenizer.convert_tokens_to_ids(tok)) for role, tok in special.items()}
