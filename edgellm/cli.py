@@ -147,6 +147,9 @@ def _add_bench(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--runtime", choices=("litert", "litertlm"), default="litert",
                    help="text-generation exports: litert (edgellm's runner on the LiteRT interpreter, default) or "
                    "litertlm (the export's model.litertlm through LiteRT-LM's Engine + Session; extra 'litertlm')")
+    p.add_argument("--weight-cache", default=None, metavar="FILE",
+                   help="text-generation exports: keep XNNPACK's packed weights in FILE (made on the first load, "
+                   "memory-mapped by later ones: faster loads)")
     p.set_defaults(func=_run_bench)
 
 
@@ -162,8 +165,13 @@ def _run_llm_bench(args: argparse.Namespace, folders: list[str]) -> int:
 
         import_litert_lm()  # fail before any work when the extra is missing
         run = bench_litertlm
+    if args.weight_cache and args.runtime != "litert":
+        from edgellm.errors import ConfigError
+
+        raise ConfigError("--weight-cache is for --runtime litert (LiteRT-LM keeps its own cache next to the model)")
     rows = [{"runtime": args.runtime, **run(folder, LlmBenchConfig(threads=t, prompt_tokens=args.prompt_tokens,
-                                                                   new_tokens=args.new_tokens))}
+                                                                   new_tokens=args.new_tokens,
+                                                                   weight_cache=args.weight_cache))}
             for folder in folders for t in args.threads]
     if args.format == "json":
         text = json.dumps({"schema": "edgellm.bench-llm/1", "results": rows}, indent=2)
@@ -321,6 +329,9 @@ def _add_generate(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int, default=None, help="seed of the sampler (same seed, same text)")
     p.add_argument("--threads", type=int, default=1, help="CPU threads (default 1)")
     p.add_argument("--stats", action="store_true", help="print time to first token and tokens/s to stderr")
+    p.add_argument("--weight-cache", default=None, metavar="FILE",
+                   help="keep XNNPACK's packed weights in FILE (made on the first run, memory-mapped by later ones: "
+                   "faster loads)")
     p.set_defaults(func=_run_generate)
 
 
@@ -338,7 +349,7 @@ def _run_generate(args: argparse.Namespace) -> int:
     if given and given["temperature"] == 0:
         raise ConfigError("--temperature 0 is greedy decoding; pass --greedy, or a temperature > 0 to sample")
     config = GenerateConfig(max_new_tokens=args.max_new_tokens, chat=args.chat, sampling=SamplingConfig(**given))
-    llm = load_llm(args.output_dir, num_threads=args.threads)
+    llm = load_llm(args.output_dir, num_threads=args.threads, weight_cache=args.weight_cache)
     for piece in llm.generate(args.prompt, config):
         sys.stdout.write(piece)
         sys.stdout.flush()

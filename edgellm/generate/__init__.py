@@ -75,7 +75,8 @@ class GenerationStats:
 class Llm:
     """An export folder loaded for generation: runner, tokenizer, special tokens."""
 
-    def __init__(self, folder: str | Path, *, num_threads: int = 1, mode: str = "auto"):
+    def __init__(self, folder: str | Path, *, num_threads: int = 1, mode: str = "auto",
+                 weight_cache: str | Path | None = None):
         import json
 
         self.folder = Path(folder)
@@ -94,7 +95,7 @@ class Llm:
         self.eos_token_ids = frozenset(int(i) for i in llm.get("eos_token_ids", ()))
         self.tokenizer = ChatTokenizer(self.folder, special=llm.get("special_tokens", {}))
         self.runner = LlmRunner(self.folder / self.manifest.get("model_file", MODEL_FILE), num_threads=num_threads,
-                                mode=mode)
+                                mode=mode, weight_cache=weight_cache)
         self.last_stats: GenerationStats | None = None
 
     @property
@@ -160,7 +161,10 @@ class Llm:
             yield text[len(shown):]
 
 
-def load_llm(folder: str | Path, *, num_threads: int = 1, mode: str = "auto") -> Llm:
+def load_llm(folder: str | Path, *, num_threads: int = 1, mode: str = "auto",
+             weight_cache: str | Path | None = None) -> Llm:
+    """An export folder ready to generate. ``mode``: edgellm.generate.runner.MODES; ``weight_cache``: a file for
+    XNNPACK's packed weights (made on the first load, memory-mapped after: faster loads; compiled runner only)."""
     if mode not in MODES:
         raise ConfigError(f"runner mode {mode!r} is unknown; choose one of {', '.join(MODES)}")
-    return Llm(folder, num_threads=num_threads, mode=mode)
+    return Llm(folder, num_threads=num_threads, mode=mode, weight_cache=weight_cache)

@@ -31,6 +31,7 @@ class LlmBenchConfig:
     new_tokens: int = 64  # tg64
     runs: int = 3
     mode: str = "auto"  # runner mode (edgellm.generate.runner.MODES); "copy" is the naive baseline
+    weight_cache: str | None = None  # XNNPACK weight cache file (compiled runner); load_s shows what it saves
 
     def __post_init__(self):
         for name in ("threads", "prompt_tokens", "new_tokens", "runs"):
@@ -47,7 +48,7 @@ class LlmBenchConfig:
 def bench_llm(folder: str | Path, config: LlmBenchConfig = LlmBenchConfig()) -> dict[str, Any]:
     folder = Path(folder)
     t0 = time.perf_counter()
-    llm = load_llm(folder, num_threads=config.threads, mode=config.mode)
+    llm = load_llm(folder, num_threads=config.threads, mode=config.mode, weight_cache=config.weight_cache)
     load_s = time.perf_counter() - t0
     text = " ".join(line.strip() for line in HELD_TEXT.read_text("utf-8").splitlines() if line.strip())
     ids = llm.tokenizer.encode(text)[: config.prompt_tokens]

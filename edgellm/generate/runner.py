@@ -87,7 +87,8 @@ class LlmRunner:
     >>> r.prefill([1, 9690, 28], start=0); logits = r.decode(253, position=3)  # doctest: +SKIP
     """
 
-    def __init__(self, model_path: str | Path, *, num_threads: int = 1, mode: str = "auto"):
+    def __init__(self, model_path: str | Path, *, num_threads: int = 1, mode: str = "auto",
+                 weight_cache: str | Path | None = None):
         if mode not in MODES:
             raise ConfigError(f"runner mode {mode!r} is unknown; choose one of {', '.join(MODES)}")
         if not isinstance(num_threads, int) or isinstance(num_threads, bool) or num_threads < 1:
@@ -96,15 +97,23 @@ class LlmRunner:
         if not self.path.is_file():
             raise ModelFileError(f"model file {str(self.path)!r} does not exist; pass an export folder written by "
                                  "`edgellm export --task text-generation`")
+        if weight_cache is not None:
+            weight_cache = Path(weight_cache)
+            if mode not in ("auto", "compiled"):
+                raise ConfigError(f"a weight cache file is XNNPACK's, through the compiled runner; runner mode "
+                                  f"{mode!r} has none: drop the weight cache or use mode 'compiled'")
+            if not weight_cache.parent.is_dir() or weight_cache.is_dir():
+                raise ConfigError(f"weight cache {str(weight_cache)!r} must be a file path in an existing folder")
         self.num_threads = num_threads
+        self.weight_cache = weight_cache  # None: in memory only
         self.fallback_reason: str | None = None  # why ``auto`` did not get ``compiled``
         self._compiled: _CompiledSignatures | None = None
         if mode in ("auto", "compiled"):
             try:
-                self._compiled = _CompiledSignatures(self.path, num_threads)
+                self._compiled = _CompiledSignatures(self.path, num_threads, weight_cache)
                 mode = "compiled"
             except _CompiledUnavailable as e:
-                if mode == "compiled":
+                if mode == "compiled" or weight_cache is not None:
                     raise MissingDependencyError(f"runner mode 'compiled' is not available here: {e}; use "
                                                  "mode 'inplace' (the LiteRT Interpreter)") from None
                 self.fallback_reason, mode = str(e), "inplace"
@@ -274,7 +283,7 @@ class _CompiledSignatures:
     views of each signature's buffers; every signature reads decode's KV-cache buffers. Raises _CompiledUnavailable
     when ai-edge-litert has no CompiledModel, the C API is not found, or a view does not alias its buffer."""
 
-    def __init__(self, path: Path, num_threads: int):
+    def __init__(self, path: Path, num_threads: int, weight_cache: Path | None = None):
         try:
             import ai_edge_litert
             from ai_edge_litert.compiled_model import CompiledModel
@@ -287,8 +296,11 @@ class _CompiledSignatures:
         host_memory = _host_memory_function(Path(ai_edge_litert.__file__).parent / "libLiteRt.so")
         _quiet_litert_teardown()
         log: list[str] = []
+        # a file: packed once, then memory-mapped by later loads (XNNPACK marks a file made for another model stale
+        # and packs again); ":memory:" packs at every load but still once for all signatures
+        cache = str(weight_cache) if weight_cache is not None else ":memory:"
         options = Options(hardware_accelerators=HardwareAccelerator.CPU,
-                          cpu_options=CpuOptions(num_threads=num_threads, xnnpack_weight_cache_path=":memory:"))
+                          cpu_options=CpuOptions(num_threads=num_threads, xnnpack_weight_cache_path=cache))
         try:
             with native_stderr(log):  # LiteRT logs every accelerator it probes
                 self.model = CompiledModel.from_file(str(path), options=options)

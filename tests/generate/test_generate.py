@@ -99,6 +99,30 @@ def test_compiled_runner_shares_one_cache_and_auto_falls_back(tiny_llm_export, m
         load_llm(export, mode="compiled")
 
 
+def test_weight_cache_file_is_made_once_and_gives_the_same_logits(tiny_llm_export, tmp_path, capsys):
+    _, export = tiny_llm_export
+    ids = [1, 61, 58, 96, 127, 12, 40, 33, 70]
+
+    def logits(**kw):
+        runner = load_llm(export, **kw).runner
+        runner.prefill(ids[:-1])
+        return runner.decode(ids[-1], position=len(ids) - 1).copy()
+
+    cache = tmp_path / "smol.xnnpack"
+    plain = logits()
+    first = logits(weight_cache=cache)
+    made = cache.stat()
+    assert made.st_size > 0
+    np.testing.assert_array_equal(first, plain)
+    np.testing.assert_array_equal(logits(weight_cache=cache), plain)  # read back, not rebuilt
+    assert cache.stat().st_mtime_ns == made.st_mtime_ns
+    with pytest.raises(ConfigError, match="weight cache"):
+        load_llm(export, mode="inplace", weight_cache=cache)
+    assert cli.main(["generate", str(export), "--prompt", "hi", "--weight-cache", str(tmp_path / "no" / "c")]) == 2
+    assert "existing folder" in capsys.readouterr().err
+    assert not (tmp_path / "no").exists()
+
+
 def test_sampling_is_seeded_and_top_k_1_is_greedy(tiny_llm_export):
     _, export = tiny_llm_export
     llm = load_llm(export)
