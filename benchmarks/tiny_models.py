@@ -2,7 +2,8 @@
 
 Workstation side (torch + litert-torch, the convert extra). Run as a script to write them into a folder:
     python benchmarks/tiny_models.py OUT_DIR   ->  OUT_DIR/tiny.tflite, OUT_DIR/tiny-export/ (edgellm.json,
-                                                   model.tflite, tokenizer.json), OUT_DIR/add.tflite
+                                                   model.tflite, tokenizer.json), OUT_DIR/add.tflite,
+                                                   OUT_DIR/tiny-llm/ (a text-generation export)
 """
 
 from __future__ import annotations
@@ -146,10 +147,24 @@ def make_add(path: Path) -> Path:
     return path
 
 
+def make_llm_export(folder: Path) -> Path:
+    """The tests' tiny random llama (tests/tiny_llm.py), exported fp32 for text generation: cache 64, prefill_8."""
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+    from tiny_llm import CACHE, PREFILL, make_llm
+
+    from edgellm.convert.decoder.export import LlmExportConfig, export_llm
+
+    model = make_llm(folder.with_name(folder.name + "-hf"))
+    export_llm(model, folder, LlmExportConfig(cache_length=CACHE, prefill_lengths=PREFILL, overwrite=True))
+    shutil.rmtree(model)
+    return folder
+
+
 if __name__ == "__main__":
     out = Path(sys.argv[1] if len(sys.argv) > 1 else "build/tiny_models")
     out.mkdir(parents=True, exist_ok=True)
     make_tflite(out / "tiny.tflite")
     make_export(out / "tiny-export", out / "tiny.tflite")
     make_add(out / "add.tflite")
-    print(f"wrote {out}/tiny.tflite, {out}/tiny-export/, {out}/add.tflite")
+    make_llm_export(out / "tiny-llm")
+    print(f"wrote {out}/tiny.tflite, {out}/tiny-export/, {out}/add.tflite, {out}/tiny-llm/")

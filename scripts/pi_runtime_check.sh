@@ -120,7 +120,7 @@ done
 # ---------------------------------------------------------------------------------------------- models
 say "tiny models (made on the host with $HOST_PYTHON; x86 conversion, the .tflite is portable)"
 mkdir -p "$BUILD/models"
-if [[ ! -e "$BUILD/models/tiny-export/edgellm.json" ]]; then
+if [[ ! -e "$BUILD/models/tiny-export/edgellm.json" || ! -e "$BUILD/models/tiny-llm/edgellm.json" ]]; then
   "$HOST_PYTHON" -c "import litert_torch" 2>/dev/null ||
     die "HOST_PYTHON=$HOST_PYTHON cannot import litert_torch; point it at a Python with edgellm[convert]"
   "$HOST_PYTHON" "$REPO/benchmarks/tiny_models.py" "$BUILD/models" >"$BUILD/models.log" 2>&1 ||
@@ -184,6 +184,22 @@ if inchroot pip install -q tokenizers >>"$BUILD/pip.log" 2>&1; then
   inchroot python -c 'import json; r = json.load(open("/tmp/bench-tok.json"))["results"][0]; assert r["inputs"]["source"] == "text", r["inputs"]; print("tokenized text:", r["inputs"])'
 else
   echo "tokenizers could not be installed for aarch64 here (see $BUILD/pip.log); skipped"
+fi
+
+say "text generation: pip install <repo>[llm] (tokenizers, jinja2), then generate and bench a tiny LLM export"
+if inchroot pip install -q "/opt/edgellm-src[llm]" >>"$BUILD/pip.log" 2>&1; then
+  run edgellm generate /opt/models/tiny-llm --prompt "hello world" --chat --max-new-tokens 8 --stats
+  run edgellm bench /opt/models/tiny-llm --prompt-tokens 8 --new-tokens 8 --format json --output /tmp/bench-llm.json \
+    --overwrite --quiet
+  inchroot python - <<'EOF'
+import json
+r = json.load(open("/tmp/bench-llm.json"))["results"][0]
+assert r["runner_mode"] == "compiled", (r["runner_mode"], r["runner_fallback_reason"])  # CompiledModel on aarch64
+assert r["decode_tokens_per_second"] > 0 and len(r["tokens"]) == 8, r
+print("bench-llm.json ok: runner", r["runner_mode"], "tokens", r["tokens"])
+EOF
+else
+  echo "the llm extra could not be installed for aarch64 here (see $BUILD/pip.log); skipped"
 fi
 
 say "PASS: runtime-only install, bench and inspect work on Debian $SUITE arm64 (emulated)"
