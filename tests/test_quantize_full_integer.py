@@ -77,3 +77,20 @@ def test_outlier_channel_scaling_replaces_the_16x8_projections(tiny_bert):
     fc_inputs = [tensors[op["inputs"][0]]["dtype"] for op in it._get_ops_details()
                  if op["op_name"] == "FULLY_CONNECTED"]
     assert fc_inputs and all(d == np.int8 for d in fc_inputs)  # no 16x8 outlier projection left
+
+
+def test_quantize_warns_when_the_layer_norms_were_not_bounded(tiny_bert):
+    import warnings
+
+    from edgellm.calibrate import load_samples
+    from edgellm.convert import ConvertConfig, convert
+    from edgellm.quantize import QuantizationWarning, quantize
+
+    data = load_samples(None, str(tiny_bert), num_samples=8, sequence_length=SEQ)
+    with pytest.warns(QuantizationWarning, match="bounded_layer_norm=True"):
+        quantize(convert(tiny_bert, ConvertConfig(sequence_length=SEQ)), "int16x8", calibration=data)
+    bounded = convert(tiny_bert, ConvertConfig(sequence_length=SEQ, bounded_layer_norm=True))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", QuantizationWarning)
+        quantize(bounded, "int16x8", calibration=data)
+        quantize(convert(tiny_bert, ConvertConfig(sequence_length=SEQ)), "int8", calibration=data)  # not needed
