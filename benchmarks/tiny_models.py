@@ -148,14 +148,17 @@ def make_add(path: Path) -> Path:
 
 
 def make_llm_export(folder: Path) -> Path:
-    """The tests' tiny random llama (tests/tiny_llm.py), exported fp32 for text generation: cache 64, prefill_8."""
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-    from tiny_llm import CACHE, PREFILL, make_llm
+    """The tests' tiny random llama (tests/generate/tiny_llm.py), exported fp32 for text generation: cache 64,
+    prefill_8, decode_16 and decode_32."""
+    tests = Path(__file__).resolve().parents[1] / "tests"
+    sys.path[:0] = [str(tests), str(tests / "generate")]
+    from tiny_llm import CACHE, DECODE_WINDOWS, PREFILL, make_llm
 
     from edgellm.convert.decoder.export import LlmExportConfig, export_llm
 
     model = make_llm(folder.with_name(folder.name + "-hf"))
-    export_llm(model, folder, LlmExportConfig(cache_length=CACHE, prefill_lengths=PREFILL, overwrite=True))
+    export_llm(model, folder, LlmExportConfig(cache_length=CACHE, prefill_lengths=PREFILL,
+                                              decode_windows=DECODE_WINDOWS, overwrite=True))
     shutil.rmtree(model)
     return folder
 

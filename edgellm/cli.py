@@ -25,6 +25,10 @@ def _csv_ints(text: str) -> tuple[int, ...]:
     return values
 
 
+def _windows(text: str) -> tuple[int, ...]:
+    return () if text.strip().lower() == "none" else _csv_ints(text)
+
+
 # ---------------------------------------------------------------------------------------------- export
 def _add_export(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
@@ -66,6 +70,9 @@ def _add_export(sub: argparse._SubParsersAction) -> None:
                    help="text-generation: KV-cache positions, prompt + new tokens (default 512)")
     p.add_argument("--prefill-lengths", type=_csv_ints, default=(32, 128),
                    help="text-generation: prefill signatures, e.g. 32,128 (default); longer prompts go in chunks")
+    p.add_argument("--decode-windows", type=_windows, default=None, metavar="W,W,...|none",
+                   help="text-generation: decode_<W> signatures that read only the first W cache positions, used "
+                   "while the conversation fits (default: cache length / 2, / 4, / 8 down to 64; none for none)")
     p.add_argument("--overwrite", action="store_true", help="replace OUTPUT_DIR if it exists and is not empty")
     p.add_argument("--allow-validation-failure", action="store_true",
                    help="keep the export (marked not passed) when validation fails; still exits 1")
@@ -82,7 +89,8 @@ def _run_export(args: argparse.Namespace) -> int:
         from edgellm.convert.decoder.export import LlmExportConfig, export_llm
 
         config = LlmExportConfig(quantize=args.quantize, cache_length=args.cache_length,
-                                 prefill_lengths=args.prefill_lengths, overwrite=args.overwrite,
+                                 prefill_lengths=args.prefill_lengths, decode_windows=args.decode_windows,
+                                 overwrite=args.overwrite,
                                  allow_validation_failure=args.allow_validation_failure, smooth=args.smooth)
         result = export_llm(args.model, args.output_dir, config)
         print(result.summary())

@@ -53,11 +53,17 @@ def litertlm_variant(content: bytes) -> tuple[bytes, dict[str, int]]:
     (padding included) can pass the end of the cache, where DYNAMIC_UPDATE_SLICE would clamp the start and shift
     them all: there the update goes into the cache extended by T zero rows (CONCATENATION) and the first C rows are
     kept (SLICE), a copy of the cache per layer per prefill call, none per decode step.
+
+    The ``decode_<W>`` signatures (decode over the first W cache positions) are edgellm's runner's; LiteRT-LM picks
+    its signatures by name and runs ``decode``, so they are left out of the bundle's signature list.
     """
+    import re
+
     from ai_edge_litert import schema_py_generated as fb
     from ai_edge_litert.tools import flatbuffer_utils
 
     model = flatbuffer_utils.read_model_from_bytearray(bytearray(content))
+    model.signatureDefs = [s for s in model.signatureDefs if not re.fullmatch(r"decode_\d+", _name(s.signatureKey))]
     ops = model.operatorCodes
     code = {}
     for op in ("SLICE", "MUL", "DYNAMIC_UPDATE_SLICE", "RESHAPE", "CONCATENATION"):

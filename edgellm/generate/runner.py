@@ -3,7 +3,8 @@
 Runtime only: numpy and ai-edge-litert (or tflite-runtime), nothing else (the same rule as ``edgellm.bench``).
 
 The export's signatures take the KV cache as inputs and return only the K/V rows of the tokens they process
-(see ``edgellm.convert.decoder.layers``). Two ways to drive them:
+(see ``edgellm.convert.decoder.layers``). A decode step at position p runs ``decode_<W>`` for the smallest window
+W >= p the export has (it reads cache positions [0, W) only), else ``decode``. Ways to drive them:
 
 ``compiled``           The same, on LiteRT's ``CompiledModel`` (XNNPACK, threads) instead of the Interpreter: the
                        views are of its managed host buffers, and every signature is given decode's KV-cache
@@ -60,6 +61,7 @@ class CacheLayout:
     v_shape: tuple[int, ...]
     prefill_lengths: tuple[int, ...]
     vocab_size: int
+    decode_windows: tuple[int, ...] = ()  # decode_<W> signatures: decode over cache positions [0, W)
     k_axis: int = 1
     v_axis: int = 2
 
@@ -144,7 +146,8 @@ class LlmRunner:
     @property
     def signatures(self) -> dict[str, int]:
         """Signature name -> the number of tokens it takes."""
-        return {f"prefill_{t}": t for t in self.layout.prefill_lengths} | {"decode": 1}
+        return ({f"prefill_{t}": t for t in self.layout.prefill_lengths} | {"decode": 1}
+                | {f"decode_{w}": 1 for w in self.layout.decode_windows})
 
     def _init_caches(self) -> None:
         # decode's cache tensors are "the" cache; _valid[name]: rows [0, n) of a prefill signature's copy equal it
@@ -224,8 +227,10 @@ class LlmRunner:
         """Run one token at ``position``, store its K/V row; returns the next-token logits [V] (a view, reused)."""
         if not 0 <= position < self.layout.cache_length:
             raise ConfigError(f"position {position} is outside the KV cache of {self.layout.cache_length}")
-        out = self._run("decode", np.array([[token]], np.int32), np.array([position], np.int32))
-        self._store(out, position, 1)
+        # the smallest window that holds the cache rows [0, position) this step reads
+        name = next((f"decode_{w}" for w in self.layout.decode_windows if position <= w), "decode")
+        out = self._run(name, np.array([[token]], np.int32), np.array([position], np.int32))
+        self._store(out, position, 1, name)
         return out["logits"][0]
 
     def reset(self) -> None:
@@ -381,6 +386,7 @@ def _layout(signatures: dict[str, tuple[dict[str, Any], dict[str, Any]]]) -> Cac
         raise ModelFileError(f"the model has signatures {sorted(signatures)} but no 'decode'; it is not an "
                              "edgellm LLM export (re-run `edgellm export --task text-generation`)")
     prefill = sorted(int(m.group(1)) for s in signatures if (m := re.fullmatch(r"prefill_(\d+)", s)))
+    windows = sorted(int(m.group(1)) for s in signatures if (m := re.fullmatch(r"decode_(\d+)", s)))
     details, outputs = signatures["decode"]
     layers = sum(1 for n in details if n.startswith("kv_k_cache_"))
     if layers == 0 or "tokens" not in details or "input_pos" not in details:
@@ -397,7 +403,8 @@ def _layout(signatures: dict[str, tuple[dict[str, Any], dict[str, Any]]]) -> Cac
                                  "re-run `edgellm export --task text-generation`")
         axes.append(differ[0])
     return CacheLayout(num_layers=layers, cache_length=k_shape[axes[0]], k_shape=k_shape, v_shape=v_shape,
-                       prefill_lengths=tuple(prefill), vocab_size=int(outputs["logits"]["shape"][-1]),
+                       prefill_lengths=tuple(prefill), decode_windows=tuple(windows),
+                       vocab_size=int(outputs["logits"]["shape"][-1]),
                        k_axis=axes[0], v_axis=axes[1])
 
 

@@ -27,10 +27,9 @@ def test_export_folder_and_manifest(tiny):
         p.name for p in out.iterdir()}
     m = json.loads((out / "edgellm.json").read_text())
     assert m["task"] == "text-generation" and m["model_type"] == "llama" and m["source"]["format"] == "hf"
-    assert [s["name"] for s in m["signatures"]] == ["decode", "prefill_8"] or \
-        sorted(s["name"] for s in m["signatures"]) == ["decode", "prefill_8"]
+    assert sorted(s["name"] for s in m["signatures"]) == ["decode", "decode_16", "decode_32", "prefill_8"]
     llm = m["llm"]
-    assert llm["cache_length"] == CACHE and llm["prefill_lengths"] == [8]
+    assert llm["cache_length"] == CACHE and llm["prefill_lengths"] == [8] and llm["decode_windows"] == [16, 32]
     assert llm["kv_cache"]["k"]["shape"] == [2, CACHE, 8] and llm["kv_cache"]["k"]["sequence_axis"] == 1
     assert llm["kv_cache"]["v"]["shape"] == [2, 8, CACHE] and llm["kv_cache"]["v"]["sequence_axis"] == 2
     assert llm["kv_cache"]["num_layers"] == 2
@@ -58,12 +57,19 @@ def test_decode_graph_fuses_projections_and_reads_the_cache_as_it_is(tiny):
     for sig in model.signatures:
         sg = model.subgraphs[sig.subgraph]
         ops = [op.op for op in sg.operators]
-        decode = sig.name == "decode"
+        decode = sig.name.startswith("decode")
+        window = int(sig.name.split("_")[1]) if decode and sig.name != "decode" else None
         assert ops.count("FULLY_CONNECTED") == (4 * 2 + 1 if decode else 4 + 1), sig.name
         caches = {i for name, i in sig.inputs.items() if "_cache_" in name}
-        readers = [op.op for op in sg.operators if caches & set(op.inputs)]
+        readers = [op for op in sg.operators if caches & set(op.inputs)]
         # (prefill's last layer reads no cache: its attention output is not needed)
-        assert readers == ["BATCH_MATMUL"] * (len(caches) - (0 if decode else 2)), (sig.name, readers)
+        if window is None:
+            assert [op.op for op in readers] == ["BATCH_MATMUL"] * (len(caches) - (0 if decode else 2)), sig.name
+        else:  # decode_<W>: each cache is sliced to its first W positions, which go into the batch matmul
+            assert [op.op for op in readers] == ["SLICE"] * len(caches), sig.name
+            assert all(sorted(sg.tensors[op.outputs[0]].shape) == sorted([2, window, 8]) for op in readers)
+            sliced = {op.outputs[0] for op in readers}
+            assert {op.op for op in sg.operators if sliced & set(op.inputs)} == {"BATCH_MATMUL"}
         widths = [sg.tensors[op.inputs[1]].shape[0] for op in sg.operators if op.op == "FULLY_CONNECTED"]
         assert widths.count(4 * 8 + 2 * 2 * 8) == 2 and widths.count(2 * 48) == 1 + decode, widths  # qkv, gate+up
 

@@ -54,6 +54,7 @@ def make_llm(folder: Path, model_type: str = "llama", *, tokenizer: bool = True,
 
 CACHE = 64
 PREFILL = (8,)
+DECODE_WINDOWS = (16, 32)  # decode_16, decode_32 and decode: a 24-token generation after a prompt crosses them
 
 
 def cached_export(tmp_path_factory, recipe: str = "fp32") -> tuple[Path, Path]:
@@ -66,5 +67,6 @@ def cached_export(tmp_path_factory, recipe: str = "fp32") -> tuple[Path, Path]:
         make_llm(model)
     out = base / f"tiny_llama_{recipe}"
     if not (out / "edgellm.json").exists():
-        export_llm(model, out, LlmExportConfig(quantize=recipe, cache_length=CACHE, prefill_lengths=PREFILL))
+        export_llm(model, out, LlmExportConfig(quantize=recipe, cache_length=CACHE, prefill_lengths=PREFILL,
+                                               decode_windows=DECODE_WINDOWS))
     return model, out

@@ -32,6 +32,7 @@ class LlmExportConfig:
     quantize: str = "fp32"  # a recipe with a row in DECODER_TOLERANCES
     cache_length: int = 512
     prefill_lengths: tuple[int, ...] = (32, 128)
+    decode_windows: tuple[int, ...] | None = None  # None: DecoderConfig's default (cache / 2, / 4, / 8 down to 64)
     overwrite: bool = False
     allow_validation_failure: bool = False  # write the export marked not passed instead of nothing
     # int8-dynamic: migrate activation outliers into the weights first (edgellm.convert.decoder.smooth) when the
@@ -49,13 +50,17 @@ class LlmExportConfig:
         if self.smooth and self.quantize != "int8-dynamic":
             raise ConfigError(f"smooth migrates activation scale for int8-dynamic; this export is {self.quantize!r}: "
                               "drop --smooth or pass --quantize int8-dynamic")
-        object.__setattr__(self, "prefill_lengths", self.decoder_config().prefill_lengths)
+        resolved = self.decoder_config()
+        object.__setattr__(self, "prefill_lengths", resolved.prefill_lengths)
+        object.__setattr__(self, "decode_windows", resolved.decode_windows)
 
     def decoder_config(self) -> DecoderConfig:
-        return DecoderConfig(cache_length=self.cache_length, prefill_lengths=self.prefill_lengths)
+        return DecoderConfig(cache_length=self.cache_length, prefill_lengths=self.prefill_lengths,
+                             decode_windows=self.decode_windows)
 
     def to_dict(self) -> dict[str, Any]:
-        return {**asdict(self), "prefill_lengths": list(self.prefill_lengths)}
+        return {**asdict(self), "prefill_lengths": list(self.prefill_lengths),
+                "decode_windows": list(self.decode_windows)}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "LlmExportConfig":
@@ -286,6 +291,8 @@ def build_llm_manifest(edge: DecoderModel, model_file: Path, tokenizer, tokenize
         "llm": {
             "cache_length": layout.cache_length,
             "prefill_lengths": list(layout.prefill_lengths),
+            # decode_<W>: decode over cache positions [0, W) only, for a step at position <= W
+            "decode_windows": list(layout.decode_windows),
             "vocab_size": layout.vocab_size,
             "kv_cache": describe(layout),
             "prefill_returns_logits": False,  # the prompt's last token goes through decode

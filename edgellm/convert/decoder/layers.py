@@ -12,6 +12,9 @@ valid cache rows and the new rows 0..t:
     scores = [q @ K_cache^T  (masked j >= start) | q @ K_new^T  (causal)]     # [kvh, g*T, C + T]
     out    = softmax(scores)[..., :C] @ V_cache + softmax(scores)[..., C:] @ V_new
 
+With ``window`` W < C (the decode_<W> signatures) both caches are first sliced to their first W positions, and C in
+the formulas above is W: a step pays for the positions the conversation can have filled, not for the whole cache.
+
 Shapes (T new tokens, C cache length, H query heads, kvh KV heads, g = H / kvh, D head dim, V vocabulary):
     tokens     int32 [1, T]           input_pos  int32 [T] (start, start + 1, ...)
     k_cache_i  float32 [kvh, C, D]    v_cache_i  float32 [kvh, D, C]      (inputs, one pair per layer)
@@ -91,11 +94,13 @@ def release_weights(*models) -> None:
 
 
 class DecoderForExport(torch.nn.Module):
-    def __init__(self, model, spec: DecoderSpec, *, cache_length: int, with_logits: bool):
+    def __init__(self, model, spec: DecoderSpec, *, cache_length: int, with_logits: bool, window: int | None = None):
         super().__init__()
         self.model = model  # an XForCausalLM: .model (embed_tokens, layers, norm, rotary_emb), .lm_head
         self.spec = spec
         self.cache_length = cache_length
+        # attend over cache positions [0, window) only (decode_<W>): the caches are sliced to that many positions
+        self.window = window or cache_length
         self.with_logits = with_logits
         config = model.config
         self.num_heads = config.num_attention_heads
@@ -136,7 +141,7 @@ class DecoderForExport(torch.nn.Module):
         return out
 
     def _mask(self, input_pos, T: int):
-        C, g = self.cache_length, self.num_heads // self.num_kv_heads
+        C, g = self.window, self.num_heads // self.num_kv_heads
         start = input_pos[:1]  # [1]
         cache_ok = torch.arange(C, dtype=torch.int32)[None, :] < start[:, None]  # [1, C]
         cache_part = torch.where(cache_ok, 0.0, NEG).expand(T, C)  # [T, C]
@@ -174,11 +179,13 @@ class DecoderForExport(torch.nn.Module):
             q, k, v = q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2)  # [1, heads, T, D]
             q, k = self._apply_rope(q, k, cos, sin)
         qg = (q * self.scaling).reshape(kvh, g * T, D)  # query head h uses KV head h // g
+        C = self.window
+        if C < self.cache_length:
+            k_cache, v_cache = k_cache[:, :C, :], v_cache[:, :, :C]
         k3, v3 = k[0], v[0]  # [kvh, T, D]
         s = torch.cat([torch.matmul(qg, k_cache.transpose(1, 2)),  # [kvh, g*T, C]
                        torch.matmul(qg, k3.transpose(1, 2))], dim=-1) + mask  # [kvh, g*T, C + T]
         p = torch.softmax(s, dim=-1)
-        C = self.cache_length
         o = torch.matmul(p[..., :C], v_cache.transpose(1, 2)) + torch.matmul(p[..., C:], v3)  # [kvh, g*T, D]
         o = o.reshape(B, H, T, D).transpose(1, 2).reshape(B, T, H * D)
         return attn.o_proj(o), k3, v3.transpose(1, 2)  # k_new [kvh, T, D], v_new [kvh, D, T]
