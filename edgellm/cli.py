@@ -362,6 +362,7 @@ def _run_generate(args: argparse.Namespace) -> int:
         sys.stdout.write(piece)
         sys.stdout.flush()
     sys.stdout.write("\n")
+    sys.stdout.flush()
     if args.stats and llm.last_stats is not None:
         s = llm.last_stats
         print(f"edgellm generate: {s.prompt_tokens} prompt tokens, {s.new_tokens} new ({s.stop_reason}); time to "

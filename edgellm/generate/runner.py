@@ -306,12 +306,17 @@ class _CompiledSignatures:
         cache = str(weight_cache) if weight_cache is not None else ":memory:"
         options = Options(hardware_accelerators=HardwareAccelerator.CPU,
                           cpu_options=CpuOptions(num_threads=num_threads, xnnpack_weight_cache_path=cache))
+        # LiteRT logs every accelerator it probes, at the Environment's creation and again at the first buffer
+        # read or write (the buffer wrapper makes its own Environment, once per process): kept off the terminal
         try:
-            with native_stderr(log):  # LiteRT logs every accelerator it probes
-                self.model = CompiledModel.from_file(str(path), options=options)
+            with native_stderr(log):
+                self.model = CompiledModel.from_file(str(path), options=options, environment=_environment())
+                self._bind(host_memory)
         except RuntimeError as e:
             detail = next((line for line in reversed(log) if "ERROR" in line), str(e))
             raise _CompiledUnavailable(f"CompiledModel could not load {path.name}: {' '.join(detail.split())[:200]}")
+
+    def _bind(self, host_memory) -> None:
         listed = self.model.get_signature_list()
         self.details = {name: (self.model.get_input_tensor_details(name), self.model.get_output_tensor_details(name))
                         for name in listed}
@@ -320,22 +325,38 @@ class _CompiledSignatures:
         kv: dict[str, Any] = {}
         for name in sorted(listed, key=lambda n: n != "decode"):  # decode first: its cache buffers are shared
             index = self.model.get_signature_index(name)
-            ins, outs = self.model.create_input_buffers(index), self.model.create_output_buffers(index)
             inputs, outputs = listed[name]["inputs"], listed[name]["outputs"]
-            if name != "decode":
-                ins = [kv.get(n, b) if n.startswith("kv_") else b for n, b in zip(inputs, ins)]
+            if name == "decode":
+                ins = self.model.create_input_buffers(index)
+                kv = {n: b for n, b in zip(inputs, ins) if n.startswith("kv_")}
+            else:
+                ins = [kv[n] if n in kv else self.model.create_input_buffer_by_name(name, n) for n in inputs]
+            outs = self.model.create_output_buffers(index)
             views = {}
             for names, buffers, details in ((inputs, ins, self.details[name][0]), (outputs, outs, self.details[name][1])):
                 for n, b in zip(names, buffers):
                     views[n] = _view(b, details[n], host_memory)
-            if name == "decode":
-                kv = {n: b for n, b in zip(inputs, ins) if n.startswith("kv_")}
             self._calls[name] = (index, ins, outs)
             self.views[name] = views
 
     def run(self, name: str) -> None:
         index, ins, outs = self._calls[name]
         self.model.run_by_index(index, ins, outs)
+
+
+_ENVIRONMENT: list = []
+
+
+def _environment():
+    """One LiteRT Environment for the process: made once (it probes and logs every accelerator), shared by every
+    compiled runner and never destroyed before exit, where fd 2 is quiet (it logs each accelerator it destroys)."""
+    if not _ENVIRONMENT:
+        import ai_edge_litert
+        from ai_edge_litert.environment import Environment, EnvironmentOptions
+
+        runtime = str(Path(ai_edge_litert.__file__).parent)
+        _ENVIRONMENT.append(Environment.create(options=EnvironmentOptions(runtime_path=runtime)))
+    return _ENVIRONMENT[0]
 
 
 def _host_memory_function(library: Path):
