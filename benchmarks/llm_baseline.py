@@ -8,7 +8,7 @@ loop (``generate``): the prompt's tokens but the last are prefilled in chunks ov
 (``plan_prefill``, the same chunks for both), the last prompt token goes through ``decode`` and gives the first new
 token (time to first token = that prefill + one decode), then ``--new-tokens`` greedy tokens are decoded.
 
-* edgellm: ``edgellm.generate.runner.LlmRunner`` (mode ``inplace``; ``--modes`` adds ``copy``).
+* edgellm: ``edgellm.generate.runner.LlmRunner`` (mode ``compiled``, the default; ``--modes`` adds ``inplace``, ``copy``).
 * litert-torch: its signatures take ``tokens``, ``input_pos``, an additive ``mask`` [1, 1, T, C] and the whole
   cache, and return the whole updated cache, which the Python signature runner copies out and the next call copies
   back in (``LitertTorchRunner``; what its own Python examples do).
@@ -165,7 +165,7 @@ def main(argv=None) -> int:
     p.add_argument("export", type=Path, nargs="?", help="an edgellm text-generation export folder")
     p.add_argument("--litert-torch", type=Path, default=None, help="model_quantized.tflite written by export_hf")
     p.add_argument("--threads", default="1,2")
-    p.add_argument("--modes", default="inplace", help="edgellm runner modes to include (inplace,copy)")
+    p.add_argument("--modes", default="compiled", help="edgellm runner modes to include (compiled,inplace,copy)")
     p.add_argument("--prompt-tokens", type=int, default=64)
     p.add_argument("--new-tokens", type=int, default=64)
     p.add_argument("--rounds", type=int, default=5)

@@ -65,7 +65,12 @@ def bench_llm(folder: str | Path, config: LlmBenchConfig = LlmBenchConfig()) -> 
             raise RuntimeError("greedy tokens changed between runs of the same export")
         stats.append(llm.last_stats)
     manifest = llm.manifest
-    bytes_per_token = (folder / manifest["model_file"]).stat().st_size + manifest["llm"]["kv_cache"]["bytes"]
+    # the cache positions each decode step reads: its window (decode_<W>) or the whole cache
+    layout = llm.layout
+    read = [next((w for w in layout.decode_windows if pos <= w), layout.cache_length)
+            for pos in range(config.prompt_tokens - 1, config.prompt_tokens - 1 + config.new_tokens)]
+    cache_bytes = manifest["llm"]["kv_cache"]["bytes"] * sum(read) / len(read) / layout.cache_length
+    bytes_per_token = (folder / manifest["model_file"]).stat().st_size + int(cache_bytes)
     return {
         "export": str(folder), "recipe": (manifest.get("quantization") or {}).get("recipe"), **config.to_dict(),
         "runner_mode": llm.runner.mode, "runner_fallback_reason": llm.runner.fallback_reason,
@@ -73,7 +78,7 @@ def bench_llm(folder: str | Path, config: LlmBenchConfig = LlmBenchConfig()) -> 
         "time_to_first_token_ms": 1e3 * statistics.median(s.time_to_first_token_s for s in stats),
         "prefill_tokens_per_second": statistics.median(s.prefill_tokens_per_second for s in stats),
         "decode_tokens_per_second": statistics.median(s.decode_tokens_per_second for s in stats),
-        "bytes_read_per_token": bytes_per_token,  # weights once + the whole static KV cache
+        "bytes_read_per_token": bytes_per_token,  # weights once + the KV-cache positions decode reads
         "peak_rss_bytes": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
         "tokens": tokens,
     }
