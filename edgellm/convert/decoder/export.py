@@ -7,7 +7,6 @@ needs to run the model: cache length and KV tensor names/shapes/sequence axes, p
 
 from __future__ import annotations
 
-import gc
 import json
 import resource
 import time
@@ -107,11 +106,13 @@ def export_llm(model: str | Path | None, output_dir: str | Path, config: LlmExpo
     # The PyTorch model was released before quantizing (see _convert_and_quantize). Validation loads it again from
     # the source (safetensors are memory-mapped, a GGUF file is dequantized again: seconds), computes its outputs and
     # frees it before the export's runner loads, whose packed weights would otherwise sit next to it.
+    from edgellm.convert.decoder.layers import trim_heap
+
     reference = load_reference(source)
     expected = reference_outputs(reference, tokenizer, config.cache_length)
     generation_config, eos_ids = reference.generation_config, eos_token_ids(reference, tokenizer)
     del reference
-    gc.collect()
+    trim_heap()  # its freed weights would stay in RSS next to the runner's packed ones (see trim_heap)
     phases["reference"] = _peak_rss()
     with atomic_output_dir(output_dir, overwrite=config.overwrite) as tmp:
         (tmp / MODEL_FILE).write_bytes(edge.content)
@@ -154,6 +155,7 @@ def _convert_and_quantize(source, tokenizer, config: LlmExportConfig, phases: di
     quantizing holds the float flatbuffer, ai-edge-quantizer's working copies and the quantized one, so the PyTorch
     model (as many bytes as the float flatbuffer) is dropped first: with it, quantizing was the export's peak.
     """
+    from edgellm.convert.decoder.layers import release_weights, trim_heap
     from edgellm.quantize import get_recipe, quantize
 
     reference = load_reference(source)
@@ -180,11 +182,9 @@ def _convert_and_quantize(source, tokenizer, config: LlmExportConfig, phases: di
     phases["convert"] = _peak_rss()
     # litert-torch 0.10 leaves an FX graph alive after converting whose nodes hold the traced parameters, so dropping
     # the model alone frees no weight: their storage is emptied (validation loads the model again).
-    from edgellm.convert.decoder.layers import release_weights
-
     release_weights(reference, module)
     del reference, module
-    gc.collect()  # the HF model's modules hold reference cycles
+    trim_heap()  # collects the HF model's reference cycles, then returns the freed weights to the OS
     edge = quantize(float_model, config.quantize)
     phases["quantize"] = _peak_rss()
     del float_model

@@ -41,6 +41,8 @@ This module imports torch at the top: only the convert path imports it.
 
 from __future__ import annotations
 
+import ctypes
+import gc
 import sys
 import weakref
 
@@ -91,6 +93,23 @@ def release_weights(*models) -> None:
         for m in model.modules() if model is not None else ():
             for p in (*m.parameters(recurse=False), *(_FUSED[m].parameters() if m in _FUSED else ())):
                 p.data = torch.empty(0, dtype=p.dtype)
+
+
+def trim_heap() -> None:
+    """Collect garbage and hand the heap's free pages back to the OS (glibc's malloc_trim; a no-op elsewhere).
+
+    glibc keeps freed blocks below its mmap threshold (at most 32 MB: every weight of a small LLM) in the heap, where
+    they count in RSS and are reused only by allocations that fit them. The large buffers of the steps that follow
+    (the serialized flatbuffer, ai-edge-quantizer's copies) are mmapped and never reuse them, so they add to the peak.
+    Measured on SmolLM2-135M: fusing q/k/v and gate/up (``_fused``) frees 0.27 GB of original weights that RSS kept
+    until trimmed."""
+    gc.collect()
+    try:
+        libc = ctypes.CDLL(None)
+        trim = libc.malloc_trim
+    except (OSError, AttributeError):  # not glibc (musl, macOS)
+        return
+    trim(0)
 
 
 class DecoderForExport(torch.nn.Module):
