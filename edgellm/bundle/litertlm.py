@@ -37,7 +37,7 @@ LITERTLM_DIST = "litert-lm-api"  # the runtime; the template check records the v
 
 
 # ------------------------------------------------------------------------------------------- the flatbuffer
-def litertlm_variant(content: bytes) -> tuple[bytes, dict[str, int]]:
+def _variant(content: bytes | bytearray) -> tuple[bytearray, dict[str, int]]:
     """edgellm's prefill/decode flatbuffer -> (the same graph with LiteRT-LM's state-buffer KV cache, the sequence
     axis of the k and v caches).
 
@@ -62,7 +62,8 @@ def litertlm_variant(content: bytes) -> tuple[bytes, dict[str, int]]:
     from ai_edge_litert import schema_py_generated as fb
     from ai_edge_litert.tools import flatbuffer_utils
 
-    model = flatbuffer_utils.read_model_from_bytearray(bytearray(content))
+    # the object tree's weight buffers are views of this bytearray: no copy of the weights (a bytearray is used as is)
+    model = flatbuffer_utils.read_model_from_bytearray(content if isinstance(content, bytearray) else bytearray(content))
     model.signatureDefs = [s for s in model.signatureDefs if not re.fullmatch(r"decode_\d+", _name(s.signatureKey))]
     ops = model.operatorCodes
     code = {}
@@ -183,7 +184,13 @@ def litertlm_variant(content: bytes) -> tuple[bytes, dict[str, int]]:
     return _serialize(model), axes
 
 
-def _serialize(model) -> bytes:
+def litertlm_variant(content: bytes | bytearray) -> tuple[bytes, dict[str, int]]:
+    """edgellm's prefill/decode flatbuffer -> (LiteRT-LM's variant of it, the k and v sequence axes); see _variant."""
+    variant, axes = _variant(content)
+    return bytes(variant), axes
+
+
+def _serialize(model) -> bytearray:
     """Pack ``model`` with every buffer stored after the flatbuffer, 16-byte aligned, by offset and size (as
     ai-edge-quantizer writes large models): no 2 GB flatbuffer limit, and the Python packer, which copies non-numpy
     buffer data one byte at a time (minutes for SmolLM2), never sees the weights."""
@@ -204,9 +211,9 @@ def _serialize(model) -> bytes:
         end = _round16(end + len(d))
     out = bytearray(end)
     out[:len(head)] = head
-    for i, d in data.items():
-        out[offsets[i]:offsets[i] + len(d)] = memoryview(d).cast("B") if isinstance(d, memoryview) else bytes(d)
-    return bytes(out)
+    for i, d in data.items():  # each weight copied once, straight from the source buffer
+        out[offsets[i]:offsets[i] + len(d)] = memoryview(np.asarray(d, dtype=np.uint8)).cast("B")
+    return out
 
 
 def _round16(n: int) -> int:
@@ -259,7 +266,7 @@ class LitertLmBundle:
     model_type: str
 
 
-def write_litertlm(path: str | Path, tflite: bytes, tokenizer_json: str | Path, bundle: LitertLmBundle
+def write_litertlm(path: str | Path, tflite: bytes | bytearray, tokenizer_json: str | Path, bundle: LitertLmBundle
                    ) -> dict[str, Any]:
     """Write ``path`` (a .litertlm) from edgellm's flatbuffer; returns the manifest's description of it."""
     require("litert_lm_builder", "convert")
@@ -280,7 +287,7 @@ def write_litertlm(path: str | Path, tflite: bytes, tokenizer_json: str | Path, 
     meta.supports_thinking = False
     meta.supports_function_calling = False
 
-    variant, axes = litertlm_variant(tflite)
+    variant, axes = _variant(tflite)  # a bytearray, written as it is: no second copy of the weights
     executor = ex.ExecutorMetadata()
     llm = executor.llm_executor_metadata
     llm.max_history_size = bundle.cache_length
@@ -437,8 +444,17 @@ def write_export_litertlm(folder: Path, tokenizer, references: Sequence[tuple[li
     bundle = LitertLmBundle(start_token=start, stop_tokens=tuple(eos_token_ids), chat_template=template,
                             max_num_tokens=layout.cache_length, num_layers=layout.num_layers,
                             cache_length=layout.cache_length, model_type=model_type)
-    info = write_litertlm(folder / LITERTLM_FILE, (folder / MODEL_FILE).read_bytes(), folder / "tokenizer.json", bundle)
+    info = write_litertlm(folder / LITERTLM_FILE, _read_bytearray(folder / MODEL_FILE), folder / "tokenizer.json",
+                          bundle)
     return info, check
+
+
+def _read_bytearray(path: Path) -> bytearray:
+    """A file's bytes in a bytearray, read in place (``bytearray(path.read_bytes())`` holds them twice)."""
+    data = bytearray(path.stat().st_size)
+    with open(path, "rb") as f:
+        f.readinto(data)
+    return data
 
 
 def add_litertlm(folder: str | Path) -> dict[str, Any]:
