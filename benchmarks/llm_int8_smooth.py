@@ -19,7 +19,8 @@ identically before the 32 tokens counts as matched to the end. Every row also pr
 "What is the capital of France?" and whether it says Paris.
 --calibration: what the smoothing statistics are measured on, one row per kind and alpha: "text" (calibration_ids,
 the corpus as one plain-text stream: what --smooth uses), "chat" (chat_calibration_ids: each corpus line a user
-message through the chat template), "chat-reply" (the same followed by the float model's greedy reply).
+message through the chat template), "chat-reply" (the same followed by the float model's greedy reply),
+"text+chat-reply" (both: each channel's range is the larger of the two).
 A first row rounds only the weights to float16 (activations float): how much of the forking any small perturbation
 causes. Then, per prompt, the float model's top-1 minus top-2 logit at the step where the plain int8 run first differs:
 a fork on a gap of a few hundredths is a near tie that any rounding can flip.
@@ -135,7 +136,8 @@ def main() -> int:
     p.add_argument("--alphas", default="0.3,0.5,0.7")
     p.add_argument("--prompts", type=int, default=20, help="3 (validate_decoder's) to 20")
     p.add_argument("--chat", action="store_true", help="greedy prompts are CHAT_PROMPTS through the chat template")
-    p.add_argument("--calibration", default="text", help="smoothing statistics from: text, chat, chat-reply "
+    p.add_argument("--calibration", default="text", help="smoothing statistics from: text, chat, chat-reply, "
+                                                         "text+chat-reply "
                                                          "(comma-separated: a row per kind and alpha)")
     p.add_argument("--tokens", type=int, default=32)
     p.add_argument("--weight-only", action="store_true",
@@ -149,8 +151,9 @@ def main() -> int:
     if not 3 <= args.prompts <= 3 + len(PROMPTS):
         sys.exit(f"--prompts must be in [3, {3 + len(PROMPTS)}]; got {args.prompts}")
     kinds = args.calibration.split(",")
-    if not kinds or set(kinds) - {"text", "chat", "chat-reply"}:
-        sys.exit(f"--calibration takes text, chat, chat-reply separated by commas; got {args.calibration!r}")
+    if not kinds or set(kinds) - {"text", "chat", "chat-reply", "text+chat-reply"}:
+        sys.exit(f"--calibration takes text, chat, chat-reply, text+chat-reply separated by commas; "
+                 f"got {args.calibration!r}")
     model_path = args.model
     if model_path is None:
         from edgellm.convert.decoder.source import packaged_gguf
@@ -179,6 +182,7 @@ def main() -> int:
     calibrations = {"text": lambda: calibration_ids(tokenizer, SmoothConfig()),  # the first 2048 tokens
                     "chat": lambda: chat_calibration_ids(tokenizer, SmoothConfig()),
                     "chat-reply": lambda: chat_calibration_ids(tokenizer, SmoothConfig(), reference)}
+    calibrations["text+chat-reply"] = lambda: calibrations["text"]() + calibrations["chat-reply"]()
     with torch.no_grad():
         ref_held, ref_cal = reference(held).logits[0], reference(cal).logits[0]
     want = [greedy_with_gaps(reference, ids, args.tokens) for ids in prompt_ids]
