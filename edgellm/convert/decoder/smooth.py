@@ -29,6 +29,7 @@ from typing import Any, Sequence
 from edgellm.errors import ConfigError, UnsupportedArchitectureError, require
 
 SMOOTH_MODEL_TYPES = ("llama", "mistral", "qwen2", "qwen3")
+CALIBRATIONS = ("auto", "text", "text+chat")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -40,11 +41,19 @@ class SmoothConfig:
     calibration_tokens: tokens of the built-in calibration corpus (edgellm/calibrate/data/en.txt) run through the
         float model to measure max|x_j|; never the validation prompts or the held text.
     sequence_length: tokens per calibration forward pass.
+    calibration: what max|x_j| is measured on. "text": the corpus as one plain-text stream (calibration_ids);
+        "text+chat": that and the corpus as chat (chat_calibration_ids: each line a user message through the chat
+        template, followed by the float model's greedy reply), calibration_tokens each, so each channel's range is
+        the larger of the two; "auto": "text+chat" when the tokenizer has a chat template, else "text". In a
+        PyTorch simulation on SmolLM2-135M-Instruct (benchmarks/llm_int8_smooth.py --chat) "text" changed the
+        chat answer to "What is the capital of France?" (L'Étoile...) and "text+chat" kept Paris, with held
+        perplexity x1.0030 (text x1.0067, no smoothing x1.0172).
     """
 
     alpha: float = 0.5
     calibration_tokens: int = 2048
     sequence_length: int = 256
+    calibration: str = "auto"
 
     def __post_init__(self):
         if isinstance(self.alpha, bool) or not isinstance(self.alpha, (int, float)) or not 0.0 <= self.alpha <= 1.0:
@@ -53,6 +62,8 @@ class SmoothConfig:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 2:
                 raise ConfigError(f"smooth {name} must be an integer >= 2; got {value!r}")
+        if self.calibration not in CALIBRATIONS:
+            raise ConfigError(f"smooth calibration must be one of {', '.join(CALIBRATIONS)}; got {self.calibration!r}")
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -116,6 +127,22 @@ def chat_calibration_ids(tokenizer, config: SmoothConfig, model=None, *, reply_t
         if total >= config.calibration_tokens:
             break
     return chunks
+
+
+def smoothing_calibration(tokenizer, config: SmoothConfig, model) -> tuple[SmoothConfig, list[list[int]]]:
+    """The chunks ``config.calibration`` asks for, and ``config`` with "auto" resolved (what the manifest records).
+
+    ``model``: the float model (before smoothing), which writes the chat replies.
+    """
+    from dataclasses import replace
+
+    kind = config.calibration
+    if kind == "auto":
+        kind = "text+chat" if getattr(tokenizer, "chat_template", None) else "text"
+    chunks = calibration_ids(tokenizer, config)
+    if kind == "text+chat":
+        chunks += chat_calibration_ids(tokenizer, config, model)
+    return replace(config, calibration=kind), chunks
 
 
 def activation_ranges(model, chunks: Sequence[Sequence[int]]) -> dict[str, Any]:
