@@ -10,6 +10,7 @@ from edgellm.archs.decoders import DECODERS, get_decoder, supported_decoder_type
 from edgellm.convert.decoder import DecoderConfig
 from edgellm.convert.decoder.export import LlmExportConfig, export_llm
 from edgellm.convert.decoder.source import packaged_gguf, read_decoder_source
+from edgellm.convert.decoder.validate import CHAT_PROMPTS
 from edgellm.errors import ConfigError, ModelFileError, UnsupportedArchitectureError
 from generate.tiny_llm import CACHE, cached_export, make_llm
 
@@ -42,6 +43,9 @@ def test_export_folder_and_manifest(tiny):
     v = m["validation"]
     assert v["passed"] and v["recipe"] == "fp32" and v["tolerance"]["min_greedy_match"] == 1.0
     assert v["metrics"]["greedy_match_min"] == 1.0 and v["metrics"]["greedy_tokens"] == 32
+    # the tiny llama has a chat template: the chat prompts are validated too (recorded, not gated)
+    assert [g["prompt"] for g in v["metrics"]["greedy_chat"]] == list(CHAT_PROMPTS)
+    assert v["metrics"]["greedy_chat_match_min"] == 1.0 and v["metrics"]["greedy_chat_match_mean"] == 1.0
     assert v["metrics"]["perplexity_ratio"] == pytest.approx(1.0, abs=1e-4) and v["metrics"]["top1"] == 1.0
     assert m["export"]["peak_rss_bytes"] > 0
 
@@ -180,6 +184,32 @@ def test_validation_with_precomputed_reference_outputs_matches(tiny):
     given = validate_decoder(edge, out / "model.tflite", tokenizer,
                              expected=reference_outputs(reference, tokenizer, CACHE))
     assert own.to_dict() == given.to_dict() and own.passed
+    assert "chat 1.000 (min 1.000, 3 prompts)" in own.summary()
+    # the chat prompts are the chat template's rendering, as `edgellm generate --chat` encodes them (cut, as the
+    # plain prompts are, to leave the greedy tokens room in the tiny cache)
+    from edgellm.generate.tokenizer import ChatTokenizer
+
+    chat = ChatTokenizer(out, special={"bos_token": "<s>", "eos_token": "</s>"})
+    expected = reference_outputs(reference, tokenizer, CACHE)
+    assert expected.chat_prompt_ids == tuple(
+        tuple(chat.encode_chat([{"role": "user", "content": p}])[: CACHE - 32]) for p in CHAT_PROMPTS)
+    assert expected.chat_prompt_ids[0][-1] == 5  # the shortest still ends with the generation prompt <|assistant|>
+    assert expected.stop_ids == (2,)
+    # no chat template: no chat entry (the other keys are unchanged)
+    tokenizer.chat_template = None
+    plain = validate_decoder(edge, out / "model.tflite", tokenizer)
+    assert not {"greedy_chat", "greedy_chat_match_mean", "greedy_chat_match_min"} & set(plain.metrics)
+    assert {k: v for k, v in own.metrics.items() if not k.startswith("greedy_chat")} == plain.metrics
+    assert "chat" not in plain.summary()
+
+
+def test_greedy_match_counts_an_identical_ended_reply_as_matched():
+    from edgellm.convert.decoder.validate import _matched
+
+    assert _matched([5, 6, 7, 8], [5, 6, 9, 8]) == 2
+    assert _matched([5, 2, 7, 8], [5, 2, 9, 9], stop=(2,)) == 4  # both replies ended at token 2: what follows is noise
+    assert _matched([5, 6, 2, 8], [5, 9, 2, 8], stop=(2,)) == 1  # forked before the end
+    assert _matched([5, 6], [5, 6], stop=(2,)) == 2
 
 
 @pytest.mark.parametrize("model_type", [t for t in supported_decoder_types()])

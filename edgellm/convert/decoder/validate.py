@@ -3,6 +3,11 @@
 Metrics (named as in ``edgellm.validate``):
   greedy_match     per prompt, the share of the first N greedy tokens (N = greedy_tokens) before the first
                    difference from PyTorch's greedy tokens; reported as the mean and the minimum over prompts
+  greedy_chat      the same on CHAT_PROMPTS, each one user message through the tokenizer's chat template (as
+                   `edgellm generate --chat` sends it), for a model with one; a reply that ends (an end-of-sequence
+                   token) identically before N tokens matches to the end. Recorded, not gated: plain continuations
+                   of a small model meet near ties (top-1 minus top-2 logit 0.001-0.1) within a few tokens, where
+                   any rounding forks the text, while an instruct model's chat replies are what its users see
   top1             teacher-forced on held text: share of positions whose argmax equals PyTorch's
   perplexity       teacher-forced perplexity of the held text under the export; perplexity_ratio = export / PyTorch
 The export is run through edgellm.generate's runner (the same path `edgellm generate` uses). A recipe passes
@@ -23,6 +28,8 @@ from edgellm.errors import require
 GREEDY_PROMPTS = ("The quickest way to learn a new language is",
                   "Here is a short story about a robot who wants to be a gardener.",
                   "def fibonacci(n):")
+CHAT_PROMPTS = ("What is the capital of France?", "What is the quickest way to learn a new language?",
+                "Write a Python function that returns the n-th Fibonacci number.")
 HELD_TEXT = Path(__file__).resolve().parents[2] / "calibrate" / "data" / "en_eval.txt"
 
 
@@ -67,8 +74,10 @@ class DecoderValidationReport:
     def summary(self) -> str:
         m = self.metrics
         verdict = "passed" if self.passed else "FAILED: " + "; ".join(self.failures)
+        chat = (f", chat {m['greedy_chat_match_mean']:.3f} (min {m['greedy_chat_match_min']:.3f}, "
+                f"{len(m['greedy_chat'])} prompts)" if m.get("greedy_chat") else "")
         return (f"validation {verdict} [{self.recipe}] greedy match {m['greedy_match_mean']:.3f} "
-                f"(min {m['greedy_match_min']:.3f}, {m['greedy_tokens']} tokens x {len(m['greedy'])} prompts), "
+                f"(min {m['greedy_match_min']:.3f}, {m['greedy_tokens']} tokens x {len(m['greedy'])} prompts{chat}), "
                 f"top-1 {m['top1']:.3f}, perplexity {m['perplexity']:.3f} vs {m['reference_perplexity']:.3f} "
                 f"(x{m['perplexity_ratio']:.4f}, {m['held_tokens']} held tokens)")
 
@@ -112,20 +121,53 @@ class ReferenceOutputs:
     greedy: tuple[tuple[int, ...], ...]  # per prompt, PyTorch's greedy tokens
     held_ids: tuple[int, ...]
     logits: np.ndarray = field(repr=False)  # [N, V] teacher-forced logits on held_ids
+    # CHAT_PROMPTS through the chat template and PyTorch's greedy tokens for them (empty: no chat template)
+    chat_prompts: tuple[str, ...] = ()
+    chat_prompt_ids: tuple[tuple[int, ...], ...] = ()
+    chat_greedy: tuple[tuple[int, ...], ...] = ()
+    stop_ids: tuple[int, ...] = ()  # end-of-sequence tokens: a chat reply ends there
+
+
+def chat_prompt_ids(tokenizer, prompts: Sequence[str]) -> tuple[tuple[int, ...], ...]:
+    """Each prompt as one user message through the chat template, tokenized as `edgellm generate --chat` does;
+    () when the tokenizer has no chat template or its template refuses a lone user message."""
+    import jinja2
+
+    if not getattr(tokenizer, "chat_template", None):
+        return ()
+    try:
+        texts = [tokenizer.apply_chat_template([{"role": "user", "content": p}], tokenize=False,
+                                               add_generation_prompt=True) for p in prompts]
+    except (jinja2.exceptions.TemplateError, ValueError):
+        return ()
+    return tuple(tuple(tokenizer(t, add_special_tokens=False)["input_ids"]) for t in texts)
+
+
+def _matched(want: Sequence[int], got: Sequence[int], stop: Sequence[int] = ()) -> int:
+    """Tokens before the first difference; a reply that ends (a token in ``stop``) identically matches to the end."""
+    same = next((i for i, (a, b) in enumerate(zip(want, got)) if a != b), len(want))
+    return len(want) if any(t in stop for t in want[:same]) else same
 
 
 def reference_outputs(reference, tokenizer, cache_length: int, *, greedy_tokens: int = 32, held_tokens: int = 128,
-                      prompts: Sequence[str] = GREEDY_PROMPTS) -> ReferenceOutputs:
+                      prompts: Sequence[str] = GREEDY_PROMPTS, chat_prompts: Sequence[str] = CHAT_PROMPTS
+                      ) -> ReferenceOutputs:
     torch = require("torch", "convert")
     greedy_tokens = min(greedy_tokens, cache_length // 2)
     prompt_ids = tuple(tuple(tokenizer(p)["input_ids"])[: cache_length - greedy_tokens] for p in prompts)
     greedy = tuple(tuple(torch_greedy(reference, ids, greedy_tokens)) for ids in prompt_ids)
+    chat_ids = tuple(ids[: cache_length - greedy_tokens] for ids in chat_prompt_ids(tokenizer, chat_prompts))
+    chat_greedy = tuple(tuple(torch_greedy(reference, ids, greedy_tokens)) for ids in chat_ids)
+    eos = reference.generation_config.eos_token_id
+    stop = set(eos if isinstance(eos, (list, tuple)) else [eos] if eos is not None else [])
+    stop |= {tokenizer.eos_token_id} if tokenizer.eos_token_id is not None else set()
     text = " ".join(line.strip() for line in HELD_TEXT.read_text("utf-8").splitlines() if line.strip())
     ids = tuple(tokenizer(text)["input_ids"])[: min(held_tokens, cache_length)]
     with torch.no_grad():
         logits = reference(torch.tensor([ids])).logits[0].float().numpy()  # [N, V]
     return ReferenceOutputs(greedy_tokens=greedy_tokens, prompt_ids=prompt_ids, greedy=greedy, held_ids=ids,
-                            logits=logits)
+                            logits=logits, chat_prompts=tuple(chat_prompts) if chat_ids else (),
+                            chat_prompt_ids=chat_ids, chat_greedy=chat_greedy, stop_ids=tuple(sorted(stop)))
 
 
 def validate_decoder(candidate, model_path: str | Path, tokenizer, *, greedy_tokens: int = 32,
@@ -150,6 +192,11 @@ def validate_decoder(candidate, model_path: str | Path, tokenizer, *, greedy_tok
         want, got = list(want), runner_greedy(runner, list(ids), greedy_tokens)
         same = next((i for i, (a, b) in enumerate(zip(want, got)) if a != b), greedy_tokens)
         greedy.append({"prompt": prompt, "match": same / greedy_tokens, "reference": want, "export": got})
+    greedy_chat = []
+    for prompt, ids, want in zip(expected.chat_prompts, expected.chat_prompt_ids, expected.chat_greedy):
+        want, got = list(want), runner_greedy(runner, list(ids), greedy_tokens)
+        greedy_chat.append({"prompt": prompt, "match": _matched(want, got, expected.stop_ids) / greedy_tokens,
+                            "reference": want, "export": got})
     ids, ref_logits = list(expected.held_ids), expected.logits
     runner.reset()
     got_logits = np.stack([runner.decode(t, position=i).copy() for i, t in enumerate(ids)])  # [N, V]
@@ -165,6 +212,10 @@ def validate_decoder(candidate, model_path: str | Path, tokenizer, *, greedy_tok
         "perplexity_ratio": float(np.exp(nll_got - nll_ref)),
         "max_abs_logit_diff": float(np.max(np.abs(ref_logits - got_logits))),
     }
+    if greedy_chat:
+        chat_matches = [g["match"] for g in greedy_chat]
+        metrics.update({"greedy_chat_match_mean": float(np.mean(chat_matches)),
+                        "greedy_chat_match_min": float(np.min(chat_matches)), "greedy_chat": greedy_chat})
     failures = []
     if metrics["greedy_match_min"] < tolerance.min_greedy_match:
         failures.append(f"greedy tokens differ from PyTorch's (match {metrics['greedy_match_min']:.3f} < "
