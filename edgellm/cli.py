@@ -76,9 +76,10 @@ def _add_export(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--overwrite", action="store_true", help="replace OUTPUT_DIR if it exists and is not empty")
     p.add_argument("--allow-validation-failure", action="store_true",
                    help="keep the export (marked not passed) when validation fails; still exits 1")
-    p.add_argument("--smooth", action=argparse.BooleanOptionalAction, default=False,
+    p.add_argument("--smooth", action=argparse.BooleanOptionalAction, default=None,
                    help="text-generation int8-dynamic: migrate activation outliers into the weights first "
-                        "(SmoothQuant, for llama, mistral, qwen2, qwen3; off by default: see the README)")
+                        "(SmoothQuant; llama, mistral, qwen2, qwen3). Default: on where it applies; --no-smooth "
+                        "turns it off, --smooth makes it an error where it does not apply")
     p.set_defaults(func=_run_export)
 
 

@@ -161,9 +161,11 @@ def test_int8_dynamic_export_records_smoothing(outlier_llm, tmp_path):
     folder, _ = outlier_llm
     results = {}
     export_llm(folder, tmp_path / "smooth_False", LlmExportConfig(quantize="int8-dynamic", cache_length=CACHE,
-                                                                 prefill_lengths=(8,), allow_validation_failure=True))
+                                                                 prefill_lengths=(8,), allow_validation_failure=True,
+                                                                 smooth=False))
+    # on by default for int8-dynamic of a llama
     assert cli.main(["export", "--model", str(folder), "--task", "text-generation", "--quantize", "int8-dynamic",
-                     "--cache-length", str(CACHE), "--prefill-lengths", "8", "--smooth",
+                     "--cache-length", str(CACHE), "--prefill-lengths", "8",
                      "--allow-validation-failure", str(tmp_path / "smooth_True")]) in (0, 1)
     for smooth in (True, False):
         results[smooth] = json.loads((tmp_path / f"smooth_{smooth}" / "edgellm.json").read_text())
@@ -182,10 +184,16 @@ def test_int8_dynamic_export_records_smoothing(outlier_llm, tmp_path):
 
 
 def test_smooth_flag_errors(tmp_path):
-    """--smooth is asked for explicitly: a recipe or family it does not apply to is an error, not a silent no-op."""
+    """--smooth asked for explicitly: a recipe or family it does not apply to is an error, not a silent no-op; the
+    default applies it only where it applies."""
     with pytest.raises(ConfigError, match="smooth migrates activation scale for int8-dynamic"):
         LlmExportConfig(quantize="fp32", smooth=True)
     gemma = make_llm(tmp_path / "gemma", "gemma")
     assert cli.main(["export", "--model", str(gemma), "--task", "text-generation", "--quantize", "int8-dynamic",
                      "--cache-length", str(CACHE), "--prefill-lengths", "8", "--smooth", str(tmp_path / "o")]) == 2
     assert not (tmp_path / "o").exists()
+    # the default skips a family it does not apply to
+    assert cli.main(["export", "--model", str(gemma), "--task", "text-generation", "--quantize", "int8-dynamic",
+                     "--cache-length", str(CACHE), "--prefill-lengths", "8", "--decode-windows", "none",
+                     "--allow-validation-failure", str(tmp_path / "g")]) in (0, 1)
+    assert "smoothing" not in json.loads((tmp_path / "g" / "edgellm.json").read_text())["quantization"]
