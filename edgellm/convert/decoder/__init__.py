@@ -38,8 +38,8 @@ class DecoderConfig:
         takes the rest), leftovers by decode. Each one adds a graph but no weights.
     decode_windows: the decode_<W> signatures (W < C), decode over the first W cache positions only. Attention
         reads (and XNNPACK re-packs) every cache position it is given on every step: at cache 1024, SmolLM2's 30
-        layers of attention took 24.5 ms per step over the whole cache and 4.1 ms over 128 positions (1 thread),
-        more than its int8 weights alone at full length. None (default): C/2, C/4, C/8 down to 64; () for none.
+        layers of attention took 11.2 ms per step over the whole cache and 1.7 ms over 128 positions (1 thread,
+        benchmarks/llm_attention_window.py). None (default): C/2, C/4, C/8 down to 64; () for none.
     """
 
     cache_length: int = 512
