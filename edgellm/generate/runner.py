@@ -116,8 +116,9 @@ class LlmRunner:
                 mode = "compiled"
             except _CompiledUnavailable as e:
                 if mode == "compiled" or weight_cache is not None:
-                    raise MissingDependencyError(f"runner mode 'compiled' is not available here: {e}; use "
-                                                 "mode 'inplace' (the LiteRT Interpreter)") from None
+                    fix = "drop the weight cache" if weight_cache is not None else "use mode 'inplace'"
+                    raise MissingDependencyError(f"the compiled runner is not available here: {e}; {fix} (the "
+                                                 "LiteRT Interpreter runs without it)") from None
                 self.fallback_reason, mode = str(e), "inplace"
         self.mode = mode  # the one in use: compiled, inplace or copy
         if mode == "compiled":
@@ -150,8 +151,8 @@ class LlmRunner:
                 | {f"decode_{w}": 1 for w in self.layout.decode_windows})
 
     def _init_caches(self) -> None:
-        # decode's cache tensors are "the" cache; _valid[name]: rows [0, n) of a prefill signature's copy equal it
-        # (inplace only: compiled signatures all read decode's buffers)
+        # decode's cache tensors are "the" cache; _valid[name]: rows [0, n) of another signature's own copy
+        # (prefill_<T>, decode_<W>) equal it (inplace only: compiled signatures all read decode's buffers)
         views = self._views["decode"][1]
         self.k = [views[f"kv_k_cache_{i}"] for i in range(self.layout.num_layers)]
         self.v = [views[f"kv_v_cache_{i}"] for i in range(self.layout.num_layers)]
