@@ -10,7 +10,8 @@ W >= p the export has (it reads cache positions [0, W) only), else ``decode``. W
                        views are of its managed host buffers, and every signature is given decode's KV-cache
                        buffers, so there is one cache and no per-signature copy to bring up to date. XNNPACK's
                        in-memory weight cache packs each weight once for all signatures (the Interpreter packs
-                       them once per signature): SmolLM2 int8 holds 0.28 GB of RSS instead of 0.57 GB.
+                       them once per signature): SmolLM2 int8 with 5 signatures peaks at 316 MB of RSS instead of
+                       932 MB (benchmarks/llm_decode.py --modes compiled,inplace).
 ``inplace``            Each signature's tensors are allocated once and held as numpy views of the interpreter's
                        own buffers. A call writes its token ids and positions into the views and invokes the
                        subgraph; then only the new K/V rows are written into the cache views (2 x layers small
@@ -299,7 +300,7 @@ class _CompiledSignatures:
             raise _CompiledUnavailable(f"no ai-edge-litert CompiledModel ({e})") from None
         from edgellm.bench.runtime import _quiet_litert_teardown, native_stderr
 
-        host_memory = _host_memory_function(Path(ai_edge_litert.__file__).parent / "libLiteRt.so")
+        host_address = _host_address_function(Path(ai_edge_litert.__file__).parent / "libLiteRt.so")
         _quiet_litert_teardown()
         log: list[str] = []
         # a file: packed once, then memory-mapped by later loads (XNNPACK marks a file made for another model stale
@@ -312,31 +313,32 @@ class _CompiledSignatures:
         try:
             with native_stderr(log):
                 self.model = CompiledModel.from_file(str(path), options=options, environment=_environment())
-                self._bind(host_memory)
+                self._bind(host_address)
         except RuntimeError as e:
             detail = next((line for line in reversed(log) if "ERROR" in line), str(e))
             raise _CompiledUnavailable(f"CompiledModel could not load {path.name}: {' '.join(detail.split())[:200]}")
 
-    def _bind(self, host_memory) -> None:
+    def _bind(self, host_address) -> None:
         listed = self.model.get_signature_list()
         self.details = {name: (self.model.get_input_tensor_details(name), self.model.get_output_tensor_details(name))
                         for name in listed}
         self._calls: dict[str, tuple[int, list, list]] = {}
         self.views: dict[str, dict[str, np.ndarray]] = {}
-        kv: dict[str, Any] = {}
-        for name in sorted(listed, key=lambda n: n != "decode"):  # decode first: its cache buffers are shared
+        kv: dict[str, tuple[Any, np.ndarray]] = {}  # decode's cache buffers and their views, shared
+        for name in sorted(listed, key=lambda n: n != "decode"):  # decode first
             index = self.model.get_signature_index(name)
             inputs, outputs = listed[name]["inputs"], listed[name]["outputs"]
             if name == "decode":
                 ins = self.model.create_input_buffers(index)
-                kv = {n: b for n, b in zip(inputs, ins) if n.startswith("kv_")}
             else:
-                ins = [kv[n] if n in kv else self.model.create_input_buffer_by_name(name, n) for n in inputs]
+                ins = [kv[n][0] if n in kv else self.model.create_input_buffer_by_name(name, n) for n in inputs]
             outs = self.model.create_output_buffers(index)
             views = {}
             for names, buffers, details in ((inputs, ins, self.details[name][0]), (outputs, outs, self.details[name][1])):
                 for n, b in zip(names, buffers):
-                    views[n] = _view(b, details[n], host_memory)
+                    views[n] = kv[n][1] if n in kv else _view(b, details[n], host_address)
+            if name == "decode":
+                kv = {n: (b, views[n]) for n, b in zip(inputs, ins) if n.startswith("kv_")}
             self._calls[name] = (index, ins, outs)
             self.views[name] = views
 
@@ -360,35 +362,40 @@ def _environment():
     return _ENVIRONMENT[0]
 
 
-def _host_memory_function(library: Path):
-    """LiteRtGetTensorBufferHostMemory(LiteRtTensorBuffer, void**) -> LiteRtStatus, from LiteRT's C API."""
+def _host_address_function(library: Path):
+    """buffer -> the address of its host memory, through LiteRT's C API
+    (LiteRtGetTensorBufferHostMemory(LiteRtTensorBuffer, void**) -> LiteRtStatus; the TensorBuffer's capsule holds
+    the LiteRtTensorBuffer); 0 when it has none."""
     import ctypes
 
     try:
-        lib = ctypes.CDLL(str(library))
-        function = lib.LiteRtGetTensorBufferHostMemory
+        function = ctypes.CDLL(str(library)).LiteRtGetTensorBufferHostMemory
     except (OSError, AttributeError) as e:
         raise _CompiledUnavailable(f"LiteRT's C API is not at {library} ({e})") from None
-    function.argtypes = [ctypes.c_void_p, ctypes.POINTER(ctypes.c_void_p)]
-    function.restype = ctypes.c_int
-    return function
+    function.argtypes, function.restype = [ctypes.c_void_p, ctypes.POINTER(ctypes.c_void_p)], ctypes.c_int
+    capsule_name = ctypes.PYFUNCTYPE(ctypes.c_char_p, ctypes.py_object)(("PyCapsule_GetName", ctypes.pythonapi))
+    capsule_pointer = ctypes.PYFUNCTYPE(ctypes.c_void_p, ctypes.py_object, ctypes.c_char_p)(
+        ("PyCapsule_GetPointer", ctypes.pythonapi))
+
+    def host_address(buffer) -> int:
+        capsule, address = buffer.capsule, ctypes.c_void_p()
+        if function(capsule_pointer(capsule, capsule_name(capsule)), ctypes.byref(address)) != 0:
+            return 0
+        return address.value or 0
+
+    return host_address
 
 
-def _view(buffer, details: dict[str, Any], host_memory) -> np.ndarray:
+def _view(buffer, details: dict[str, Any], host_address) -> np.ndarray:
     """A numpy array over a TensorBuffer's host memory, checked: a value written through it must read back."""
     import ctypes
 
-    capsule_name = ctypes.pythonapi.PyCapsule_GetName
-    capsule_name.restype, capsule_name.argtypes = ctypes.c_char_p, [ctypes.py_object]
-    capsule_pointer = ctypes.pythonapi.PyCapsule_GetPointer
-    capsule_pointer.restype, capsule_pointer.argtypes = ctypes.c_void_p, [ctypes.py_object, ctypes.c_char_p]
-    capsule = buffer.capsule
-    address = ctypes.c_void_p()
-    if host_memory(capsule_pointer(capsule, capsule_name(capsule)), ctypes.byref(address)) != 0 or not address.value:
+    address = host_address(buffer)
+    if not address:
         raise _CompiledUnavailable(f"tensor {details['name']} has no host memory")
     dtype, shape = np.dtype(details["dtype"]), tuple(int(x) for x in details["shape"])
     size = int(np.prod(shape)) * dtype.itemsize
-    view = np.frombuffer((ctypes.c_char * size).from_address(address.value), dtype).reshape(shape)
+    view = np.frombuffer((ctypes.c_char * size).from_address(address), dtype).reshape(shape)
     view.reshape(-1)[:1] = 7
     if buffer.read(1, dtype)[0] != 7:
         raise _CompiledUnavailable(f"a view of tensor {details['name']} does not alias its buffer")

@@ -20,7 +20,7 @@ from edgellm.bundle.outdir import atomic_output_dir
 from edgellm.convert.decoder import TASK, DecoderConfig, DecoderModel, convert_decoder, load_reference, \
     read_decoder_source
 from edgellm.convert.decoder.validate import DECODER_TOLERANCES, INT4_GRID_TOLERANCE, DecoderValidationReport, \
-    reference_outputs, validate_decoder
+    eos_token_ids, reference_outputs, validate_decoder
 from edgellm.errors import ConfigError, ModelFileError, ValidationError, require
 
 
@@ -256,14 +256,6 @@ def check_chat_template(folder: Path, tokenizer, references=None) -> dict[str, A
     checked = [r for r in results if "identical" in r]
     return {"identical": bool(checked) and all(r["identical"] for r in checked), "renderer": f"jinja2 {jinja2.__version__}",
             "conversations": results}
-
-
-def eos_token_ids(reference, tokenizer) -> list[int]:
-    eos = reference.generation_config.eos_token_id
-    ids = set(eos if isinstance(eos, (list, tuple)) else [eos] if eos is not None else [])
-    if tokenizer.eos_token_id is not None:
-        ids.add(int(tokenizer.eos_token_id))
-    return sorted(int(i) for i in ids)
 
 
 def build_llm_manifest(edge: DecoderModel, model_file: Path, tokenizer, tokenizer_files: list[str],

@@ -143,6 +143,15 @@ def chat_prompt_ids(tokenizer, prompts: Sequence[str]) -> tuple[tuple[int, ...],
     return tuple(tuple(tokenizer(t, add_special_tokens=False)["input_ids"]) for t in texts)
 
 
+def eos_token_ids(reference, tokenizer) -> list[int]:
+    """The tokens that end a reply: the generation config's end-of-sequence ids and the tokenizer's."""
+    eos = reference.generation_config.eos_token_id
+    ids = set(eos if isinstance(eos, (list, tuple)) else [eos] if eos is not None else [])
+    if tokenizer.eos_token_id is not None:
+        ids.add(int(tokenizer.eos_token_id))
+    return sorted(int(i) for i in ids)
+
+
 def _matched(want: Sequence[int], got: Sequence[int], stop: Sequence[int] = ()) -> int:
     """Tokens before the first difference; a reply that ends (a token in ``stop``) identically matches to the end."""
     same = next((i for i, (a, b) in enumerate(zip(want, got)) if a != b), len(want))
@@ -158,16 +167,14 @@ def reference_outputs(reference, tokenizer, cache_length: int, *, greedy_tokens:
     greedy = tuple(tuple(torch_greedy(reference, ids, greedy_tokens)) for ids in prompt_ids)
     chat_ids = tuple(ids[: cache_length - greedy_tokens] for ids in chat_prompt_ids(tokenizer, chat_prompts))
     chat_greedy = tuple(tuple(torch_greedy(reference, ids, greedy_tokens)) for ids in chat_ids)
-    eos = reference.generation_config.eos_token_id
-    stop = set(eos if isinstance(eos, (list, tuple)) else [eos] if eos is not None else [])
-    stop |= {tokenizer.eos_token_id} if tokenizer.eos_token_id is not None else set()
     text = " ".join(line.strip() for line in HELD_TEXT.read_text("utf-8").splitlines() if line.strip())
     ids = tuple(tokenizer(text)["input_ids"])[: min(held_tokens, cache_length)]
     with torch.no_grad():
         logits = reference(torch.tensor([ids])).logits[0].float().numpy()  # [N, V]
     return ReferenceOutputs(greedy_tokens=greedy_tokens, prompt_ids=prompt_ids, greedy=greedy, held_ids=ids,
                             logits=logits, chat_prompts=tuple(chat_prompts) if chat_ids else (),
-                            chat_prompt_ids=chat_ids, chat_greedy=chat_greedy, stop_ids=tuple(sorted(stop)))
+                            chat_prompt_ids=chat_ids, chat_greedy=chat_greedy,
+                            stop_ids=tuple(eos_token_ids(reference, tokenizer)))
 
 
 def validate_decoder(candidate, model_path: str | Path, tokenizer, *, greedy_tokens: int = 32,
@@ -190,8 +197,8 @@ def validate_decoder(candidate, model_path: str | Path, tokenizer, *, greedy_tok
     greedy = []
     for prompt, ids, want in zip(prompts, expected.prompt_ids, expected.greedy):
         want, got = list(want), runner_greedy(runner, list(ids), greedy_tokens)
-        same = next((i for i, (a, b) in enumerate(zip(want, got)) if a != b), greedy_tokens)
-        greedy.append({"prompt": prompt, "match": same / greedy_tokens, "reference": want, "export": got})
+        greedy.append({"prompt": prompt, "match": _matched(want, got) / greedy_tokens, "reference": want,
+                       "export": got})
     greedy_chat = []
     for prompt, ids, want in zip(expected.chat_prompts, expected.chat_prompt_ids, expected.chat_greedy):
         want, got = list(want), runner_greedy(runner, list(ids), greedy_tokens)
