@@ -8,7 +8,10 @@ HF decoder layer around an external KV cache, so a family is supported when its 
     x += mlp(norm2(x))
 
 and everything else (norm flavour, MLP activation, embedding scale, biases, GQA, rope scaling) lives in HF
-modules that are called as they are. Families with more than that are listed with what is missing.
+modules that are called as they are. Read from the HF modules too, per layer: sliding-window attention (mistral,
+qwen2, gemma2/3: a mask over the window, the cache stays whole), gemma2's attention and final logit soft-capping,
+gemma3's per-layer-type rope, gemma2/3's norms around each block's output. Families with more than that are
+listed with what is missing.
 Nothing here imports torch.
 """
 
@@ -52,12 +55,16 @@ DECODERS: Mapping[str, DecoderSpec] = MappingProxyType({
         DecoderSpec(model_type="qwen3", qk_norm=True, tiny_config={**_TINY, "head_dim": 8}),
         DecoderSpec(model_type="gemma", tiny_config={**_TINY, "head_dim": 8}),
         DecoderSpec(model_type="phi3", fused_qkv=True, tiny_config={**_TINY, "tie_word_embeddings": False}),
-        DecoderSpec(model_type="gemma2", unsupported="attention-logit soft-capping, alternating sliding-window "
-                    "layers and pre/post feed-forward norms are not wired into edgellm's KV-cache layer yet"),
-        DecoderSpec(model_type="gemma3_text", unsupported="alternating local/global rope and sliding-window layers "
-                    "are not wired into edgellm's KV-cache layer yet"),
-        DecoderSpec(model_type="gemma3", unsupported="a multimodal checkpoint; export its text model "
-                    "(model_type gemma3_text), which is not wired into edgellm's KV-cache layer yet either"),
+        # sliding-window layers alternate with full ones; window 4 < the tests' sequences, so the mask is exercised
+        DecoderSpec(model_type="gemma2", tiny_config={
+            **_TINY, "head_dim": 8, "query_pre_attn_scalar": 8, "sliding_window": 4,
+            "layer_types": ["sliding_attention", "full_attention"], "attn_logit_softcapping": 50.0,
+            "final_logit_softcapping": 30.0}),
+        DecoderSpec(model_type="gemma3_text", qk_norm=True, tiny_config={
+            **_TINY, "head_dim": 8, "query_pre_attn_scalar": 8, "sliding_window": 4,
+            "layer_types": ["sliding_attention", "full_attention"]}),
+        DecoderSpec(model_type="gemma3", unsupported="a multimodal checkpoint (vision tower and text model); export "
+                    "its text model, model_type gemma3_text, as a folder of its own"),
         DecoderSpec(model_type="gpt2", unsupported="fused Conv1D attention with learned absolute positions and no "
                     "num_key_value_heads; its layer shape differs from the rope decoders edgellm re-wires"),
     )

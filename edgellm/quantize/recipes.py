@@ -84,13 +84,15 @@ _INT4 = (
     # 1. every weight int8 per channel, activations dynamic (the int8-dynamic recipe): the embedding table and
     #    whatever the rows below do not claim.
     *_all_ops("min_max_uniform_quantize", _INT8_CHANNELWISE, compute_precision="INTEGER", explicit_dequantize=False),
-    # 2. linear layers from float weights: 4-bit with OCTAV's MSE-optimal clip per block (ai-edge-quantizer 0.10's
-    #    MSE algorithm has no blockwise mode; GPTQ needs calibration through the KV-cache signatures: not wired).
-    _int4_row(".*", "OCTAV"),
+    # 2. linear layers: the export has already put their float weights on 4-bit block grids with GPTQ
+    #    (convert/decoder/gptq.py: ai-edge-quantizer's GPTQ with Hessians from the PyTorch model on calibration text);
+    #    dequantized_weight_recovery reads those scales and ints back exactly. (OCTAV's MSE-optimal clip, the
+    #    choice before GPTQ: 1.22 / 69% on SmolLM2 in the simulation below, against GPTQ's 1.16-1.22 / 75-80%.)
+    _int4_row(".*", "dequantized_weight_recovery"),
     # 3. the layers that hurt most at 4 bits stay int8, a budget of 25% of the decoder's linear weights: on
     #    SmolLM2-135M (PyTorch simulation, 512 held tokens, perplexity ratio / top-1 vs float) all 4-bit with a
     #    clip 1.31 / 71%; down_proj int8 1.19 / 75%; any other single kind 1.26-1.31. (down_proj + v_proj, 1.17 /
-    #    81%, cannot be selected: the converter names k_proj and v_proj after q_proj, up_proj after gate_proj.)
+    #    81%, cannot be selected: the converter fuses q/k/v and gate/up into one layer each.) GPTQ leaves them float.
     dynamic_row(".*down_proj.*"),
     # 4. a GGUF file's own grid (convert/decoder/int4.py): dequantized_weight_recovery finds its scales and ints.
     _int4_row(".*Linear_grid;.*", "dequantized_weight_recovery"),
@@ -161,8 +163,8 @@ RECIPES: Mapping[str, Recipe] = MappingProxyType({r.name: r for r in (
     Recipe(name="int4", suffix="int4", int4_block=32,
            description="text-generation: 4-bit blockwise (block 32) weights for the decoder's linear layers, "
                        "activations int8 at run time; a GGUF file's own Q4_0/Q4_1 numbers are kept exactly (Q4_1's "
-                       "per-block minimum as a float offset on block sums), float weights get an MSE-optimal "
-                       "clip with down_proj int8; embedding table and LM head int8 per channel",
+                       "per-block minimum as a float offset on block sums), float weights get GPTQ grids calibrated "
+                       "on the built-in corpus, with down_proj int8; embedding table and LM head int8 per channel",
            aeq_recipe=_INT4),
 )})
 

@@ -242,7 +242,7 @@ def test_every_family_wrapper_matches_transformers(model_type, tmp_path):
 def test_family_table_gives_a_reason_for_every_gap():
     for spec in DECODERS.values():
         assert (spec.unsupported is None) == bool(spec.tiny_config), spec.model_type
-    assert {"llama", "qwen2", "qwen3", "mistral", "gemma", "phi3"} <= set(supported_decoder_types())
+    assert {"llama", "qwen2", "qwen3", "mistral", "gemma", "gemma2", "gemma3_text", "phi3"} <= set(supported_decoder_types())
 
 
 def test_unsupported_family(tmp_path):
@@ -252,7 +252,7 @@ def test_unsupported_family(tmp_path):
     folder.mkdir()
     GPT2Config(n_layer=1, n_embd=16, n_head=2, vocab_size=100).save_pretrained(folder)
     with pytest.raises(UnsupportedArchitectureError, match=r"'gpt2' is not supported for text-generation \(fused "
-                                                           r"Conv1D.*supported: gemma, llama"):
+                                                           r"Conv1D.*supported: gemma, gemma2, gemma3_text, llama"):
         read_decoder_source(folder)
     assert cli.main(["export", "--model", str(folder), "--task", "text-generation", str(tmp_path / "o")]) == 2
 
@@ -320,3 +320,16 @@ def test_smollm2_gguf_int8_dynamic(tmp_path):
     text = "".join(load_llm(out).generate("What is the capital of France?", GenerateConfig(chat=True,
                                                                                            max_new_tokens=16)))
     assert "Paris" in text
+
+
+@pytest.mark.parametrize("model_type", ["gemma2", "gemma3_text"])
+def test_sliding_window_families_export_with_greedy_identical_to_transformers(model_type, tmp_path):
+    """gemma2 (soft-capped attention and logits) and gemma3 (per-layer-type rope, q/k norms): their sliding layers
+    (window 4 in the tiny configs) see only the last 4 positions in prefill chunks, across the decode windows and
+    in the whole-cache decode, and fp32 validation asks for every greedy token to be transformers' own."""
+    folder = make_llm(tmp_path / "m", model_type)
+    result = export_llm(folder, tmp_path / "o", LlmExportConfig(cache_length=CACHE, prefill_lengths=(8,),
+                                                                decode_windows=(16, 32)))
+    metrics = result.validation.metrics
+    assert result.validation.passed and metrics["greedy_match_min"] == 1.0 and metrics["greedy_tokens"] == 32
+    assert json.loads((tmp_path / "o" / "edgellm.json").read_text())["model_type"] == model_type

@@ -115,7 +115,12 @@ def test_int4_from_float_weights(tmp_path):
     result = export_llm(tmp_path / "m", tmp_path / "o", LlmExportConfig(
         quantize="int4", cache_length=CACHE, prefill_lengths=(8,), allow_validation_failure=True))
     manifest = json.loads((tmp_path / "o" / "edgellm.json").read_text())
-    assert manifest["quantization"]["int4"]["data_driven_weights"] == 14
+    int4 = manifest["quantization"]["int4"]
+    assert int4["data_driven_weights"] == 14
+    # q, k, v, o, gate, up of both layers on GPTQ grids (3 Hessians a layer); down_proj left for the int8 row
+    assert {k: int4["gptq"][k] for k in ("method", "weights", "hessians", "skip")} == \
+        {"method": "GPTQ", "weights": 12, "hessians": 6, "skip": ["mlp.down_proj"]}
+    assert int4["gptq"]["calibration"] == "text+chat" and int4["gptq"]["calibration_tokens"] > 0
     metrics = manifest["validation"]["metrics"]
     assert {"top1", "perplexity_ratio", "greedy_match_mean"} <= set(metrics)
     # random tiny weights have near-flat logits (perplexity ~ the vocabulary), so top-1 is noise here; the

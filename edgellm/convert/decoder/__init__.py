@@ -121,10 +121,6 @@ def convert_decoder(source: DecoderSource, config: DecoderConfig = DecoderConfig
     if max_pos and config.cache_length > max_pos:
         raise ConfigError(f"cache_length {config.cache_length} is above the model's max_position_embeddings "
                           f"({max_pos}); pass --cache-length {max_pos} or less")
-    window = source.config.get("sliding_window") if source.config.get("use_sliding_window", True) else None
-    if window and config.cache_length > int(window):
-        raise ConfigError(f"cache_length {config.cache_length} is above the model's sliding_window ({window}), "
-                          f"which edgellm's KV cache does not implement; pass --cache-length {window} or less")
     from edgellm.convert.decoder.layers import DecoderForExport, torch, trim_heap
 
     model = reference if reference is not None else load_reference(source)

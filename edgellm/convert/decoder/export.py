@@ -162,11 +162,22 @@ def _convert_and_quantize(source, tokenizer, config: LlmExportConfig, phases: di
     reference = load_reference(source)
     module, tolerance, int4 = None, None, None
     if get_recipe(config.quantize).int4_block:
-        from edgellm.convert.decoder.int4 import gguf_module_grids, prepare_int4, recovered_module_grids
+        from edgellm.convert.decoder.gptq import GptqConfig, gptq_decoder, gptq_layers
+        from edgellm.convert.decoder.int4 import check_int4_blocks, gguf_module_grids, prepare_int4, \
+            recovered_module_grids
+        from edgellm.convert.decoder.smooth import SmoothConfig, smoothing_calibration
 
+        check_int4_blocks(reference)
         # a GGUF file's own 4-bit grids (raw blocks); a HF folder's weights where they are dequantized Q4_1
         grids = gguf_module_grids(reference, source.path) if source.gguf else recovered_module_grids(reference)
+        gptq = None
+        if gptq_layers(reference, GptqConfig(), exclude=list(grids)):  # float weights left: GPTQ puts them on grids
+            # the calibration text int8-dynamic's smoothing uses (plain text and chat), never the held text
+            calibration, chunks = smoothing_calibration(tokenizer, SmoothConfig(), reference)
+            gptq = {**gptq_decoder(reference, chunks, exclude=list(grids)), "calibration": calibration.calibration}
         module, int4 = prepare_int4(reference, grids)
+        if gptq is not None:
+            int4["gptq"] = gptq
         tolerance = INT4_GRID_TOLERANCE if int4["grid_weights"] and not int4["data_driven_weights"] else None
     smoothing = None
     from edgellm.convert.decoder.smooth import SMOOTH_MODEL_TYPES

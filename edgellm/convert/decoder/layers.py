@@ -43,6 +43,7 @@ from __future__ import annotations
 
 import ctypes
 import gc
+import inspect
 import sys
 import weakref
 
@@ -127,6 +128,16 @@ class DecoderForExport(torch.nn.Module):
         self.head_dim = getattr(config, "head_dim", None) or config.hidden_size // self.num_heads
         attn = model.model.layers[0].self_attn
         self.scaling = float(attn.scaling)
+        # per layer: sliding-window attention (qwen2 and gemma2/3 say per layer, mistral for all; None: full), the
+        # rope variant (gemma3's local and global layers rotate with different bases), attention-logit soft-capping
+        self.sliding = [getattr(l.self_attn, "sliding_window", getattr(config, "sliding_window", None))
+                        for l in model.model.layers]
+        self.sliding = [w if w and w < cache_length else None for w in self.sliding]  # else it hides nothing
+        self.layer_types = list(getattr(config, "layer_types", None) or [None] * len(model.model.layers))
+        self.softcap = [getattr(l.self_attn, "attn_logit_softcapping", None) for l in model.model.layers]
+        self.final_softcap = getattr(config, "final_logit_softcapping", None)
+        # rotary embedding per layer type (gemma3's forward takes one), else one for every layer
+        self._rope_by_type = "layer_type" in inspect.signature(model.model.rotary_emb.forward).parameters
         # the family's own rope application (phi3's handles partial rotary dims)
         self._apply_rope = sys.modules[type(attn).__module__].apply_rotary_pos_emb
         layers = model.model.layers
@@ -143,29 +154,48 @@ class DecoderForExport(torch.nn.Module):
         base = self.model.model
         T = tokens.shape[1]
         x = base.embed_tokens(tokens.long())  # [1, T, hidden]
-        cos, sin = base.rotary_emb(x, input_pos.long()[None, :])  # [1, T, rope dims]
-        mask = self._mask(input_pos, T)  # [g*T, C + T]
+        positions = input_pos.long()[None, :]
+        if self._rope_by_type:
+            rope = {t: base.rotary_emb(x, positions, t) for t in dict.fromkeys(self.layer_types)}
+        else:
+            rope = {t: base.rotary_emb(x, positions) for t in [None]}  # cos, sin [1, T, rope dims]
+        masks = {w: self._mask(input_pos, T, w) for w in dict.fromkeys(self.sliding)}  # [g*T, C + T] each
         out = {}
         for i, layer in enumerate(base.layers):
-            h = layer.input_layernorm(x)
-            a, k_new, v_new = self._attention(i, layer.self_attn, h, cos, sin, kv[f"k_cache_{i}"],
-                                              kv[f"v_cache_{i}"], mask)
-            x = x + a
-            x = x + self._mlp(i, layer.mlp, layer.post_attention_layernorm(x))
+            cos, sin = rope[self.layer_types[i] if self._rope_by_type else None]
+            a, k_new, v_new = self._attention(i, layer.self_attn, layer.input_layernorm(x), cos, sin,
+                                              kv[f"k_cache_{i}"], kv[f"v_cache_{i}"], masks[self.sliding[i]])
+            if hasattr(layer, "pre_feedforward_layernorm"):  # gemma2/3: each block's output is normed too
+                x = x + layer.post_attention_layernorm(a)
+                x = x + layer.post_feedforward_layernorm(self._mlp(i, layer.mlp, layer.pre_feedforward_layernorm(x)))
+            else:
+                x = x + a
+                x = x + self._mlp(i, layer.mlp, layer.post_attention_layernorm(x))
             out[f"k_new_{i}"] = k_new
             out[f"v_new_{i}"] = v_new
         if self.with_logits:
             last = base.norm(x[:, -1:, :])  # [1, 1, hidden]
-            out["logits"] = self.model.lm_head(last)[:, 0, :]  # [1, V]
+            logits = self.model.lm_head(last)[:, 0, :]  # [1, V]
+            if self.final_softcap:  # gemma2
+                logits = torch.tanh(logits / self.final_softcap) * self.final_softcap
+            out["logits"] = logits
         return out
 
-    def _mask(self, input_pos, T: int):
+    def _mask(self, input_pos, T: int, sliding: int | None = None):
+        """Additive mask [g*T, C + T] (row = head-in-group * T + t): cache positions [0, start) and the new tokens
+        up to t; with a sliding window S only the S positions up to the query's own (key > query - S, as HF's
+        sliding-window mask)."""
         C, g = self.window, self.num_heads // self.num_kv_heads
         start = input_pos[:1]  # [1]
-        cache_ok = torch.arange(C, dtype=torch.int32)[None, :] < start[:, None]  # [1, C]
-        cache_part = torch.where(cache_ok, 0.0, NEG).expand(T, C)  # [T, C]
+        key = torch.arange(C, dtype=torch.int32)[None, :]  # [1, C]
+        cache_ok = key < start[:, None]  # [1, C]
         causal = torch.triu(torch.full((T, T), NEG), diagonal=1)  # [T, T]
-        return torch.cat([cache_part, causal], dim=-1).repeat(g, 1)  # [g*T, C + T], row = head-in-group * T + t
+        if sliding:
+            query = start[:, None] + torch.arange(T, dtype=torch.int32)[:, None]  # [T, 1] absolute positions
+            cache_ok = cache_ok & (key > query - sliding)  # [T, C]
+            causal = causal + torch.tril(torch.full((T, T), NEG), diagonal=-sliding)  # t - t' >= S
+        cache_part = torch.where(cache_ok, 0.0, NEG).expand(T, C)  # [T, C]
+        return torch.cat([cache_part, causal], dim=-1).repeat(g, 1)
 
     def _mlp(self, i: int, mlp, h):
         gate_up = self.gate_up[str(i)] if str(i) in self.gate_up else None
@@ -203,7 +233,10 @@ class DecoderForExport(torch.nn.Module):
             k_cache, v_cache = k_cache[:, :C, :], v_cache[:, :, :C]
         k3, v3 = k[0], v[0]  # [kvh, T, D]
         s = torch.cat([torch.matmul(qg, k_cache.transpose(1, 2)),  # [kvh, g*T, C]
-                       torch.matmul(qg, k3.transpose(1, 2))], dim=-1) + mask  # [kvh, g*T, C + T]
+                       torch.matmul(qg, k3.transpose(1, 2))], dim=-1)  # [kvh, g*T, C + T]
+        if self.softcap[i]:  # gemma2: scores squashed into (-cap, cap) before the mask
+            s = torch.tanh(s / self.softcap[i]) * self.softcap[i]
+        s = s + mask
         p = torch.softmax(s, dim=-1)
         o = torch.matmul(p[..., :C], v_cache.transpose(1, 2)) + torch.matmul(p[..., C:], v3)  # [kvh, g*T, D]
         o = o.reshape(B, H, T, D).transpose(1, 2).reshape(B, T, H * D)
