@@ -7,6 +7,7 @@ HF decoder layer around an external KV cache, so a family is supported when its 
     x += o_proj(attention(rope(q_proj(norm1(x))), rope(k_proj(...)), v_proj(...)))   (optional per-head q/k norm)
     x += mlp(norm2(x))
 
+(GPT-2 too, without rope, through edgellm.convert.decoder.gpt2's renaming view)
 and everything else (norm flavour, MLP activation, embedding scale, biases, GQA, rope scaling) lives in HF
 modules that are called as they are. Read from the HF modules too, per layer: sliding-window attention (mistral,
 qwen2, gemma2/3: a mask over the window, the cache stays whole), gemma2's attention and final logit soft-capping,
@@ -65,8 +66,10 @@ DECODERS: Mapping[str, DecoderSpec] = MappingProxyType({
             "layer_types": ["sliding_attention", "full_attention"]}),
         DecoderSpec(model_type="gemma3", unsupported="a multimodal checkpoint (vision tower and text model); export "
                     "its text model, model_type gemma3_text, as a folder of its own"),
-        DecoderSpec(model_type="gpt2", unsupported="fused Conv1D attention with learned absolute positions and no "
-                    "num_key_value_heads; its layer shape differs from the rope decoders edgellm re-wires"),
+        # learned absolute positions instead of rope, q/k/v in one Conv1D (edgellm.convert.decoder.gpt2 renames)
+        DecoderSpec(model_type="gpt2", fused_qkv=True, tiny_config=dict(
+            vocab_size=160, n_embd=32, n_inner=48, n_layer=2, n_head=4, n_positions=256, tie_word_embeddings=True,
+            bos_token_id=1, eos_token_id=2, pad_token_id=0)),
     )
 })
 

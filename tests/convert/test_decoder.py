@@ -231,7 +231,7 @@ def test_every_family_wrapper_matches_transformers(model_type, tmp_path):
     with torch.no_grad():
         for start, t in ((0, 4), (4, 5)):
             out = pre(ids[:, start:start + t].int(), torch.arange(start, start + t, dtype=torch.int32), kv)
-            for i in range(len(model.model.layers)):
+            for i in range(len(dec.model.model.layers)):
                 kv[f"k_cache_{i}"][:, start:start + t] = out[f"k_new_{i}"]  # K [kvh, C, D]
                 kv[f"v_cache_{i}"][..., start:start + t] = out[f"v_new_{i}"]  # V [kvh, D, C]
         got = dec(ids[:, 9:].int(), torch.tensor([9], dtype=torch.int32), kv)["logits"][0]
@@ -242,17 +242,19 @@ def test_every_family_wrapper_matches_transformers(model_type, tmp_path):
 def test_family_table_gives_a_reason_for_every_gap():
     for spec in DECODERS.values():
         assert (spec.unsupported is None) == bool(spec.tiny_config), spec.model_type
-    assert {"llama", "qwen2", "qwen3", "mistral", "gemma", "gemma2", "gemma3_text", "phi3"} <= set(supported_decoder_types())
+    assert {"llama", "qwen2", "qwen3", "mistral", "gemma", "gemma2", "gemma3_text", "gpt2", "phi3"} <= \
+        set(supported_decoder_types())
 
 
 def test_unsupported_family(tmp_path):
-    from transformers import GPT2Config
+    from transformers import Gemma3Config
 
-    folder = tmp_path / "gpt2"
+    folder = tmp_path / "gemma3"
     folder.mkdir()
-    GPT2Config(n_layer=1, n_embd=16, n_head=2, vocab_size=100).save_pretrained(folder)
-    with pytest.raises(UnsupportedArchitectureError, match=r"'gpt2' is not supported for text-generation \(fused "
-                                                           r"Conv1D.*supported: gemma, gemma2, gemma3_text, llama"):
+    Gemma3Config().save_pretrained(folder)
+    with pytest.raises(UnsupportedArchitectureError, match=r"'gemma3' is not supported for text-generation \(a "
+                                                           r"multimodal checkpoint.*supported: gemma, gemma2, "
+                                                           r"gemma3_text, gpt2, llama"):
         read_decoder_source(folder)
     assert cli.main(["export", "--model", str(folder), "--task", "text-generation", str(tmp_path / "o")]) == 2
 
@@ -322,11 +324,12 @@ def test_smollm2_gguf_int8_dynamic(tmp_path):
     assert "Paris" in text
 
 
-@pytest.mark.parametrize("model_type", ["gemma2", "gemma3_text"])
-def test_sliding_window_families_export_with_greedy_identical_to_transformers(model_type, tmp_path):
+@pytest.mark.parametrize("model_type", ["gemma2", "gemma3_text", "gpt2"])
+def test_families_beyond_llama_export_with_greedy_identical_to_transformers(model_type, tmp_path):
     """gemma2 (soft-capped attention and logits) and gemma3 (per-layer-type rope, q/k norms): their sliding layers
     (window 4 in the tiny configs) see only the last 4 positions in prefill chunks, across the decode windows and
-    in the whole-cache decode, and fp32 validation asks for every greedy token to be transformers' own."""
+    in the whole-cache decode; GPT-2: learned positions, Conv1D projections. fp32 validation asks for every greedy
+    token to be transformers' own."""
     folder = make_llm(tmp_path / "m", model_type)
     result = export_llm(folder, tmp_path / "o", LlmExportConfig(cache_length=CACHE, prefill_lengths=(8,),
                                                                 decode_windows=(16, 32)))

@@ -139,6 +139,15 @@ def test_int4_block_must_divide_inputs(tmp_path):
                                                                    prefill_lengths=(8,)))
 
 
+def test_int4_is_for_the_llama_style_families(tmp_path):
+    make_llm(tmp_path / "m", "gpt2")
+    with pytest.raises(ConfigError, match="int4 quantizes the decoder blocks .* gpt2 keeps its own layout: use "
+                                          "--quantize int8-dynamic"):
+        export_llm(tmp_path / "m", tmp_path / "o", LlmExportConfig(quantize="int4", cache_length=CACHE,
+                                                                   prefill_lengths=(8,)))
+    assert not (tmp_path / "o").exists()
+
+
 def test_int4_is_for_text_generation_only():
     from edgellm.export import ExportConfig
 

@@ -162,7 +162,11 @@ def _linears(model) -> list[tuple[str, Any]]:
 
 
 def check_int4_blocks(model) -> None:
-    """ConfigError unless the block (32) divides the input size of every linear layer int4 quantizes."""
+    """ConfigError unless the block (32) divides the input size of every linear layer int4 quantizes (and the
+    model keeps its decoder blocks in ``model.layers``, where int4 and GPTQ look for them: not GPT-2)."""
+    if not hasattr(getattr(model, "model", None), "layers"):
+        raise ConfigError(f"int4 quantizes the decoder blocks of the llama-style families; "
+                          f"{model.config.model_type} keeps its own layout: use --quantize int8-dynamic")
     for name, m in _linears(model):
         if m.in_features % BLOCK:
             raise ConfigError(f"int4 quantizes in blocks of {BLOCK} along each linear layer's input, which does not "

@@ -48,6 +48,7 @@ import sys
 import weakref
 
 from edgellm.archs.decoders import DecoderSpec
+from edgellm.convert.decoder.gpt2 import _VIEWS, decoder_view
 from edgellm.errors import require
 
 torch = require("torch", "convert")
@@ -91,7 +92,8 @@ def release_weights(*models) -> None:
     litert-torch 0.10 leaves the traced FX graph alive after converting, and its nodes hold the parameters (the
     fused ones through the export wrappers), so dropping the model alone frees no weight."""
     for model in models:
-        for m in model.modules() if model is not None else ():
+        views = [_VIEWS[model]] if model is not None and model in _VIEWS else []  # GPT-2's copied weights
+        for m in [*(model.modules() if model is not None else ()), *(m for v in views for m in v.modules())]:
             for p in (*m.parameters(recurse=False), *(_FUSED[m].parameters() if m in _FUSED else ())):
                 p.data = torch.empty(0, dtype=p.dtype)
 
@@ -116,6 +118,7 @@ def trim_heap() -> None:
 class DecoderForExport(torch.nn.Module):
     def __init__(self, model, spec: DecoderSpec, *, cache_length: int, with_logits: bool, window: int | None = None):
         super().__init__()
+        model = decoder_view(model)  # GPT-2 under the names below (edgellm.convert.decoder.gpt2)
         self.model = model  # an XForCausalLM: .model (embed_tokens, layers, norm, rotary_emb), .lm_head
         self.spec = spec
         self.cache_length = cache_length
@@ -127,7 +130,7 @@ class DecoderForExport(torch.nn.Module):
         self.num_kv_heads = getattr(config, "num_key_value_heads", None) or self.num_heads
         self.head_dim = getattr(config, "head_dim", None) or config.hidden_size // self.num_heads
         attn = model.model.layers[0].self_attn
-        self.scaling = float(attn.scaling)
+        self.scaling = [float(l.self_attn.scaling) for l in model.model.layers]  # per layer (GPT-2 may divide by i+1)
         # per layer: sliding-window attention (qwen2 and gemma2/3 say per layer, mistral for all; None: full), the
         # rope variant (gemma3's local and global layers rotate with different bases), attention-logit soft-capping
         self.sliding = [getattr(l.self_attn, "sliding_window", getattr(config, "sliding_window", None))
@@ -136,10 +139,12 @@ class DecoderForExport(torch.nn.Module):
         self.layer_types = list(getattr(config, "layer_types", None) or [None] * len(model.model.layers))
         self.softcap = [getattr(l.self_attn, "attn_logit_softcapping", None) for l in model.model.layers]
         self.final_softcap = getattr(config, "final_logit_softcapping", None)
-        # rotary embedding per layer type (gemma3's forward takes one), else one for every layer
-        self._rope_by_type = "layer_type" in inspect.signature(model.model.rotary_emb.forward).parameters
+        # rotary embedding per layer type (gemma3's forward takes one), else one for every layer; none in GPT-2,
+        # whose learned position table (embed_positions) is added to the token embeddings instead
+        rotary = model.model.rotary_emb
+        self._rope_by_type = rotary is not None and "layer_type" in inspect.signature(rotary.forward).parameters
         # the family's own rope application (phi3's handles partial rotary dims)
-        self._apply_rope = sys.modules[type(attn).__module__].apply_rotary_pos_emb
+        self._apply_rope = None if rotary is None else sys.modules[type(attn).__module__].apply_rotary_pos_emb
         layers = model.model.layers
         qkv = {} if self.spec.fused_qkv else {str(i): _fused(l.self_attn, ("q_proj", "k_proj", "v_proj"))
                                                for i, l in enumerate(layers)}
@@ -155,10 +160,14 @@ class DecoderForExport(torch.nn.Module):
         T = tokens.shape[1]
         x = base.embed_tokens(tokens.long())  # [1, T, hidden]
         positions = input_pos.long()[None, :]
-        if self._rope_by_type:
+        if getattr(base, "embed_positions", None) is not None:  # GPT-2's learned positions
+            x = x + base.embed_positions(positions)
+        if base.rotary_emb is None:
+            rope = {None: (None, None)}
+        elif self._rope_by_type:
             rope = {t: base.rotary_emb(x, positions, t) for t in dict.fromkeys(self.layer_types)}
         else:
-            rope = {t: base.rotary_emb(x, positions) for t in [None]}  # cos, sin [1, T, rope dims]
+            rope = {None: base.rotary_emb(x, positions)}  # cos, sin [1, T, rope dims]
         masks = {w: self._mask(input_pos, T, w) for w in dict.fromkeys(self.sliding)}  # [g*T, C + T] each
         out = {}
         for i, layer in enumerate(base.layers):
@@ -214,7 +223,8 @@ class DecoderForExport(torch.nn.Module):
             # instead of two; the same operations on every element)
             qk, v = qkv(h).split([(H + kvh) * D, kvh * D], dim=-1)
             qk = qk.view(B, T, H + kvh, D).transpose(1, 2)  # [1, H + kvh, T, D]
-            qk, _ = self._apply_rope(qk, qk, cos, sin)  # the second result is unused and dropped by the converter
+            if self._apply_rope is not None:
+                qk, _ = self._apply_rope(qk, qk, cos, sin)  # the second result is unused and dropped by the converter
             q, k = qk[:, :H], qk[:, H:]
             v = v.view(B, T, kvh, D).transpose(1, 2)
         else:
@@ -226,8 +236,9 @@ class DecoderForExport(torch.nn.Module):
             if self.spec.qk_norm:
                 q, k = attn.q_norm(q), attn.k_norm(k)
             q, k, v = q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2)  # [1, heads, T, D]
-            q, k = self._apply_rope(q, k, cos, sin)
-        qg = (q * self.scaling).reshape(kvh, g * T, D)  # query head h uses KV head h // g
+            if self._apply_rope is not None:
+                q, k = self._apply_rope(q, k, cos, sin)
+        qg = (q * self.scaling[i]).reshape(kvh, g * T, D)  # query head h uses KV head h // g
         C = self.window
         if C < self.cache_length:
             k_cache, v_cache = k_cache[:, :C, :], v_cache[:, :, :C]
