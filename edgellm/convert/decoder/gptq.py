@@ -16,7 +16,7 @@ scales and integers back out of the flatbuffer (the path a GGUF file's grid take
 Recovery takes a block's scale as the smallest gap between its values' magnitudes and 0, which is the scale only if
 two of them are one step apart (0 and 1 step, 6 and 7, ...); a block whose magnitudes are all at least 2 steps apart
 (k in {0, +-2, +-5}, say) would read back with a wrong scale. Such a block gets its smallest nonzero weight moved
-to +-1 step (``repaired_blocks`` in the report: none of SmolLM2-135M's 2.6 million blocks needed it).
+to +-1 step (``repaired_blocks`` in the report: 1 of SmolLM2-135M's 2.5 million blocks needed it).
 
 The layers left out (``skip``: down_proj, the recipe's int8 budget) keep their float weights for the recipe's int8
 row. This module imports torch at the top: only the convert path imports it.
