@@ -24,7 +24,7 @@ def test_gptq_grid_moves_outputs_less_than_rounding():
     from ai_edge_quantizer.algorithms.uniform_quantize import dequantized_weight_recovery
 
     w, x = _layer()
-    grid, repaired = gptq_grid(w, 2.0 / len(x) * x.T @ x)
+    grid, repaired = gptq_grid(w, 2.0 / len(x) * x.T @ x, clip=False)
     assert grid.minimum is None and grid.k.dtype == np.int8 and -8 <= grid.k.min() and grid.k.max() <= 7
     assert np.array_equal(grid.scale, grid.scale.astype(ml_dtypes.bfloat16).astype(np.float32))
     q = grid.symmetric_weight()
@@ -38,6 +38,21 @@ def test_gptq_grid_moves_outputs_less_than_rounding():
     # what the int4 recipe's dequantized_weight_recovery row reads back: the same scales (so the same ints)
     _, scales = dequantized_weight_recovery.get_zp_scale_from_dequantized_symmetric_weights(q, 1, 32)
     assert repaired == 0 and np.array_equal(scales, grid.scale)
+
+
+def test_clipped_scales_beat_the_block_maximum_on_heavy_tailed_weights():
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((2048, 256)).astype(np.float32) * np.linspace(0.2, 3.0, 256, dtype=np.float32)
+    w = (rng.standard_t(4, (256, 256)) * 0.02).astype(np.float32)  # LLM weights have tails: a few large values
+    h = 2.0 / len(x) * x.T @ x
+    clipped, _ = gptq_grid(w, h)
+    full, _ = gptq_grid(w, h, clip=False)
+    assert (clipped.scale < full.scale).mean() > 0.5  # OCTAV clips most blocks (all of them here)
+
+    def output_error(g):
+        return float(np.mean((x @ (g.symmetric_weight() - w).T) ** 2))
+
+    assert output_error(clipped) < 0.98 * output_error(full)  # measured 0.958
 
 
 def test_unrecoverable_block_is_repaired():
@@ -91,7 +106,7 @@ def test_gptq_decoder_puts_every_layer_on_a_grid(tmp_path):
 
 
 def test_gptq_config_round_trip_and_bad_skip():
-    c = GptqConfig(skip=("mlp.down_proj", "self_attn.v_proj"))
+    c = GptqConfig(skip=("mlp.down_proj", "self_attn.v_proj"), clip=False)
     assert GptqConfig.from_dict(c.to_dict()) == c
     with pytest.raises(ConfigError, match="tuple of module-name suffixes"):
         GptqConfig(skip="mlp.down_proj")

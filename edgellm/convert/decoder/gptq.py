@@ -40,14 +40,18 @@ torch = require("torch", "convert")
 class GptqConfig:
     """skip: module-name suffixes left as float weights (the recipe's int8 rows take them): down_proj, whose inputs
     carry SmolLM2's largest activation outliers, is the int4 recipe's budget of 25% of the linear weights.
+    clip: see gptq_grid.
     (ai-edge-quantizer adds 1% of the Hessian's mean diagonal to its diagonal before inverting it: not a setting.)
     """
 
     skip: tuple[str, ...] = ("mlp.down_proj",)
+    clip: bool = True  # block scales from OCTAV's clipped range (False: each block's max|w|)
 
     def __post_init__(self):
         if isinstance(self.skip, str) or not all(isinstance(s, str) and s for s in self.skip):
             raise ConfigError(f"GPTQ skip must be a tuple of module-name suffixes; got {self.skip!r}")
+        if not isinstance(self.clip, bool):
+            raise ConfigError(f"GPTQ clip must be True or False; got {self.clip!r}")
         object.__setattr__(self, "skip", tuple(self.skip))
 
     def to_dict(self) -> dict[str, Any]:
@@ -107,13 +111,15 @@ def input_hessians(model, chunks: Sequence[Sequence[int]], names: Sequence[str]
     return leader, {n: (2.0 / counts[n]) * s for n, s in sums.items()}
 
 
-def gptq_grid(weight: np.ndarray, hessian: np.ndarray) -> tuple[Q4Grid, int]:
+def gptq_grid(weight: np.ndarray, hessian: np.ndarray, *, clip: bool = True) -> tuple[Q4Grid, int]:
     """(the symmetric block-32 int4 grid GPTQ picks for ``weight`` [out, in] given H [in, in], blocks repaired).
 
-    Scales: ai-edge-quantizer's symmetric min/max per block (max|w| / 7, rounded to bfloat16). See the module
-    docstring for the repair."""
+    Scales: each block's range clipped where OCTAV (ai-edge-quantizer's MSE-optimal clip) puts it, / 7, rounded to
+    bfloat16 (ai-edge-quantizer's own symmetric scale; ``clip=False``: the block's max|w|). GPTQ then chooses the
+    ints on that grid, moving the clipped and rounded parts of each column onto the columns still to come.
+    See the module docstring for the repair."""
     from ai_edge_quantizer import qtyping
-    from ai_edge_quantizer.algorithms.uniform_quantize import gptq, uniform_quantize_tensor
+    from ai_edge_quantizer.algorithms.uniform_quantize import gptq, octav, uniform_quantize_tensor
 
     w = np.ascontiguousarray(weight, np.float32)
     rows, cols = w.shape
@@ -121,8 +127,12 @@ def gptq_grid(weight: np.ndarray, hessian: np.ndarray) -> tuple[Q4Grid, int]:
         raise ConfigError(f"GPTQ int4 quantizes blocks of {BLOCK} inputs; {cols} inputs do not divide into them")
     blocks = w.reshape(rows, cols // BLOCK, BLOCK)
     granularity = qtyping.QuantGranularity.BLOCKWISE_32
+    limit = None
+    if clip:
+        limit = octav._guess_clipping_with_octav(blocks, 4, (2,), max_iterations=10, exponent_divisor=3.0)
+        limit = limit.reshape(rows, cols // BLOCK)
     zp, scale = uniform_quantize_tensor.tensor_zp_scale_from_min_max(blocks.min(-1), blocks.max(-1), 4, True,
-                                                                     granularity)
+                                                                     granularity, clipping_values=limit)
     params = qtyping.UniformQuantParams(scale=scale, zero_point=zp, num_bits=4, symmetric=True,
                                         quantized_dimension=1, block_size=BLOCK)
     config = qtyping.TensorQuantizationConfig(num_bits=4, symmetric=True, granularity=granularity)
@@ -163,7 +173,7 @@ def gptq_decoder(model, chunks: Sequence[Sequence[int]], config: GptqConfig = Gp
         for lead, h in hessians.items():
             group = [n for n in linears if leader[n] == lead]  # q, k, v: one GPTQ call on their stacked rows
             stacked = np.concatenate([linears[n].weight.detach().float().numpy() for n in group])
-            grid, fixed = gptq_grid(stacked, h.numpy())
+            grid, fixed = gptq_grid(stacked, h.numpy(), clip=config.clip)
             repaired += fixed
             row = 0
             for n in group:
