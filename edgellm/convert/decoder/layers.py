@@ -14,6 +14,9 @@ valid cache rows and the new rows 0..t:
 
 With ``window`` W < C (the decode_<W> signatures) both caches are first sliced to their first W positions, and C in
 the formulas above is W: a step pays for the positions the conversation can have filled, not for the whole cache.
+A sliding-window layer (window S: gemma2/3's local layers, mistral, qwen2, phi3) masks every key more than S - 1
+positions before its query as well, as transformers' sliding-window mask does; gemma2 soft-caps the scores
+(cap * tanh(s / cap)) before masking, and its logits at the end.
 
 Shapes (T new tokens, C cache length, H query heads, kvh KV heads, g = H / kvh, D head dim, V vocabulary):
     tokens     int32 [1, T]           input_pos  int32 [T] (start, start + 1, ...)
