@@ -86,8 +86,9 @@ _INT4 = (
     *_all_ops("min_max_uniform_quantize", _INT8_CHANNELWISE, compute_precision="INTEGER", explicit_dequantize=False),
     # 2. linear layers: the export has already put their float weights on 4-bit block grids with GPTQ
     #    (convert/decoder/gptq.py: ai-edge-quantizer's GPTQ with Hessians from the PyTorch model on calibration text);
-    #    dequantized_weight_recovery reads those scales and ints back exactly. (OCTAV's MSE-optimal clip, the
-    #    choice before GPTQ: 1.22 / 69% on SmolLM2 in the simulation below, against GPTQ's 1.16-1.22 / 75-80%.)
+    #    dequantized_weight_recovery reads those scales and ints back exactly. SmolLM2 from float weights
+    #    (benchmarks/llm_int4_float.py, perplexity ratio / top-1 vs PyTorch): GPTQ 1.135 / 79.7%; OCTAV's clip with
+    #    round to nearest, this row before GPTQ, 1.269 / 74.2%.
     _int4_row(".*", "dequantized_weight_recovery"),
     # 3. the layers that hurt most at 4 bits stay int8, a budget of 25% of the decoder's linear weights: on
     #    SmolLM2-135M (PyTorch simulation, 512 held tokens, perplexity ratio / top-1 vs float) all 4-bit with a
