@@ -59,8 +59,9 @@ def export(method: str, out: Path, cache_length: int) -> dict:
         result = export_llm(gguf, out, LlmExportConfig(quantize="int4", cache_length=cache_length, overwrite=True,
                                                         allow_validation_failure=True))
     manifest = json.loads((out / "edgellm.json").read_text())
-    return {"method": method, "seconds": round(time.perf_counter() - t), "size_mb": round(result.model.size_bytes / 1e6, 1),
-            "validation": manifest["validation"], "int4": manifest["quantization"]["int4"]}
+    return {"method": method, "seconds": round(time.perf_counter() - t),
+            "size_mb": round(result.model.size_bytes / 1e6, 1), "validation": manifest["validation"],
+            "int4": manifest["quantization"]["int4"]}
 
 
 def main(argv=None) -> int:
