@@ -195,3 +195,25 @@ def test_litertlm_runs_our_bundle(tiny_llm_export):
     assert theirs["prompt_tokens_run"] == len(ids)
     tokens = list(llm.tokens(ids, GenerateConfig(max_new_tokens=8, stop_at_eos=False)))
     assert theirs["reply"] == llm.tokenizer.decode(tokens)
+
+
+@pytest.mark.parametrize("model_type", ["gemma2", "gemma3_text", "gpt2"])
+def test_litertlm_runs_the_other_families_bundles(model_type, tmp_path):
+    """LiteRT-LM decodes the bundles of gemma2 (soft-capping), gemma3 (sliding window 4 < the 15-token prompt) and
+    GPT-2 (learned positions) as our runtime does, greedy."""
+    pytest.importorskip("litert_lm")
+    from edgellm.convert.decoder.export import LlmExportConfig, export_llm
+    from edgellm.generate import GenerateConfig, load_llm
+    from edgellm.generate.bench import LlmBenchConfig
+    from edgellm.generate.litertlm import bench_litertlm
+    from generate.tiny_llm import CACHE, make_llm
+
+    export = tmp_path / "o"
+    export_llm(make_llm(tmp_path / "m", model_type), export, LlmExportConfig(cache_length=CACHE,
+                                                                             prefill_lengths=(8,)))
+    theirs = bench_litertlm(export, LlmBenchConfig(threads=1, prompt_tokens=16, new_tokens=8, runs=1))
+    llm = load_llm(export)
+    ids = llm.tokenizer.encode(theirs["prompt"])
+    assert theirs["prompt_tokens_run"] == len(ids)
+    tokens = list(llm.tokens(ids, GenerateConfig(max_new_tokens=8, stop_at_eos=False)))
+    assert theirs["reply"] == llm.tokenizer.decode(tokens)
