@@ -7,12 +7,12 @@ HF decoder layer around an external KV cache, so a family is supported when its 
     x += o_proj(attention(rope(q_proj(norm1(x))), rope(k_proj(...)), v_proj(...)))   (optional per-head q/k norm)
     x += mlp(norm2(x))
 
-(GPT-2 too, without rope, through edgellm.convert.decoder.gpt2's renaming view)
 and everything else (norm flavour, MLP activation, embedding scale, biases, GQA, rope scaling) lives in HF
 modules that are called as they are. Read from the HF modules too, per layer: sliding-window attention (mistral,
-qwen2, gemma2/3: a mask over the window, the cache stays whole), gemma2's attention and final logit soft-capping,
-gemma3's per-layer-type rope, gemma2/3's norms around each block's output. Families with more than that are
-listed with what is missing.
+qwen2, phi3, gemma2/3: a mask over the window, the cache stays whole), gemma2's attention and final logit
+soft-capping, gemma3's per-layer-type rope, gemma2/3's norms around each block's output. GPT-2 (learned positions
+instead of rope, q/k/v in one Conv1D) is seen through edgellm.convert.decoder.gpt2's renaming view. Families with
+more than that are listed with what is missing.
 Nothing here imports torch.
 """
 
