@@ -33,7 +33,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from edgellm.convert.decoder.int4 import BLOCK, Q4Grid
+from edgellm.convert.decoder.int4 import BLOCK, Q4Grid, _linears
 from edgellm.errors import ConfigError, require
 
 torch = require("torch", "convert")
@@ -68,9 +68,7 @@ class GptqConfig:
 def gptq_layers(model, config: GptqConfig = GptqConfig(), exclude: Sequence[str] = ()) -> dict[str, Any]:
     """Qualified name -> nn.Linear of the decoder blocks' linear layers GPTQ quantizes (all but ``config.skip``
     and ``exclude``)."""
-    return {name: m for name, m in model.named_modules()
-            if type(m) is torch.nn.Linear and name.startswith("model.layers.")
-            and not name.endswith(config.skip) and name not in exclude}
+    return {name: m for name, m in _linears(model) if not name.endswith(config.skip) and name not in exclude}
 
 
 def input_hessians(model, chunks: Sequence[Sequence[int]], names: Sequence[str]

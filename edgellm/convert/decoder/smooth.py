@@ -100,13 +100,12 @@ def chat_calibration_ids(tokenizer, config: SmoothConfig, model=None, *, reply_t
     """
     import random
 
+    from edgellm.convert.decoder.validate import eos_token_ids
+
     torch = require("torch", "convert")
     lines = _corpus_lines()
     random.Random(0).shuffle(lines)
-    stop = {tokenizer.eos_token_id} if tokenizer.eos_token_id is not None else set()
-    if model is not None:
-        eos = model.generation_config.eos_token_id
-        stop |= set(eos if isinstance(eos, (list, tuple)) else [eos] if eos is not None else [])
+    stop = set(eos_token_ids(model, tokenizer)) if model is not None else set()  # only replies need it
     chunks, total = [], 0
     for line in lines:
         text = tokenizer.apply_chat_template([{"role": "user", "content": line}], tokenize=False,
