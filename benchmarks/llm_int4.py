@@ -4,7 +4,7 @@
     for q in fp32 int8-dynamic int4; do edgellm export --model $GGUF --task text-generation --quantize $q \\
         --cache-length 256 --prefill-lengths 32,128 out/smol_$q; done
     python benchmarks/llm_int4.py out/smol_int4 out/smol_int8-dynamic --fp32 out/smol_fp32 [--threads 1,2]
-        [--rounds 3] [--held-tokens 256]
+        [--rounds 3 | --rounds 0 (fidelity only)] [--held-tokens 256]
 
 Fidelity: every export (and the fp32 one) runs the same held text teacher-forced through edgellm's runner
 (``--held-tokens`` of calibrate/data/en_eval.txt, at most the cache length); perplexity ratio and top-1 agreement are
@@ -95,6 +95,8 @@ def main(argv=None) -> int:
               f"{v['perplexity_ratio']:.4f}, top-1 {v['top1']:.3f}, passed {manifest['validation']['passed']})")
         if "int4" in (manifest.get("quantization") or {}):
             print(f"  {'':<13} int4 layers: {manifest['quantization']['int4']}")
+    if not args.rounds:  # --rounds 0: fidelity only
+        return 0
     threads = [int(t) for t in args.threads.split(",")]
     speed: dict[tuple[str, int], list[float]] = {}
     cpu: dict[tuple[str, int], list[float]] = {}

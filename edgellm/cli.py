@@ -77,9 +77,10 @@ def _add_export(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--allow-validation-failure", action="store_true",
                    help="keep the export (marked not passed) when validation fails; still exits 1")
     p.add_argument("--smooth", action=argparse.BooleanOptionalAction, default=None,
-                   help="text-generation int8-dynamic: migrate activation outliers into the weights first "
-                        "(SmoothQuant; llama, mistral, qwen2, qwen3). Default: on where it applies; --no-smooth "
-                        "turns it off, --smooth makes it an error where it does not apply")
+                   help="text-generation int8-dynamic and int4: migrate activation outliers into the weights "
+                        "first (SmoothQuant; int4 by powers of two per block of 32, which keep 4-bit grids exact; "
+                        "llama, mistral, qwen2, qwen3). Default: on where it applies; --no-smooth turns it off, "
+                        "--smooth makes it an error where it does not apply")
     p.set_defaults(func=_run_export)
 
 

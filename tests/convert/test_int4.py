@@ -48,8 +48,28 @@ def test_q4_1_split_is_exact():
     assert torch.allclose(split(x), linear(x), rtol=0, atol=1e-5)
 
 
+def test_q4_grid_scales_exactly_by_powers_of_two():
+    from edgellm.convert.decoder.int4 import q4_grid_from_blocks
+
+    d, m, q = q4_1_like(4, 64)
+    grid = q4_grid_from_blocks(d, q, m)
+    rows = np.array([1, 0.5, 4, 2 ** -10], np.float32)
+    cols = np.repeat(np.array([0.25, 2], np.float32), BLOCK)
+    scaled = grid.scaled(rows=rows, columns=cols)
+    # the same ints; the dequantized weight is the old one times the factors, bit for bit (what smoothing does to
+    # the float weight)
+    assert np.array_equal(scaled.k, grid.k)
+    assert np.array_equal(scaled.dequantized(), grid.dequantized() * rows[:, None] * cols[None, :])
+    assert np.array_equal(grid.scaled().scale, grid.scale)
+    with pytest.raises(ConfigError, match="powers of two"):
+        grid.scaled(rows=np.array([1, 3, 1, 1], np.float32))
+    with pytest.raises(ConfigError, match="one factor per block of 32"):
+        grid.scaled(columns=np.where(np.arange(64) == 5, 2, 1).astype(np.float32))
+
+
 def _q4_1_llm(folder):
-    """The tiny llama (intermediate 64: block 32 divides every input) with every decoder linear on a Q4_1 grid."""
+    """The tiny llama (intermediate 64: block 32 divides every input) with every decoder linear on a Q4_1 grid, and
+    up_proj's first 32 rows 8x the others (so down_proj's first input block is an outlier block to smooth)."""
     import torch
     import transformers
 
@@ -57,6 +77,9 @@ def _q4_1_llm(folder):
 
     make_llm(folder, intermediate_size=64)
     model = transformers.AutoModelForCausalLM.from_pretrained(folder)
+    with torch.no_grad():
+        for layer in model.model.layers:
+            layer.mlp.up_proj.weight[:BLOCK] *= 8
     grids = {}
     for name, module in model.model.layers.named_modules():
         if isinstance(module, torch.nn.Linear):
@@ -101,13 +124,23 @@ def test_int4_keeps_the_q4_1_grid(tmp_path):
     assert manifest["quantization"]["int4"]["grid_weights"] == {"Q4_1": 14}
     assert manifest["validation"]["passed"] and manifest["validation"]["tolerance"]["min_top1"] == \
         INT4_GRID_TOLERANCE.min_top1
+    # smoothed by default: powers of two per block, so the ints stay the grid's and the scales move by 2^n
+    assert manifest["quantization"]["smoothing"]["method"] == "smoothquant-blocks"
+    assert cli.main(["export", "--model", str(tmp_path / "m"), "--task", "text-generation", "--quantize", "int4",
+                     "--cache-length", str(CACHE), "--prefill-lengths", "8", "--no-smooth", str(tmp_path / "n")]) == 0
     # every int4 tensor holds exactly one grid's ints (q - 8); its scales are the grid's d rounded to bfloat16
-    matched = set()
-    for ints, scales in _int4_tensors(out / "model.tflite"):  # per signature
-        name = next(n for n, g in grids.items() if g.k.shape == ints.shape and np.array_equal(g.k, ints))
-        assert np.array_equal(scales, grids[name].scale.astype(ml_dtypes.bfloat16).astype(np.float32))
-        matched.add(name)
-    assert matched == set(grids)
+    for folder, smoothed in ((tmp_path / "n", False), (out, True)):
+        matched, moved = set(), 0
+        for ints, scales in _int4_tensors(folder / "model.tflite"):  # per signature
+            name = next(n for n, g in grids.items() if g.k.shape == ints.shape and np.array_equal(g.k, ints))
+            ratio = scales / grids[name].scale.astype(ml_dtypes.bfloat16).astype(np.float32)
+            if smoothed:  # a power of two per block
+                assert np.all(np.frexp(ratio)[0] == 0.5), name
+                moved += int((ratio != 1).any())
+            else:
+                assert np.all(ratio == 1), name
+            matched.add(name)
+        assert matched == set(grids) and (moved > 0) == smoothed
 
 
 def test_int4_from_float_weights(tmp_path):
@@ -121,6 +154,7 @@ def test_int4_from_float_weights(tmp_path):
     assert {k: int4["gptq"][k] for k in ("method", "weights", "hessians", "skip")} == \
         {"method": "GPTQ", "weights": 12, "hessians": 6, "skip": ["mlp.down_proj"]}
     assert int4["gptq"]["calibration"] == "text+chat" and int4["gptq"]["calibration_tokens"] > 0
+    assert "smoothing" not in manifest["quantization"]  # on by default only where every linear keeps a file grid
     metrics = manifest["validation"]["metrics"]
     assert {"top1", "perplexity_ratio", "greedy_match_mean"} <= set(metrics)
     # random tiny weights have near-flat logits (perplexity ~ the vocabulary), so top-1 is noise here; the

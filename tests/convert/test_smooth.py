@@ -29,15 +29,17 @@ def _qd8(x):
     return ((x / s + zp).round().clamp(-128, 127) - zp) * s
 
 
-def _int8_dynamic_error(model, ids):
-    """max |logits| error of int8 per-channel weights + per-row int8 activations on every decoder linear."""
+def _int8_dynamic_error(model, ids, weights: bool = True):
+    """max |logits| error of int8 per-channel weights (unless not ``weights``: exact, as a 4-bit grid is) + per-row
+    int8 activations on every decoder linear."""
     import copy
 
     q = copy.deepcopy(model)
     for name, m in q.named_modules():
         if isinstance(m, torch.nn.Linear) and ".layers." in name:
-            s = m.weight.abs().amax(1, keepdim=True) / 127
-            m.weight.data = (m.weight / s).round() * s
+            if weights:
+                s = m.weight.abs().amax(1, keepdim=True) / 127
+                m.weight.data = (m.weight / s).round() * s
             m.register_forward_pre_hook(lambda mod, a: (_qd8(a[0]),))
     with torch.no_grad():
         return float((q(ids).logits - model(ids).logits).abs().max())
@@ -87,6 +89,42 @@ def test_smoothing_keeps_the_float_model_and_shrinks_int8_error(outlier_llm):
     spread = info["max_over_median_range"]
     assert set(spread) == {"qkv", "gate_up", "o", "down"} and spread["qkv"]["after"] < spread["qkv"]["before"]
     assert info["method"] == "smoothquant" and info["alpha"] == 0.5 and info["float_logit_change"] < 1e-3
+
+
+def test_block_smoothing_moves_grids_by_powers_of_two_and_shrinks_activation_rounding(outlier_llm):
+    """int4's variant: one power-of-two factor per block of input columns (8 here, 32 in int4) and per v/up row,
+    recorded exactly, so a 4-bit grid keeps its ints; with exact weights only the activation rounding changes."""
+    import numpy as np
+
+    folder, tokenizer = outlier_llm
+    model, original = _load(folder), _load(folder)
+    chunks = calibration_ids(tokenizer, SmoothConfig(calibration_tokens=256, sequence_length=64))
+    ids = torch.tensor([chunks[0]])
+    before = _int8_dynamic_error(original, ids, weights=False)
+    factors = {}
+    info = smooth_decoder(model, chunks, SmoothConfig(block=8), factors)
+    assert info["method"] == "smoothquant-blocks" and info["block"] == 8 and info["float_logit_change"] < 1e-3
+    with torch.no_grad():
+        assert torch.allclose(model(ids).logits, original(ids).logits, atol=1e-4, rtol=1e-4)
+    after = _int8_dynamic_error(model, ids, weights=False)
+    assert after < 0.75 * before, (before, after)
+    old = dict(original.named_modules())
+    linears = {n: m for n, m in model.named_modules() if isinstance(m, torch.nn.Linear) and ".layers." in n}
+    assert set(factors) == set(linears)
+    moved = 0
+    for name, m in linears.items():
+        rows = factors[name].get("rows", np.ones(m.out_features, np.float32))
+        cols = factors[name].get("columns", np.ones(m.in_features, np.float32))
+        assert set(factors[name]) == ({"rows", "columns"} if name.endswith(("v_proj", "up_proj")) else {"columns"})
+        assert np.all(np.frexp(rows)[0] == 0.5) and np.all(np.frexp(cols)[0] == 0.5)  # powers of two
+        blocks = cols.reshape(-1, 8)
+        assert np.array_equal(blocks, np.repeat(blocks[:, :1], 8, axis=1))  # one factor a block
+        # the weight is the old one times the recorded factors, bit for bit
+        assert np.array_equal(m.weight.detach().numpy(),
+                              old[name].weight.detach().numpy() * rows[:, None] * cols[None, :])
+        moved += int(((rows != 1).any() or (cols != 1).any()) and not name.endswith("o_proj"))
+    # every weight fed by an outlier channel moved (o_proj's input, the attention output, has none here)
+    assert moved == len(linears) - 2
 
 
 def test_chat_calibration_is_the_corpus_as_chat_with_the_models_replies(outlier_llm):
@@ -149,7 +187,8 @@ def test_smoothing_refuses_other_layouts(outlier_llm, tmp_path):
                                            ({"alpha": True}, "alpha"),
                                            ({"calibration_tokens": 1}, "calibration_tokens must be an integer"),
                                            ({"sequence_length": 2.0}, "sequence_length"),
-                                           ({"calibration": "chat"}, "calibration must be one of auto, text")])
+                                           ({"calibration": "chat"}, "calibration must be one of auto, text"),
+                                           ({"block": 0}, "block must be an integer >= 1")])
 def test_smooth_config_errors(kwargs, match):
     with pytest.raises(ConfigError, match=match):
         SmoothConfig(**kwargs)
@@ -186,7 +225,7 @@ def test_int8_dynamic_export_records_smoothing(outlier_llm, tmp_path):
 def test_smooth_flag_errors(tmp_path):
     """--smooth asked for explicitly: a recipe or family it does not apply to is an error, not a silent no-op; the
     default applies it only where it applies."""
-    with pytest.raises(ConfigError, match="smooth migrates activation scale for int8-dynamic"):
+    with pytest.raises(ConfigError, match="smooth migrates activation scale for int8-dynamic and int4"):
         LlmExportConfig(quantize="fp32", smooth=True)
     gemma = make_llm(tmp_path / "gemma", "gemma")
     assert cli.main(["export", "--model", str(gemma), "--task", "text-generation", "--quantize", "int8-dynamic",

@@ -19,6 +19,8 @@ from edgellm.bundle.litertlm import write_export_litertlm
 from edgellm.bundle.outdir import atomic_output_dir
 from edgellm.convert.decoder import TASK, DecoderConfig, DecoderModel, convert_decoder, load_reference, \
     read_decoder_source
+from edgellm.convert.decoder.smooth import INT4_ALPHA, SMOOTH_MODEL_TYPES, SMOOTH_RECIPES, SmoothConfig, smooth_decoder, \
+    smoothing_calibration
 from edgellm.convert.decoder.validate import DECODER_TOLERANCES, INT4_GRID_TOLERANCE, DecoderValidationReport, \
     eos_token_ids, reference_outputs, validate_decoder
 from edgellm.errors import ConfigError, ModelFileError, ValidationError, require
@@ -34,9 +36,10 @@ class LlmExportConfig:
     decode_windows: tuple[int, ...] | None = None  # None: DecoderConfig's default (cache / 2, / 4, / 8 down to 64)
     overwrite: bool = False
     allow_validation_failure: bool = False  # write the export marked not passed instead of nothing
-    # int8-dynamic: migrate activation outliers into the weights first (edgellm.convert.decoder.smooth). None (the
-    # default): where it applies, int8-dynamic of a family in smooth.SMOOTH_MODEL_TYPES; True: asked for, an error
-    # where it does not apply; False: off. On SmolLM2 (calibrated on plain text and chat) it raised greedy match
+    # int8-dynamic and int4: migrate activation outliers into the weights first (edgellm.convert.decoder.smooth;
+    # int4 with power-of-two factors per block of 32, so 4-bit grids stay exact). None (the default): where it
+    # applies and was measured, int8-dynamic of a family in smooth.SMOOTH_MODEL_TYPES and int4 of one whose linears
+    # all keep a GGUF grid; True: asked for, an error where it does not apply; False: off. On SmolLM2 int8-dynamic (calibrated on plain text and chat) it raised greedy match
     # 0.052 -> 0.375, top-1 0.914 -> 0.938 and brought perplexity x1.0378 -> x0.9990, chat answers unchanged
     smooth: bool | None = None
 
@@ -47,9 +50,9 @@ class LlmExportConfig:
         if self.quantize not in DECODER_TOLERANCES:
             raise ConfigError(f"recipe {self.quantize!r} is not available for {TASK}; available: "
                               f"{', '.join(DECODER_TOLERANCES)}")
-        if self.smooth is True and self.quantize != "int8-dynamic":
-            raise ConfigError(f"smooth migrates activation scale for int8-dynamic; this export is {self.quantize!r}: "
-                              "drop --smooth or pass --quantize int8-dynamic")
+        if self.smooth is True and self.quantize not in SMOOTH_RECIPES:
+            raise ConfigError(f"smooth migrates activation scale for {' and '.join(SMOOTH_RECIPES)}; this export is "
+                              f"{self.quantize!r}: drop --smooth or pass --quantize int8-dynamic")
         resolved = self.decoder_config()
         object.__setattr__(self, "prefill_lengths", resolved.prefill_lengths)
         object.__setattr__(self, "decode_windows", resolved.decode_windows)
@@ -161,39 +164,45 @@ def _convert_and_quantize(source, tokenizer, config: LlmExportConfig, phases: di
 
     reference = load_reference(source)
     module, tolerance, int4 = None, None, None
-    if get_recipe(config.quantize).int4_block:
+    int4_block = get_recipe(config.quantize).int4_block
+    if config.smooth and source.model_type not in SMOOTH_MODEL_TYPES:
+        raise ConfigError(f"--smooth supports {', '.join(SMOOTH_MODEL_TYPES)}, not {source.model_type!r}; "
+                          "export without --smooth")
+    grids, float_layers = {}, []
+    if int4_block:
         from edgellm.convert.decoder.gptq import GptqConfig, gptq_decoder, gptq_layers
         from edgellm.convert.decoder.int4 import check_int4_blocks, gguf_module_grids, prepare_int4, \
             recovered_module_grids
-        from edgellm.convert.decoder.smooth import SmoothConfig, smoothing_calibration
 
         check_int4_blocks(reference)
         # a GGUF file's own 4-bit grids (raw blocks); a HF folder's weights where they are dequantized Q4_1
         grids = gguf_module_grids(reference, source.path) if source.gguf else recovered_module_grids(reference)
+        float_layers = gptq_layers(reference, GptqConfig(), exclude=list(grids))
+    smooth = config.smooth
+    if smooth is None:  # the default: where it applies and was measured (int4: every linear on a file's grid)
+        smooth = source.model_type in SMOOTH_MODEL_TYPES and (
+            config.quantize == "int8-dynamic" or (config.quantize == "int4" and not float_layers))
+    calibration = chunks = None
+    if smooth or float_layers:
+        # the calibration text of smoothing and GPTQ (plain text and chat), never the held text; int4 smooths with
+        # powers of two per block of 32 inputs, which leave 4-bit grids exact
+        smooth_config = SmoothConfig(alpha=INT4_ALPHA, block=int4_block) if int4_block else SmoothConfig()
+        calibration, chunks = smoothing_calibration(tokenizer, smooth_config, reference)
+    smoothing = None
+    if smooth:
+        # in place: validation compares with the model loaded again from the source, not this one
+        factors: dict[str, dict[str, Any]] = {}
+        smoothing = smooth_decoder(reference, chunks, calibration, factors)
+        # the same factors on the grids: their ints stay the file's own
+        grids = {name: grid.scaled(**factors.get(name, {})) for name, grid in grids.items()}
+    if int4_block:
         gptq = None
-        if gptq_layers(reference, GptqConfig(), exclude=list(grids)):  # float weights left: GPTQ puts them on grids
-            # the calibration text int8-dynamic's smoothing uses (plain text and chat), never the held text
-            calibration, chunks = smoothing_calibration(tokenizer, SmoothConfig(), reference)
+        if float_layers:  # float weights left: GPTQ puts them on grids (on the smoothed model's activations)
             gptq = {**gptq_decoder(reference, chunks, exclude=list(grids)), "calibration": calibration.calibration}
         module, int4 = prepare_int4(reference, grids)
         if gptq is not None:
             int4["gptq"] = gptq
         tolerance = INT4_GRID_TOLERANCE if int4["grid_weights"] and not int4["data_driven_weights"] else None
-    smoothing = None
-    from edgellm.convert.decoder.smooth import SMOOTH_MODEL_TYPES
-
-    smooth = config.smooth
-    if smooth is None:  # the default: where it applies
-        smooth = config.quantize == "int8-dynamic" and source.model_type in SMOOTH_MODEL_TYPES
-    if smooth:
-        from edgellm.convert.decoder.smooth import SmoothConfig, smooth_decoder, smoothing_calibration
-
-        if source.model_type not in SMOOTH_MODEL_TYPES:
-            raise ConfigError(f"--smooth supports {', '.join(SMOOTH_MODEL_TYPES)}, not {source.model_type!r}; "
-                              "export without --smooth")
-        # in place: validation compares with the model loaded again from the source, not this one
-        smooth_config, chunks = smoothing_calibration(tokenizer, SmoothConfig(), reference)
-        smoothing = smooth_decoder(reference, chunks, smooth_config)
     float_model = replace(convert_decoder(source, config.decoder_config(), reference=reference, module=module),
                           reference=None)
     phases["convert"] = _peak_rss()

@@ -80,6 +80,27 @@ class Q4Grid:
         q = self._blocks(self.k).astype(np.float32) + 8
         return (self.scale[:, :, None] * q + self.minimum[:, :, None]).reshape(self.k.shape)
 
+    def scaled(self, rows: np.ndarray | None = None, columns: np.ndarray | None = None) -> "Q4Grid":
+        """The grid of the weight with row r multiplied by rows[r] and input column j by columns[j]: the same ints,
+        scales and minimums multiplied. Exact (dequantized() equals the scaled weight bit for bit) for the factors
+        int4's smoothing uses, powers of two, constant over each block of columns; ConfigError for others."""
+        factor = np.ones(self.scale.shape, np.float32)
+        for name, f, axis in (("rows", rows, 1), ("columns", columns, 0)):
+            if f is None:
+                continue
+            f = np.asarray(f, np.float32)
+            if name == "columns":
+                blocks = f.reshape(-1, BLOCK)
+                if not np.array_equal(blocks, np.repeat(blocks[:, :1], BLOCK, axis=1)):
+                    raise ConfigError(f"a 4-bit grid's columns scale exactly only by one factor per block of {BLOCK}")
+                f = blocks[:, 0]
+            mantissa, _ = np.frexp(f)
+            if not np.all(mantissa == 0.5):
+                raise ConfigError("a 4-bit grid scales exactly only by powers of two")
+            factor *= np.expand_dims(f, axis)
+        return Q4Grid(scale=self.scale * factor, k=self.k,
+                      minimum=None if self.minimum is None else self.minimum * factor)
+
     def rows(self, order: np.ndarray) -> "Q4Grid":
         return Q4Grid(scale=self.scale[order], k=self.k[order],
                       minimum=None if self.minimum is None else self.minimum[order])
