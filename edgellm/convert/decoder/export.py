@@ -19,8 +19,8 @@ from edgellm.bundle.litertlm import write_export_litertlm
 from edgellm.bundle.outdir import atomic_output_dir
 from edgellm.convert.decoder import TASK, DecoderConfig, DecoderModel, convert_decoder, load_reference, \
     read_decoder_source
-from edgellm.convert.decoder.smooth import INT4_ALPHA, SMOOTH_MODEL_TYPES, SMOOTH_RECIPES, SmoothConfig, smooth_decoder, \
-    smoothing_calibration
+from edgellm.convert.decoder.smooth import INT4_ALPHA, SMOOTH_MODEL_TYPES, SMOOTH_RECIPES, SmoothConfig, \
+    smooth_decoder, smoothing_calibration
 from edgellm.convert.decoder.validate import DECODER_TOLERANCES, INT4_GRID_TOLERANCE, DecoderValidationReport, \
     eos_token_ids, reference_outputs, validate_decoder
 from edgellm.errors import ConfigError, ModelFileError, ValidationError, require
@@ -39,8 +39,9 @@ class LlmExportConfig:
     # int8-dynamic and int4: migrate activation outliers into the weights first (edgellm.convert.decoder.smooth;
     # int4 with power-of-two factors per block of 32, so 4-bit grids stay exact). None (the default): where it
     # applies and was measured, int8-dynamic of a family in smooth.SMOOTH_MODEL_TYPES and int4 of one whose linears
-    # all keep a GGUF grid; True: asked for, an error where it does not apply; False: off. On SmolLM2 int8-dynamic (calibrated on plain text and chat) it raised greedy match
-    # 0.052 -> 0.375, top-1 0.914 -> 0.938 and brought perplexity x1.0378 -> x0.9990, chat answers unchanged
+    # all keep a GGUF grid; True: asked for, an error where it does not apply; False: off. On SmolLM2 int8-dynamic
+    # (calibrated on plain text and chat) it raised greedy match 0.052 -> 0.375, top-1 0.914 -> 0.938 and brought
+    # perplexity x1.0378 -> x0.9990, chat answers unchanged; on int4 see smooth.INT4_ALPHA
     smooth: bool | None = None
 
     def __post_init__(self):
