@@ -81,6 +81,9 @@ def _add_export(sub: argparse._SubParsersAction) -> None:
                         "first (SmoothQuant; int4 by powers of two per block of 32, which keep 4-bit grids exact; "
                         "llama, mistral, qwen2, qwen3). Default: on where it applies; --no-smooth turns it off, "
                         "--smooth makes it an error where it does not apply")
+    p.add_argument("--smooth-alpha", type=float, default=None, metavar="A",
+                   help="share of each activation range smoothing moves into the weights, 0..1 (asks for "
+                        "--smooth). Default: int8-dynamic 0.5, int4 0.25")
     p.set_defaults(func=_run_export)
 
 
@@ -93,7 +96,8 @@ def _run_export(args: argparse.Namespace) -> int:
         config = LlmExportConfig(quantize=args.quantize, cache_length=args.cache_length,
                                  prefill_lengths=args.prefill_lengths, decode_windows=args.decode_windows,
                                  overwrite=args.overwrite,
-                                 allow_validation_failure=args.allow_validation_failure, smooth=args.smooth)
+                                 allow_validation_failure=args.allow_validation_failure, smooth=args.smooth,
+                                 smooth_alpha=args.smooth_alpha)
         result = export_llm(args.model, args.output_dir, config)
         print(result.summary())
         return 0 if result.validation.passed else 1

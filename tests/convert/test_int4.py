@@ -125,7 +125,8 @@ def test_int4_keeps_the_q4_1_grid(tmp_path):
     assert manifest["validation"]["passed"] and manifest["validation"]["tolerance"]["min_top1"] == \
         INT4_GRID_TOLERANCE.min_top1
     # smoothed by default: powers of two per block, so the ints stay the grid's and the scales move by 2^n
-    assert manifest["quantization"]["smoothing"]["method"] == "smoothquant-blocks"
+    smoothing = manifest["quantization"]["smoothing"]
+    assert smoothing["method"] == "smoothquant-blocks" and smoothing["block"] == 32 and smoothing["alpha"] == 0.25
     assert cli.main(["export", "--model", str(tmp_path / "m"), "--task", "text-generation", "--quantize", "int4",
                      "--cache-length", str(CACHE), "--prefill-lengths", "8", "--no-smooth", str(tmp_path / "n")]) == 0
     # every int4 tensor holds exactly one grid's ints (q - 8); its scales are the grid's d rounded to bfloat16

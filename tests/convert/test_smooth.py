@@ -227,12 +227,27 @@ def test_smooth_flag_errors(tmp_path):
     default applies it only where it applies."""
     with pytest.raises(ConfigError, match="smooth migrates activation scale for int8-dynamic and int4"):
         LlmExportConfig(quantize="fp32", smooth=True)
+    with pytest.raises(ConfigError, match="drop --smooth / --smooth-alpha"):
+        LlmExportConfig(quantize="fp16", smooth_alpha=0.5)
+    with pytest.raises(ConfigError, match="which --no-smooth turns off"):
+        LlmExportConfig(quantize="int8-dynamic", smooth=False, smooth_alpha=0.5)
+    with pytest.raises(ConfigError, match="alpha must be a number in"):
+        LlmExportConfig(quantize="int4", smooth_alpha=1.5)
+    assert cli.main(["export", "--model", str(tmp_path / "none"), "--task", "text-generation", "--quantize",
+                     "fp32", "--smooth-alpha", "0.3", str(tmp_path / "o")]) == 2
     gemma = make_llm(tmp_path / "gemma", "gemma")
-    assert cli.main(["export", "--model", str(gemma), "--task", "text-generation", "--quantize", "int8-dynamic",
-                     "--cache-length", str(CACHE), "--prefill-lengths", "8", "--smooth", str(tmp_path / "o")]) == 2
-    assert not (tmp_path / "o").exists()
+    for flag in (["--smooth"], ["--smooth-alpha", "0.5"]):  # the alpha asks for smoothing
+        assert cli.main(["export", "--model", str(gemma), "--task", "text-generation", "--quantize", "int8-dynamic",
+                         "--cache-length", str(CACHE), "--prefill-lengths", "8", *flag, str(tmp_path / "o")]) == 2
+        assert not (tmp_path / "o").exists()
     # the default skips a family it does not apply to
     assert cli.main(["export", "--model", str(gemma), "--task", "text-generation", "--quantize", "int8-dynamic",
                      "--cache-length", str(CACHE), "--prefill-lengths", "8", "--decode-windows", "none",
                      "--allow-validation-failure", str(tmp_path / "g")]) in (0, 1)
     assert "smoothing" not in json.loads((tmp_path / "g" / "edgellm.json").read_text())["quantization"]
+    # --smooth-alpha lands in what is recorded
+    llama = make_llm(tmp_path / "llama")
+    assert cli.main(["export", "--model", str(llama), "--task", "text-generation", "--quantize", "int8-dynamic",
+                     "--cache-length", str(CACHE), "--prefill-lengths", "8", "--decode-windows", "none",
+                     "--smooth-alpha", "0.3", "--allow-validation-failure", str(tmp_path / "a")]) in (0, 1)
+    assert json.loads((tmp_path / "a" / "edgellm.json").read_text())["quantization"]["smoothing"]["alpha"] == 0.3

@@ -43,6 +43,9 @@ class LlmExportConfig:
     # (calibrated on plain text and chat) it raised greedy match 0.052 -> 0.375, top-1 0.914 -> 0.938 and brought
     # perplexity x1.0378 -> x0.9990, chat answers unchanged; on int4 see smooth.INT4_ALPHA
     smooth: bool | None = None
+    # the share of each range moved into the weights (SmoothConfig.alpha); None: int8-dynamic 0.5, int4
+    # smooth.INT4_ALPHA. Given, it asks for smoothing (as smooth=True) unless smooth is False, which is an error
+    smooth_alpha: float | None = None
 
     def __post_init__(self):
         from edgellm.quantize import get_recipe
@@ -51,9 +54,13 @@ class LlmExportConfig:
         if self.quantize not in DECODER_TOLERANCES:
             raise ConfigError(f"recipe {self.quantize!r} is not available for {TASK}; available: "
                               f"{', '.join(DECODER_TOLERANCES)}")
-        if self.smooth is True and self.quantize not in SMOOTH_RECIPES:
+        if self.smooth_alpha is not None:
+            SmoothConfig(alpha=self.smooth_alpha)  # ConfigError unless a number in [0, 1]
+            if self.smooth is False:
+                raise ConfigError("--smooth-alpha sets the alpha of smoothing, which --no-smooth turns off: drop one")
+        if (self.smooth or self.smooth_alpha is not None) and self.quantize not in SMOOTH_RECIPES:
             raise ConfigError(f"smooth migrates activation scale for {' and '.join(SMOOTH_RECIPES)}; this export is "
-                              f"{self.quantize!r}: drop --smooth or pass --quantize int8-dynamic")
+                              f"{self.quantize!r}: drop --smooth / --smooth-alpha or pass --quantize int8-dynamic")
         resolved = self.decoder_config()
         object.__setattr__(self, "prefill_lengths", resolved.prefill_lengths)
         object.__setattr__(self, "decode_windows", resolved.decode_windows)
@@ -166,7 +173,8 @@ def _convert_and_quantize(source, tokenizer, config: LlmExportConfig, phases: di
     reference = load_reference(source)
     module, tolerance, int4 = None, None, None
     int4_block = get_recipe(config.quantize).int4_block
-    if config.smooth and source.model_type not in SMOOTH_MODEL_TYPES:
+    asked = config.smooth if config.smooth is not None else (True if config.smooth_alpha is not None else None)
+    if asked and source.model_type not in SMOOTH_MODEL_TYPES:
         raise ConfigError(f"--smooth supports {', '.join(SMOOTH_MODEL_TYPES)}, not {source.model_type!r}; "
                           "export without --smooth")
     grids, float_layers = {}, []
@@ -179,7 +187,7 @@ def _convert_and_quantize(source, tokenizer, config: LlmExportConfig, phases: di
         # a GGUF file's own 4-bit grids (raw blocks); a HF folder's weights where they are dequantized Q4_1
         grids = gguf_module_grids(reference, source.path) if source.gguf else recovered_module_grids(reference)
         float_layers = gptq_layers(reference, GptqConfig(), exclude=list(grids))
-    smooth = config.smooth
+    smooth = asked
     if smooth is None:  # the default: where it applies and was measured (int4: every linear on a file's grid)
         smooth = source.model_type in SMOOTH_MODEL_TYPES and (
             config.quantize == "int8-dynamic" or (config.quantize == "int4" and not float_layers))
@@ -187,7 +195,9 @@ def _convert_and_quantize(source, tokenizer, config: LlmExportConfig, phases: di
     if smooth or float_layers:
         # the calibration text of smoothing and GPTQ (plain text and chat), never the held text; int4 smooths with
         # powers of two per block of 32 inputs, which leave 4-bit grids exact
-        smooth_config = SmoothConfig(alpha=INT4_ALPHA, block=int4_block) if int4_block else SmoothConfig()
+        alpha = config.smooth_alpha if config.smooth_alpha is not None else \
+            INT4_ALPHA if int4_block else SmoothConfig.alpha
+        smooth_config = SmoothConfig(alpha=alpha, block=int4_block or 1)
         calibration, chunks = smoothing_calibration(tokenizer, smooth_config, reference)
     smoothing = None
     if smooth:

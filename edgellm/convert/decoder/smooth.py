@@ -32,8 +32,7 @@ hurt every other token. Measured on the SmolLM2-135M-Instruct Q4_1 GGUF int4 exp
 (benchmarks/llm_fidelity.py; KL / top-1 teacher-forced on 640 positions of the fp32 export's own chat replies, then
 on 256 held tokens; greedy chat on 20 prompts): none 0.0211 / 92.0%, 0.0215 / 93.7%, 0.44; alpha 0.25 0.0133 /
 95.0%, 0.0161 / 90.6%, 0.62; alpha 0.5 0.0140 / 94.4%, 0.0142 / 91.4%, 0.50 (and "What is the capital of
-France?" answered "L'Étoile de la Cité..."); the corpus maximum with alpha 0.5 failed validation (perplexity
-x1.053 against PyTorch).
+France?" answered "L'Étoile de la Cité...").
 """
 
 from __future__ import annotations
