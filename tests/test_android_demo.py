@@ -1,11 +1,15 @@
-"""The Android demo's pure-Kotlin logic (manifest reader, WordPiece, buckets, dequantization, stats) on the JVM.
+"""The Android demo's pure-Kotlin logic (manifest reader, WordPiece, buckets, dequantization, stats, and the LLM
+path: BPE tokenizer, chat format, KV-cache session) on the JVM.
 
 No Android SDK here: android_demo/run_jvm_tests.sh compiles the core sources with kotlinc and runs their JUnit 4
-tests; it installs JDK/JUnit (Debian) and kotlin-compiler (npm) when missing.
+tests; it installs JDK/JUnit (Debian) and kotlin-compiler (npm) when missing. The LLM tests run the app's Kotlin
+code against real exports, with the model itself run by ai-edge-litert in a child process
+(android_demo/tools/litert_bridge.py), and compare with `tokenizers` and `edgellm generate`.
 """
 
 import re
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -20,3 +24,137 @@ def test_android_demo_jvm_tests_pass():
     assert proc.returncode == 0 and summary, proc.stdout[-3000:] + proc.stderr[-3000:]
     passed, failed = map(int, summary.groups())
     assert passed >= 20 and failed == 0
+
+
+# ------------------------------------------------------------------ the app's LLM code (core/Bpe.kt, LlmSession.kt)
+
+TOOLS = SCRIPT.parent / "tools"
+
+
+@pytest.fixture(scope="session")
+def jvm_classpath() -> str:
+    """The compiled app core + tests (run_jvm_tests.sh reuses its build while the sources are unchanged)."""
+    proc = subprocess.run(["bash", str(SCRIPT)], capture_output=True, text=True, timeout=1200)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    return (SCRIPT.parent / "build" / "jvm-tests" / "classpath").read_text().strip()
+
+
+def llm_tokenizer_styles(folder: Path) -> dict[str, Path]:
+    """tokenizer.json files of the kinds LLMs ship, trained on a small corpus: GPT-2 byte-level (SmolLM2, GPT-2),
+    regex Split + byte-level with NFC (Qwen2, Llama 3), SentencePiece-like with byte fallback (Llama 2, TinyLlama)."""
+    import json
+
+    from tokenizers import Regex, Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
+
+    texts = (Path(__file__).resolve().parents[1] / "calibration" / "en.txt").read_text("utf-8").splitlines()
+    specials = ["<|endoftext|>", "<|im_start|>", "<|im_end|>"]
+    files = {}
+
+    def save(name: str, tok: Tokenizer) -> None:
+        files[name] = folder / f"{name}.json"
+        tok.save(str(files[name]))
+
+    gpt2 = Tokenizer(models.BPE())
+    gpt2.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    gpt2.decoder = decoders.ByteLevel()
+    gpt2.train_from_iterator(texts, trainers.BpeTrainer(vocab_size=700, special_tokens=specials, show_progress=False,
+                                                        initial_alphabet=pre_tokenizers.ByteLevel.alphabet()))
+    save("byte_level", gpt2)
+
+    split = (r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+"
+             r"|\s+(?!\S)|\s+")
+    qwen = Tokenizer(models.BPE())
+    qwen.normalizer = normalizers.NFC()
+    qwen.pre_tokenizer = pre_tokenizers.Sequence([pre_tokenizers.Split(Regex(split), behavior="isolated"),
+                                                  pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False)])
+    qwen.decoder = decoders.ByteLevel()
+    qwen.train_from_iterator(texts, trainers.BpeTrainer(vocab_size=700, special_tokens=specials, show_progress=False,
+                                                        initial_alphabet=pre_tokenizers.ByteLevel.alphabet()))
+    save("split_byte_level", qwen)
+
+    llama = Tokenizer(models.BPE(unk_token="<unk>", byte_fallback=True, fuse_unk=True))
+    llama.normalizer = normalizers.Sequence([normalizers.Prepend("▁"), normalizers.Replace(" ", "▁")])
+    llama.decoder = decoders.Sequence([decoders.Replace("▁", " "), decoders.ByteFallback(), decoders.Fuse(),
+                                       decoders.Strip(" ", 1, 0)])
+    llama.train_from_iterator(texts, trainers.BpeTrainer(vocab_size=700, special_tokens=["<unk>", "<s>", "</s>"],
+                                                         show_progress=False))
+    llama.post_processor = processors.TemplateProcessing(single="<s> $A", special_tokens=[("<s>", 1)])
+    save("byte_fallback", llama)
+    # Llama's <0x00>..<0xFF> pieces are ordinary vocabulary entries
+    data = json.loads(files["byte_fallback"].read_text("utf-8"))
+    vocab = data["model"]["vocab"]
+    for b in range(256):
+        vocab.setdefault(f"<0x{b:02X}>", len(vocab))
+    files["byte_fallback"].write_text(json.dumps(data, ensure_ascii=False), "utf-8")
+    return files
+
+
+@pytest.mark.slow
+def test_kotlin_llm_tokenizer_matches_tokenizers(jvm_classpath, tmp_path):
+    """core/Bpe.kt against `tokenizers` on each tokenizer kind: ids with and without special tokens, and decoding."""
+    sys.path.insert(0, str(TOOLS))
+    from compare_llm_tokenizer import EXTRA_CASES, compare
+    from compare_tokenizer import HARD_CASES, random_texts
+
+    sys.path.insert(0, str(Path(__file__).parent / "generate"))
+    from tiny_llm import save_llm_tokenizer
+
+    save_llm_tokenizer(tmp_path / "metaspace")
+    files = {**llm_tokenizer_styles(tmp_path), "metaspace": tmp_path / "metaspace" / "tokenizer.json"}
+    texts = HARD_CASES + EXTRA_CASES + random_texts(200, 0) + ["héllo 你好 😀 naïve"]
+    for name, file in files.items():
+        assert compare(file, texts) == [], name
+
+
+def kotlin_generate(classpath: str, export: Path, prompts: list[str], *, chat: bool, max_new_tokens: int) -> list[dict]:
+    import json
+
+    argv = ["java", "-cp", classpath, "dev.edgellm.demo.core.LlmCheckKt", "generate", str(export), sys.executable,
+            "--max-new-tokens", str(max_new_tokens)] + (["--chat"] if chat else [])
+    proc = subprocess.run(argv, input=json.dumps(prompts).encode(), capture_output=True, timeout=1200)
+    assert proc.returncode == 0, proc.stderr.decode()[-2000:]
+    results, current = [], {}
+    for line in proc.stdout.decode("utf-8").splitlines():
+        key, value = line.split("\t", 1)
+        if key.endswith("_ids"):
+            value = [int(x) for x in value.split()]
+        elif key in ("text", "streamed"):
+            value = json.loads(value)
+        current[key] = value
+        if key == "stats":
+            results.append(current)
+            current = {}
+    assert len(results) == len(prompts)
+    return results
+
+
+def python_generate(export: Path, prompts: list[str], *, chat: bool, max_new_tokens: int) -> list[dict]:
+    from edgellm.generate import GenerateConfig, load_llm
+
+    llm = load_llm(export)
+    config = GenerateConfig(chat=chat, max_new_tokens=max_new_tokens)
+    out = []
+    for prompt in prompts:
+        ids = llm.encode_prompt(prompt, chat=chat)
+        out.append({"prompt_ids": ids, "new_ids": list(llm.tokens(ids, config)),
+                    "text": "".join(llm.generate(prompt, config))})
+    return out
+
+
+@pytest.mark.slow
+def test_kotlin_llm_session_generates_what_edgellm_generate_does(jvm_classpath, tmp_path_factory):
+    """The app's tokenizer, chat format, prefill chunks, decode windows and cache copies, with the tiny llama's
+    export run by ai-edge-litert through tools/litert_bridge.py: same prompt ids, same greedy tokens, same text as
+    `edgellm generate`. Prompts of 2 to 22 tokens cross prefill_8's chunks; 24 new tokens cross decode_16/decode_32."""
+    sys.path.insert(0, str(Path(__file__).parent / "generate"))
+    from tiny_llm import cached_export
+
+    _, export = cached_export(tmp_path_factory)
+    prompts = ["hello", "hello world. what time is it?", "the quick brown fox jumps"]  # 2, 7 and 22 tokens
+    for chat in (False, True):
+        kotlin = kotlin_generate(jvm_classpath, export, prompts, chat=chat, max_new_tokens=24)
+        python = python_generate(export, prompts, chat=chat, max_new_tokens=24)
+        for k, p in zip(kotlin, python):
+            assert (k["prompt_ids"], k["new_ids"], k["text"]) == (p["prompt_ids"], p["new_ids"], p["text"]), chat
+            assert k["streamed"] == k["text"]
+    assert max(len(p["prompt_ids"]) for p in python) > 16 and max(len(p["new_ids"]) for p in python) > 16

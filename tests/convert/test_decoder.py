@@ -36,6 +36,11 @@ def test_export_folder_and_manifest(tiny):
     assert llm["kv_cache"]["num_layers"] == 2
     assert llm["eos_token_ids"] == [2] and llm["special_tokens"]["bos_token"] == "<s>" and llm["chat_template"]
     assert llm["chat_template_check"]["identical"] and len(llm["chat_template_check"]["conversations"]) == 3
+    # the template as four strings for the Android demo (tiny_llm.CHAT_TEMPLATE)
+    assert {k: llm["chat_format"][k] for k in ("identical", "begin", "user_to_assistant", "assistant_to_user",
+                                                "generation_prompt")} == {
+        "identical": True, "begin": "<s><|user|>", "user_to_assistant": "</s><|assistant|>",
+        "assistant_to_user": "</s><|user|>", "generation_prompt": "</s><|assistant|>"}
     decode = next(s for s in m["signatures"] if s["name"] == "decode")
     assert {i["name"] for i in decode["inputs"]} == {"tokens", "input_pos", "kv_k_cache_0", "kv_k_cache_1",
                                                      "kv_v_cache_0", "kv_v_cache_1"}
@@ -300,6 +305,25 @@ def test_configs_round_trip():
     assert c.prefill_lengths == (32, 128) and LlmExportConfig.from_dict(c.to_dict()) == c
     d = DecoderConfig(cache_length=128, prefill_lengths=(16,))
     assert DecoderConfig.from_dict(d.to_dict()) == d
+
+
+@pytest.mark.parametrize("template, reason", [
+    ("{% for m in messages %}{{ m['role'] + ': ' + m['content'] | upper + '\n' }}{% endfor %}", "copy each message"),
+    ("{% for m in messages %}{{ loop.index|string + m['content'] }}{% endfor %}{{ 'A:' }}", "renders differently"),
+    ("{{ raise_exception('no') }}", "refused"),
+])
+def test_chat_format_refuses_templates_that_do_not_split_into_four_strings(tmp_path, template, reason):
+    """Templates that rewrite contents, number turns or refuse: no parts, and the reason the app shows."""
+    from transformers import AutoTokenizer
+
+    from edgellm.convert.decoder.export import CHAT_FORMAT_PARTS, chat_format
+    from generate.tiny_llm import save_llm_tokenizer
+
+    save_llm_tokenizer(tmp_path)
+    tokenizer = AutoTokenizer.from_pretrained(tmp_path)
+    tokenizer.chat_template = template
+    got = chat_format(tokenizer)
+    assert got["identical"] is False and reason in got["reason"] and all(got[p] is None for p in CHAT_FORMAT_PARTS)
 
 
 def test_cache_longer_than_positions(tmp_path):

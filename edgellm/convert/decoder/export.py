@@ -149,6 +149,8 @@ def export_llm(model: str | Path | None, output_dir: str | Path, config: LlmExpo
                                       export_stats={"seconds": round(seconds, 1), "peak_rss_bytes": peak,
                                                     "peak_rss_bytes_after": phases})
         manifest["llm"]["chat_template_check"] = chat_check
+        # the template as fixed strings, for apps without a Jinja engine (android_demo)
+        manifest["llm"]["chat_format"] = chat_format(tokenizer) if chat_check is not None else None
         manifest["litertlm"] = litertlm  # LiteRT-LM's bundle of this export (edgellm.bundle.litertlm)
         (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
     return LlmExportResult(output_dir=output_dir, model=edge, validation=report, seconds=seconds,
@@ -287,6 +289,62 @@ def check_chat_template(folder: Path, tokenizer, references=None) -> dict[str, A
     checked = [r for r in results if "identical" in r]
     return {"identical": bool(checked) and all(r["identical"] for r in checked), "renderer": f"jinja2 {jinja2.__version__}",
             "conversations": results}
+
+
+CHAT_FORMAT_PARTS = ("begin", "user_to_assistant", "assistant_to_user", "generation_prompt")
+_MARKERS = ("[[edgellm-user-1]]", "[[edgellm-assistant-1]]", "[[edgellm-user-2]]")
+_FORMAT_CHECKS = (
+    ["What is the capital of France?"],
+    ["Hi!", "Hello. How can I help?", "Tell me a joke.\nA short one."],
+    ["  one  ", "two", "three", "four", "five and ünïcödé 你好"],
+)
+
+
+def chat_format(tokenizer) -> dict[str, Any]:
+    """The chat template as four fixed strings, for runtimes without a Jinja engine (the Android demo). A
+    conversation of alternating user and assistant messages u1, a1, u2, ..., uN renders as
+
+        begin + u1 + user_to_assistant + a1 + assistant_to_user + u2 + ... + uN + generation_prompt
+
+    (for SmolLM2, begin holds the default system message and "<|im_start|>user\n"). The parts are cut from a
+    rendering with marker contents, then the composition is compared byte for byte with transformers'
+    apply_chat_template on conversations of 1, 3 and 5 messages with other contents. Returns the parts with
+    ``"identical": true``, or ``"identical": false`` and the reason (a template that rewrites contents or changes
+    with the turn number does not split this way); ``None`` parts mean the app cannot chat with this export."""
+    import jinja2
+
+    def render(contents: list[str]) -> str:
+        roles = ["user" if i % 2 == 0 else "assistant" for i in range(len(contents))]
+        messages = [{"role": r, "content": c} for r, c in zip(roles, contents)]
+        return tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+
+    def refused(reason: str) -> dict[str, Any]:
+        return {"identical": False, "reason": reason, **{part: None for part in CHAT_FORMAT_PARTS}}
+
+    try:
+        text = render(list(_MARKERS))
+    except (jinja2.exceptions.TemplateError, ValueError) as e:
+        return refused(f"the template refused a user/assistant/user conversation: {str(e)[:120]}")
+    cuts, rest = [], text
+    for marker in _MARKERS:
+        head, found, rest = rest.partition(marker)
+        if not found or marker in rest:
+            return refused("the template does not copy each message's content once, as it is")
+        cuts.append(head)
+    parts = dict(zip(CHAT_FORMAT_PARTS, [*cuts, rest]))
+    for contents in _FORMAT_CHECKS:
+        composed = parts["begin"]
+        for i, content in enumerate(contents):
+            glue = (parts["generation_prompt"] if i == len(contents) - 1
+                    else parts["user_to_assistant"] if i % 2 == 0 else parts["assistant_to_user"])
+            composed += content + glue
+        try:
+            identical = render(list(contents)) == composed
+        except (jinja2.exceptions.TemplateError, ValueError) as e:
+            return refused(f"the template refused a {len(contents)}-message conversation: {str(e)[:120]}")
+        if not identical:
+            return refused(f"a {len(contents)}-message conversation renders differently from the four parts")
+    return {"identical": True, **parts, "checked_messages": [len(c) for c in _FORMAT_CHECKS]}
 
 
 def build_llm_manifest(edge: DecoderModel, model_file: Path, tokenizer, tokenizer_files: list[str],

@@ -21,3 +21,6 @@ class TokenizerException(message: String, cause: Throwable? = null) : EdgeDemoEx
 
 /** Inputs or outputs of a run do not match what the manifest declares. */
 class TensorException(message: String, cause: Throwable? = null) : EdgeDemoException(message, cause)
+
+/** A setting the user chose (temperature, top-k, new-token count, prompt length) is out of range. */
+class ConfigException(message: String, cause: Throwable? = null) : EdgeDemoException(message, cause)

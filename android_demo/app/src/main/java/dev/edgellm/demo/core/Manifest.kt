@@ -185,7 +185,7 @@ internal class Node(val value: Any?, val path: String, private val present: Bool
     }
 }
 
-private class ManifestReader {
+internal class ManifestReader {
     fun read(root: Node): Manifest {
         if (root.value !is Map<*, *>) throw root.typeError("a JSON object at the top level")
         val version = root["format_version"].long()
@@ -218,7 +218,7 @@ private class ManifestReader {
         )
     }
 
-    private fun checkFileName(name: String, path: String) {
+    fun checkFileName(name: String, path: String) {
         if (name.isEmpty() || name.contains('/') || name.contains('\\') || name == "." || name == "..") {
             throw ManifestException("$path: '$name' must be a plain file name inside the export folder")
         }
@@ -261,7 +261,7 @@ private class ManifestReader {
             ?: throw ManifestException("$path: no sequence_length and '${ids.name}' has shape ${ids.shape}, expected [1, length]")
     }
 
-    private fun readTensor(node: Node): TensorSpec {
+    fun readTensor(node: Node): TensorSpec {
         val shape = node["shape"].list().map { it.int() }
         val q = node["quantization"]
         return TensorSpec(
@@ -315,7 +315,7 @@ private class ManifestReader {
         }
     }
 
-    private fun readRecipe(root: Node): String? {
+    fun readRecipe(root: Node): String? {
         if (!root.has("quantization")) return null
         val q = root["quantization"]
         return when {

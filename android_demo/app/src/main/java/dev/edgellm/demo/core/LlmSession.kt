@@ -1,0 +1,295 @@
+package dev.edgellm.demo.core
+
+import java.nio.ByteBuffer
+import java.nio.ByteOrder
+import java.util.Random
+import kotlin.math.exp
+
+/**
+ * Next-token choice, as edgellm.generate.sampling: temperature 0 is greedy (argmax, first of equal maxima); else
+ * logits / temperature -> the top [topK] (0 = all) -> the smallest set reaching probability [topP] -> draw.
+ * The draw uses java.util.Random, so a seed repeats the app's own text, not Python's.
+ */
+data class SamplingConfig(val temperature: Double = 0.0, val topK: Int = 0, val topP: Double = 1.0, val seed: Long? = null) {
+    init {
+        if (!(temperature in 0.0..100.0)) throw ConfigException("temperature must be in [0, 100] (0 = greedy); got $temperature")
+        if (topK < 0) throw ConfigException("top-k must be >= 0 (0 = no top-k); got $topK")
+        if (!(topP > 0.0 && topP <= 1.0)) throw ConfigException("top-p must be in (0, 1] (1 = no nucleus filtering); got $topP")
+    }
+
+    val greedy: Boolean get() = temperature == 0.0
+}
+
+class Sampler(private val config: SamplingConfig) {
+    private val random = config.seed?.let { Random(it) } ?: Random()
+
+    fun next(logits: FloatArray): Int {
+        if (config.greedy) {
+            var best = 0
+            for (i in 1 until logits.size) if (logits[i] > logits[best]) best = i
+            return best
+        }
+        var ids = logits.indices.sortedByDescending { logits[it] } // stable: equal logits keep index order
+        if (config.topK in 1 until ids.size) ids = ids.subList(0, config.topK)
+        val top = logits[ids[0]] / config.temperature
+        val p = DoubleArray(ids.size) { exp(logits[ids[it]] / config.temperature - top) }
+        val total = p.sum()
+        for (i in p.indices) p[i] /= total
+        var keep = p.size
+        if (config.topP < 1.0) {
+            var sum = 0.0
+            keep = p.indexOfFirst { sum += it; sum >= config.topP } + 1
+            if (keep == 0) keep = p.size
+        }
+        var r = random.nextDouble() * p.take(keep).sum()
+        for (i in 0 until keep) {
+            r -= p[i]
+            if (r < 0) return ids[i]
+        }
+        return ids[keep - 1]
+    }
+}
+
+/** One generation's figures; tokens/s as `edgellm bench` reports them. */
+data class GenerationStats(
+    val promptTokens: Int,
+    val newTokens: Int,
+    val timeToFirstTokenMs: Double, // prefill + the first decode + sampling
+    val prefillMs: Double,
+    val decodeMs: Double, // the new tokens after the first
+    val stopReason: String, // "eos", "max_new_tokens" or "cache_full"
+) {
+    val prefillTokensPerSecond: Double get() = if (timeToFirstTokenMs > 0) promptTokens * 1000.0 / timeToFirstTokenMs else 0.0
+    val decodeTokensPerSecond: Double get() = if (decodeMs > 0) (newTokens - 1) * 1000.0 / decodeMs else 0.0
+
+    fun describe(): String = fmt(
+        "%d prompt tokens, %d new (%s): first token %.0f ms, prefill %.1f tokens/s, decode %.1f tokens/s",
+        promptTokens, newTokens, stopReason, timeToFirstTokenMs, prefillTokensPerSecond, decodeTokensPerSecond,
+    )
+}
+
+/**
+ * Prefill chunks (signature length T, tokens taken) for n tokens with the least padded work, as
+ * edgellm.generate.runner.plan_prefill: a prefill_T call costs T rows, a decode call (T = 1) [DECODE_ROWS];
+ * padded rows must stay inside the cache ([room] positions left). Lengths (32, 128): 63 -> [(32, 32), (32, 31)].
+ */
+fun planPrefill(n: Int, lengths: List<Int>, room: Int): List<Pair<Int, Int>> {
+    data class Choice(val cost: Int, val negT: Int, val take: Int) : Comparable<Choice> {
+        override fun compareTo(other: Choice) = compareValuesBy(this, other, Choice::cost, Choice::negT, Choice::take)
+    }
+    val best = arrayListOf(Choice(0, 0, 0))
+    for (k in 1..n) {
+        val options = arrayListOf(Choice(DECODE_ROWS + best[k - 1].cost, -1, 1))
+        for (t in lengths) {
+            val take = minOf(t, k)
+            if ((n - k) + t <= room) options.add(Choice(t + best[k - take].cost, -t, take))
+        }
+        best.add(options.min())
+    }
+    val plan = ArrayList<Pair<Int, Int>>()
+    var k = n
+    while (k > 0) {
+        plan.add(-best[k].negT to best[k].take)
+        k -= best[k].take
+    }
+    return plan
+}
+
+const val DECODE_ROWS = 4
+
+/**
+ * A conversation's KV cache and the calls that fill it, over [backend] (the LiteRT Interpreter on the phone).
+ * Every signature takes token ids, their positions and the whole cache, and returns the next-token logits
+ * (decode) and the K/V rows of its tokens only, which are copied into the cache here. A decode step at position
+ * p runs decode_<W> for the smallest window W >= p, else decode, as `edgellm generate` does.
+ * Not thread-safe: one worker thread runs it.
+ */
+class LlmSession(
+    val manifest: LlmManifest,
+    private val backend: ModelBackend,
+    private val clockNanos: () -> Long = System::nanoTime,
+) {
+    private val m = manifest
+    private val kCache = List(m.numLayers) { direct(4 * m.k.shape.fold(1) { a, d -> a * d }) }
+    private val vCache = List(m.numLayers) { direct(4 * m.v.shape.fold(1) { a, d -> a * d }) }
+    private val calls = HashMap<String, Call>()
+
+    /** One signature's buffers, made once: inputs (ids, positions, the shared cache) and outputs. */
+    private inner class Call(val signature: SignatureSpec) {
+        val tokens = intInput("tokens")
+        val positions = intInput("input_pos")
+        val inputs: Map<String, ByteBuffer>
+        val outputs: Map<String, ByteBuffer> = signature.outputs.associate { it.name to direct(it.byteCount()) }
+
+        init {
+            val caches = (0 until m.numLayers).flatMap { i -> listOf(m.k.inputName(i) to kCache[i], m.v.inputName(i) to vCache[i]) }.toMap()
+            for (spec in signature.inputs) {
+                val cache = caches[spec.name] ?: continue
+                if (spec.dtype != DType.FLOAT32 || spec.byteCount() != cache.capacity()) {
+                    throw TensorException("cache input '${spec.name}' of ${signature.name} is ${spec.dtype.wireName} ${spec.shape}; the manifest's kv_cache says float32 of ${cache.capacity() / 4} values")
+                }
+            }
+            val unknown = signature.inputs.map { it.name }.filter { it != "tokens" && it != "input_pos" && it !in caches }
+            if (unknown.isNotEmpty()) throw TensorException("${signature.name} takes inputs this app does not fill: ${unknown.joinToString()}")
+            inputs = mapOf("tokens" to tokens, "input_pos" to positions) + caches.filterKeys { name -> signature.inputs.any { it.name == name } }
+        }
+
+        private fun intInput(name: String): ByteBuffer {
+            val spec = signature.inputs.first { it.name == name }
+            if (spec.dtype != DType.INT32) throw TensorException("input '$name' of ${signature.name} is ${spec.dtype.wireName}; this app feeds int32")
+            return direct(spec.byteCount())
+        }
+
+        fun run(ids: IntArray, start: Int): Map<String, ByteBuffer> {
+            val t = signature.sequenceLength
+            tokens.clear()
+            positions.clear()
+            for (j in 0 until t) {
+                tokens.putInt(if (j < ids.size) ids[j] else 0)
+                positions.putInt(start + j)
+            }
+            (inputs.values + outputs.values).forEach { it.rewind() }
+            backend.run(signature.name, inputs, outputs)
+            return outputs
+        }
+    }
+
+    private fun call(name: String): Call = calls.getOrPut(name) {
+        Call(m.signatures[name] ?: throw TensorException("the model has no signature '$name'; re-export the folder"))
+    }
+
+    /** Forget the conversation. Masked cache rows still enter the products (with weight 0), so they are zeroed. */
+    fun reset() {
+        val zeros = ByteArray(1 shl 16)
+        for (b in kCache + vCache) {
+            b.clear()
+            while (b.hasRemaining()) b.put(zeros, 0, minOf(zeros.size, b.remaining()))
+            b.clear()
+        }
+    }
+
+    /** Put [ids] into the cache at positions [start].. (chunked over the prefill signatures). */
+    fun prefill(ids: IntArray, start: Int) {
+        if (start + ids.size > m.cacheLength) throw ConfigException("${start + ids.size} tokens do not fit the KV cache of ${m.cacheLength}; shorten the prompt or re-export with a larger --cache-length")
+        var pos = start
+        var rest = ids
+        for ((t, take) in planPrefill(ids.size, m.prefillLengths, room = m.cacheLength - start)) {
+            if (t == 1) {
+                decode(rest[0], pos)
+            } else {
+                store(call("prefill_$t").run(rest.copyOfRange(0, take), pos), pos, take)
+            }
+            rest = rest.copyOfRange(take, rest.size)
+            pos += take
+        }
+    }
+
+    /** Run [token] at [position], keep its K/V row; the next-token logits. */
+    fun decode(token: Int, position: Int): FloatArray {
+        if (position !in 0 until m.cacheLength) throw ConfigException("position $position is outside the KV cache of ${m.cacheLength}")
+        val name = m.decodeWindows.sorted().firstOrNull { position <= it }?.let { "decode_$it" } ?: "decode"
+        val out = call(name).run(intArrayOf(token), position)
+        store(out, position, 1)
+        val logits = out["logits"] ?: throw TensorException("signature $name has no 'logits' output")
+        return FloatArray(m.vocabSize).also { floats(logits).get(it) }
+    }
+
+    /** Copy the first [n] new rows of each layer's k/v outputs into the cache at positions [start]... */
+    private fun store(out: Map<String, ByteBuffer>, start: Int, n: Int) {
+        for (i in 0 until m.numLayers) {
+            copyRows(out.getValue(m.k.outputName(i)), kCache[i], m.k, start, n)
+            copyRows(out.getValue(m.v.outputName(i)), vCache[i], m.v, start, n)
+        }
+    }
+
+    private fun copyRows(new: ByteBuffer, cache: ByteBuffer, spec: KvSpec, start: Int, n: Int) {
+        val axis = spec.sequenceAxis
+        val outer = spec.shape.take(axis).fold(1) { a, d -> a * d }
+        val inner = spec.shape.drop(axis + 1).fold(1) { a, d -> a * d }
+        val rows = new.capacity() / 4 / (outer * inner) // the call's token count T
+        val src = floats(new)
+        val dst = floats(cache)
+        val chunk = FloatArray(n * inner)
+        for (o in 0 until outer) {
+            src.position(o * rows * inner)
+            src.get(chunk)
+            dst.position((o * spec.shape[axis] + start) * inner)
+            dst.put(chunk)
+        }
+    }
+
+    /**
+     * New token ids for [promptIds], each handed to [onToken] as it comes (return false to stop); the
+     * end-of-sequence token is not handed on. As `edgellm generate`: the prompt but its last token is prefilled,
+     * the last one goes through decode, whose logits give the first new token.
+     */
+    fun generate(
+        promptIds: IntArray,
+        maxNewTokens: Int,
+        sampling: SamplingConfig = SamplingConfig(),
+        stopAtEos: Boolean = true,
+        onToken: (Int) -> Boolean = { true },
+    ): GenerationStats {
+        if (promptIds.isEmpty()) throw ConfigException("the prompt is empty; give at least one token of text")
+        if (maxNewTokens < 1) throw ConfigException("max new tokens must be >= 1; got $maxNewTokens")
+        if (promptIds.size >= m.cacheLength) {
+            throw ConfigException("the prompt has ${promptIds.size} tokens but the KV cache holds ${m.cacheLength}; shorten the prompt or re-export with a larger --cache-length")
+        }
+        reset()
+        val sampler = Sampler(sampling)
+        val t0 = clockNanos()
+        prefill(promptIds.copyOfRange(0, promptIds.size - 1), 0)
+        val tPrefill = clockNanos()
+        var pos = promptIds.size - 1
+        var token = sampler.next(decode(promptIds.last(), pos))
+        val tFirst = clockNanos()
+        var n = 0
+        var reason = "max_new_tokens"
+        while (true) {
+            if (stopAtEos && token in m.eosTokenIds) {
+                reason = "eos"
+                break
+            }
+            n++
+            if (!onToken(token) || n >= maxNewTokens) break
+            pos++
+            if (pos >= m.cacheLength) {
+                reason = "cache_full"
+                break
+            }
+            token = sampler.next(decode(token, pos))
+        }
+        fun ms(a: Long, b: Long) = (b - a) / 1e6
+        return GenerationStats(promptIds.size, n, ms(t0, tFirst), ms(t0, tPrefill), ms(tFirst, clockNanos()), reason)
+    }
+
+    private fun direct(bytes: Int): ByteBuffer = ByteBuffer.allocateDirect(bytes).order(ByteOrder.nativeOrder())
+
+    /** A float view of the whole of [b] (a duplicate: the caller's position and order are left alone). */
+    private fun floats(b: ByteBuffer) = b.duplicate().order(ByteOrder.nativeOrder()).also { it.rewind() }.asFloatBuffer()
+}
+
+/**
+ * Text as it is generated: [append] a token id, get the text it adds ("" while a character's UTF-8 bytes are
+ * incomplete), as `edgellm generate` streams it.
+ */
+class TextStream(private val tokenizer: BpeTokenizer) {
+    private val ids = ArrayList<Int>()
+    private var shown = ""
+
+    fun append(id: Int): String {
+        ids.add(id)
+        val text = tokenizer.decode(ids.toIntArray())
+        if (text.endsWith('\uFFFD') || text.length <= shown.length) return ""
+        return text.substring(shown.length).also { shown = text }
+    }
+
+    val text: String get() = tokenizer.decode(ids.toIntArray())
+}
+
+/** The prompt's token ids: as one user message in the export's chat format, or as raw text (with BOS etc.). */
+fun encodePrompt(tokenizer: BpeTokenizer, manifest: LlmManifest, prompt: String, chat: Boolean): IntArray {
+    if (!chat) return tokenizer.encode(prompt, addSpecialTokens = true)
+    val format = manifest.chatFormat ?: throw TokenizerException("this export cannot chat in the app: ${manifest.chatFormatNote}; turn chat off")
+    return tokenizer.encode(format.render(listOf(prompt)), addSpecialTokens = false)
+}

@@ -1,0 +1,73 @@
+package dev.edgellm.demo.core
+
+import java.io.File
+import kotlin.system.exitProcess
+
+/**
+ * The app's LLM code on the JVM, for tests/test_android_demo.py to compare with `edgellm generate`:
+ *
+ *   LlmCheckKt generate EXPORT_DIR PYTHON [--chat] [--max-new-tokens N] < prompts.json
+ *       For each prompt (a JSON list of strings on stdin): "prompt_ids", "new_ids" (greedy, through
+ *       tools/litert_bridge.py) and "text" lines, then "stats".
+ *   LlmCheckKt tokenize TOKENIZER_JSON < texts.json
+ *       For each text: "ids" (encode with special tokens), "plain" (without), "decoded" (decode of ids, JSON).
+ *
+ * Exit code 0, or 2 with one line on stderr for an error.
+ */
+fun main(args: Array<String>) {
+    try {
+        val texts = (Json.parse(System.`in`.readBytes().toString(Charsets.UTF_8)) as List<*>).map { it as String }
+        when (args.getOrNull(0)) {
+            "tokenize" -> {
+                val tokenizer = BpeTokenizer.load(File(args[1]))
+                for (text in texts) {
+                    val ids = tokenizer.encode(text)
+                    println("ids\t${ids.joinToString(" ")}")
+                    println("plain\t${tokenizer.encode(text, addSpecialTokens = false).joinToString(" ")}")
+                    println("decoded\t${jsonString(tokenizer.decode(ids))}")
+                }
+            }
+            "generate" -> {
+                val folder = LlmFolder.open(File(args[1]))
+                val chat = "--chat" in args
+                val max = args.indexOf("--max-new-tokens").takeIf { it > 0 }?.let { args[it + 1].toInt() } ?: 16
+                val tokenizer = folder.loadTokenizer()
+                val script = File(File(LlmCheck::class.java.protectionDomain.codeSource.location.toURI()), "../../../tools/litert_bridge.py")
+                LiteRtBridge(args[2], script.canonicalFile, folder.modelFile).use { bridge ->
+                    val session = LlmSession(folder.manifest, bridge)
+                    for (prompt in texts) {
+                        val ids = encodePrompt(tokenizer, folder.manifest, prompt, chat)
+                        val stream = TextStream(tokenizer)
+                        val new = ArrayList<Int>()
+                        val pieces = StringBuilder()
+                        val stats = session.generate(ids, max) { new.add(it); pieces.append(stream.append(it)); true }
+                        println("prompt_ids\t${ids.joinToString(" ")}")
+                        println("new_ids\t${new.joinToString(" ")}")
+                        println("text\t${jsonString(stream.text)}")
+                        println("streamed\t${jsonString(pieces.toString())}")
+                        println("stats\t${stats.describe()}")
+                    }
+                }
+            }
+            else -> throw ConfigException("usage: LlmCheckKt generate EXPORT_DIR PYTHON [--chat] [--max-new-tokens N] | tokenize TOKENIZER_JSON (texts as a JSON list on stdin)")
+        }
+    } catch (e: EdgeDemoException) {
+        System.err.println("error: ${e.message}")
+        exitProcess(2)
+    }
+}
+
+private object LlmCheck
+
+fun jsonString(s: String): String {
+    val out = StringBuilder("\"")
+    for (c in s) {
+        when {
+            c == '"' -> out.append("\\\"")
+            c == '\\' -> out.append("\\\\")
+            c < ' ' || c in '\u007f'..'\u009f' || c.isSurrogate() || c == '\u2028' || c == '\u2029' -> out.append("\\u%04x".format(c.code))
+            else -> out.append(c)
+        }
+    }
+    return out.append('"').toString()
+}
