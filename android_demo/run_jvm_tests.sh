@@ -5,6 +5,8 @@
 #
 #   bash android_demo/run_jvm_tests.sh        # from anywhere; exit 0 when every test passed, 1 otherwise
 #
+# Also compiles the Android-side files against tools/api_stubs (see step 3b).
+#
 # Output: JUnit's report, then "jvm-tests: N passed, N failed, N skipped". Compiled classes go to
 # android_demo/build/jvm-tests/ and are reused while the sources and the compiler are unchanged.
 set -euo pipefail
@@ -86,6 +88,24 @@ else
         "$KOTLIN_HOME/bin/kotlinc" -jvm-target 17 -Werror \
         -cp "$JUNIT_JAR:$HAMCREST_JAR" -d "$BUILD/classes" "$MAIN_SRC"/*.kt "$TEST_SRC"/*.kt
     echo "$stamp" > "$BUILD/stamp"
+fi
+
+# 3b. The Android side (MainActivity, LiteRtBackend, ExportLocator) against tools/api_stubs: empty Java classes with
+# the signatures of the Android SDK and LiteRT calls the app makes. It checks the app's Kotlin compiles (names,
+# types, nullability), not what the SDK does; the real check is an APK build with the SDK (README).
+APP_SRC="$HERE/app/src/main/java/dev/edgellm/demo"
+STUBS="$HERE/tools/api_stubs"
+app_stamp="$( { echo "kotlin $KOTLIN_VERSION"; cat "$APP_SRC"/*.kt "$MAIN_SRC"/*.kt; find "$STUBS" -name '*.java' -print0 | sort -z | xargs -0 cat; } | sha256sum | cut -d' ' -f1)"
+if [ -f "$BUILD/app-stamp" ] && [ "$(cat "$BUILD/app-stamp")" = "$app_stamp" ]; then
+    log "app sources unchanged since they last compiled against the API stubs"
+else
+    rm -rf "$BUILD/stubs" "$BUILD/app"
+    mkdir -p "$BUILD/stubs" "$BUILD/app"
+    log "javac API stubs; kotlinc $(ls "$APP_SRC"/*.kt | wc -l) Android-side files against them"
+    find "$STUBS" -name '*.java' -print0 | xargs -0 javac -nowarn -d "$BUILD/stubs"
+    JAVA_OPTS="-Xmx1g -Xms256m -XX:TieredStopAtLevel=1 -XX:+UseSerialGC" \
+        "$KOTLIN_HOME/bin/kotlinc" -jvm-target 17 -Werror -cp "$BUILD/stubs:$BUILD/classes" -d "$BUILD/app" "$APP_SRC"/*.kt
+    echo "$app_stamp" > "$BUILD/app-stamp"
 fi
 
 # The runtime class path, for tools/compare_tokenizer.py and the Inspect command (see README).

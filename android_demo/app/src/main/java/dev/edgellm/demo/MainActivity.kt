@@ -10,14 +10,22 @@ import android.view.WindowInsets
 import android.widget.AdapterView
 import android.widget.ArrayAdapter
 import android.widget.Button
+import android.widget.CheckBox
 import android.widget.EditText
 import android.widget.LinearLayout
 import android.widget.ScrollView
 import android.widget.Spinner
 import android.widget.TextView
+import dev.edgellm.demo.core.BpeTokenizer
+import dev.edgellm.demo.core.ConfigException
 import dev.edgellm.demo.core.EdgeDemoException
 import dev.edgellm.demo.core.EdgePipeline
 import dev.edgellm.demo.core.ExportFolder
+import dev.edgellm.demo.core.LlmFolder
+import dev.edgellm.demo.core.LlmSession
+import dev.edgellm.demo.core.TextStream
+import dev.edgellm.demo.core.benchmark
+import dev.edgellm.demo.core.encodePrompt
 import dev.edgellm.demo.core.Task
 import dev.edgellm.demo.core.inputLabels
 import dev.edgellm.demo.core.sampleInputs
@@ -28,7 +36,9 @@ import java.util.concurrent.Executors
 
 /**
  * One screen: export folder path + threads, the manifest summary, one or two text boxes (by task), Run and
- * Benchmark, the result and the latency of each model call. All model work happens on [worker], one thread,
+ * Benchmark, the result and the latency of each model call. An LLM export (task text-generation) gets a prompt,
+ * a new-token count and a Chat switch instead: Run streams the greedy reply, Benchmark times fixed-length
+ * generations (first token, prefill and decode tokens/s). All model work happens on [worker], one thread,
  * because the Interpreter is not thread-safe; the views are touched on the main thread only.
  */
 class MainActivity : Activity() {
@@ -37,6 +47,8 @@ class MainActivity : Activity() {
     // Owned by the worker thread.
     private var backend: LiteRtBackend? = null
     private var pipeline: EdgePipeline? = null
+    private var session: LlmSession? = null
+    private var llmTokenizer: BpeTokenizer? = null
 
     private lateinit var pathInput: EditText
     private lateinit var threadsSpinner: Spinner
@@ -47,8 +59,10 @@ class MainActivity : Activity() {
     private lateinit var inputB: EditText
     private lateinit var resultView: TextView
     private lateinit var latencyView: TextView
+    private lateinit var chatBox: CheckBox
     private lateinit var actionButtons: List<Button>
     private var loadedTask: Task? = null // main thread's view of what is loaded
+    private var loadedLlm = false
 
     override fun onCreate(savedInstanceState: Bundle?) {
         super.onCreate(savedInstanceState)
@@ -74,6 +88,7 @@ class MainActivity : Activity() {
             backend?.close()
             backend = null
             pipeline = null
+            session = null
         }
         worker.shutdown()
         super.onDestroy()
@@ -85,13 +100,19 @@ class MainActivity : Activity() {
         val threads = THREAD_CHOICES[threadsSpinner.selectedItemPosition]
         setBusy(true)
         loadedTask = null
+        loadedLlm = false
         summaryView.text = "loading $dir ..."
         inBackground {
+            if (LlmFolder.isLlmExport(dir)) {
+                loadLlm(dir, threads)
+                return@inBackground
+            }
             val folder = ExportFolder.open(dir)
             val tokenizer = folder.loadTokenizer()
             backend?.close()
             backend = null
             pipeline = null
+            session = null
             val fresh = LiteRtBackend(folder.modelFile, threads)
             backend = fresh
             pipeline = EdgePipeline(folder.manifest, tokenizer, fresh)
@@ -102,8 +123,94 @@ class MainActivity : Activity() {
         }
     }
 
+    /** An LLM export: tokenizer.json's BPE tokenizer and a KV-cache session over the Interpreter; on [worker]. */
+    private fun loadLlm(dir: File, threads: Int) {
+        val folder = LlmFolder.open(dir)
+        val tokenizer = folder.loadTokenizer()
+        backend?.close()
+        backend = null
+        pipeline = null
+        session = null
+        val fresh = LiteRtBackend(folder.modelFile, threads)
+        backend = fresh
+        session = LlmSession(folder.manifest, fresh)
+        llmTokenizer = tokenizer
+        val summary = folder.manifest.summary() +
+            "runtime: LiteRT Interpreter, XNNPACK, $threads thread${if (threads > 1) "s" else ""}" +
+            "folder: $dir"
+        val canChat = folder.manifest.chatFormat != null
+        runOnUiThread { showLoadedLlm(canChat, summary.joinToString("\n")) }
+    }
+
+    private fun showLoadedLlm(canChat: Boolean, summary: String) {
+        loadedLlm = true
+        summaryView.text = summary
+        labelA.text = "Prompt"
+        if (inputA.text.isEmpty()) inputA.setText(LLM_SAMPLE_PROMPT)
+        labelB.text = "Max new tokens"
+        labelB.visibility = View.VISIBLE
+        inputB.visibility = View.VISIBLE
+        inputB.inputType = InputType.TYPE_CLASS_NUMBER
+        inputB.setText(LLM_DEFAULT_NEW_TOKENS.toString())
+        chatBox.visibility = View.VISIBLE
+        chatBox.isChecked = canChat
+        chatBox.isEnabled = canChat // the summary's "chat:" line says why not
+        resultView.text = ""
+        latencyView.text = ""
+        setBusy(false)
+    }
+
+    /** The prompt's ids and the new-token count from the boxes; on [worker]. */
+    private fun llmRequest(prompt: String, newTokens: String, chat: Boolean): Triple<LlmSession, IntArray, Int> {
+        val s = session ?: throw EdgeDemoException("no model loaded; fix the folder path and tap Load")
+        val tokenizer = llmTokenizer ?: throw EdgeDemoException("no tokenizer loaded; tap Load")
+        val max = newTokens.trim().toIntOrNull()?.takeIf { it >= 1 }
+            ?: throw ConfigException("max new tokens must be a whole number >= 1; got '$newTokens'")
+        return Triple(s, encodePrompt(tokenizer, s.manifest, prompt, chat), max)
+    }
+
+    private fun generateText() {
+        val prompt = inputA.text.toString()
+        val newTokens = inputB.text.toString()
+        val chat = chatBox.isChecked
+        setBusy(true)
+        resultView.text = ""
+        latencyView.text = "generating ..."
+        inBackground {
+            val (s, ids, max) = llmRequest(prompt, newTokens, chat)
+            val stream = TextStream(llmTokenizer ?: throw EdgeDemoException("no tokenizer loaded; tap Load"))
+            val stats = s.generate(ids, max) { id ->
+                val piece = stream.append(id)
+                if (piece.isNotEmpty()) runOnUiThread { resultView.append(piece) }
+                true
+            }
+            runOnUiThread {
+                latencyView.text = stats.describe()
+                setBusy(false)
+            }
+        }
+    }
+
+    private fun benchmarkLlm() {
+        val prompt = inputA.text.toString()
+        val newTokens = inputB.text.toString()
+        val chat = chatBox.isChecked
+        setBusy(true)
+        latencyView.text = "benchmarking: $LLM_BENCH_WARMUP warm-up + $LLM_BENCH_RUNS timed generations ..."
+        inBackground {
+            val (s, ids, max) = llmRequest(prompt, newTokens, chat)
+            val bench = s.benchmark(ids, minOf(max, s.manifest.cacheLength - ids.size), LLM_BENCH_WARMUP, LLM_BENCH_RUNS)
+            runOnUiThread {
+                latencyView.text = bench.describe()
+                setBusy(false)
+            }
+        }
+    }
+
     private fun showLoaded(task: Task, summary: String) {
         loadedTask = task
+        chatBox.visibility = View.GONE
+        inputB.inputType = InputType.TYPE_CLASS_TEXT or InputType.TYPE_TEXT_FLAG_MULTI_LINE
         summaryView.text = summary
         val (first, second) = inputLabels(task)
         val (sampleA, sampleB) = sampleInputs(task)
@@ -119,6 +226,7 @@ class MainActivity : Activity() {
     }
 
     private fun runOnce() {
+        if (loadedLlm) return generateText()
         val a = inputA.text.toString()
         val b = inputB.text.toString()
         setBusy(true)
@@ -135,6 +243,7 @@ class MainActivity : Activity() {
     }
 
     private fun runBenchmark() {
+        if (loadedLlm) return benchmarkLlm()
         val a = inputA.text.toString()
         val b = inputB.text.toString()
         setBusy(true)
@@ -170,7 +279,7 @@ class MainActivity : Activity() {
 
     private fun showError(e: Exception) {
         val message = if (e is EdgeDemoException) e.message else "${e.javaClass.simpleName}: ${e.message}"
-        if (loadedTask == null) summaryView.text = "error: $message" else resultView.text = "error: $message"
+        if (loadedTask == null && !loadedLlm) summaryView.text = "error: $message" else resultView.text = "error: $message"
         setBusy(false)
     }
 
@@ -234,6 +343,11 @@ class MainActivity : Activity() {
         root.addView(inputA)
         root.addView(labelB)
         root.addView(inputB)
+        chatBox = CheckBox(this).apply {
+            text = "Chat (the prompt as one user message in the model's chat template)"
+            visibility = View.GONE
+        }
+        root.addView(chatBox)
 
         val runRow = LinearLayout(this).apply { orientation = LinearLayout.HORIZONTAL }
         val runButton = button("Run") { runOnce() }
@@ -290,5 +404,9 @@ class MainActivity : Activity() {
         private val THREAD_CHOICES = listOf(1, 2, 4, 8)
         private const val BENCH_WARMUP = 3
         private const val BENCH_RUNS = 20
+        private const val LLM_SAMPLE_PROMPT = "What is the capital of France?"
+        private const val LLM_DEFAULT_NEW_TOKENS = 64
+        private const val LLM_BENCH_WARMUP = 1
+        private const val LLM_BENCH_RUNS = 3
     }
 }

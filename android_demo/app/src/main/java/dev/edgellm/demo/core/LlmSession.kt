@@ -60,7 +60,7 @@ data class GenerationStats(
     val stopReason: String, // "eos", "max_new_tokens" or "cache_full"
 ) {
     val prefillTokensPerSecond: Double get() = if (timeToFirstTokenMs > 0) promptTokens * 1000.0 / timeToFirstTokenMs else 0.0
-    val decodeTokensPerSecond: Double get() = if (decodeMs > 0) (newTokens - 1) * 1000.0 / decodeMs else 0.0
+    val decodeTokensPerSecond: Double get() = if (decodeMs > 0 && newTokens > 1) (newTokens - 1) * 1000.0 / decodeMs else 0.0
 
     fun describe(): String = fmt(
         "%d prompt tokens, %d new (%s): first token %.0f ms, prefill %.1f tokens/s, decode %.1f tokens/s",
@@ -292,4 +292,28 @@ fun encodePrompt(tokenizer: BpeTokenizer, manifest: LlmManifest, prompt: String,
     if (!chat) return tokenizer.encode(prompt, addSpecialTokens = true)
     val format = manifest.chatFormat ?: throw TokenizerException("this export cannot chat in the app: ${manifest.chatFormatNote}; turn chat off")
     return tokenizer.encode(format.render(listOf(prompt)), addSpecialTokens = false)
+}
+
+/** Medians over timed generations of a fixed length, as `edgellm bench` on an LLM export (llama-bench's pp/tg). */
+data class LlmBenchmark(val runs: List<GenerationStats>) {
+    private fun median(values: List<Double>) = values.sorted().let { (it[(it.size - 1) / 2] + it[it.size / 2]) / 2 }
+
+    val timeToFirstTokenMs: Double get() = median(runs.map { it.timeToFirstTokenMs })
+    val prefillTokensPerSecond: Double get() = median(runs.map { it.prefillTokensPerSecond })
+    val decodeTokensPerSecond: Double get() = median(runs.map { it.decodeTokensPerSecond })
+
+    fun describe(): String = fmt(
+        "%d prompt + %d new tokens, median of %d runs: first token %.0f ms, prefill %.1f tokens/s, decode %.1f tokens/s",
+        runs[0].promptTokens, runs[0].newTokens, runs.size, timeToFirstTokenMs, prefillTokensPerSecond, decodeTokensPerSecond,
+    )
+}
+
+/** [warmup] untimed then [runs] timed greedy generations of exactly [newTokens] (end-of-sequence ignored). */
+fun LlmSession.benchmark(promptIds: IntArray, newTokens: Int, warmup: Int = 1, runs: Int = 3): LlmBenchmark {
+    if (runs < 1) throw ConfigException("runs must be >= 1; got $runs")
+    if (promptIds.size + newTokens > manifest.cacheLength) {
+        throw ConfigException("${promptIds.size} prompt + $newTokens new tokens do not fit the KV cache of ${manifest.cacheLength}; ask fewer new tokens")
+    }
+    repeat(warmup) { generate(promptIds, newTokens, stopAtEos = false) }
+    return LlmBenchmark(List(runs) { generate(promptIds, newTokens, stopAtEos = false) })
 }

@@ -61,6 +61,10 @@ private class FakeLlm : ModelBackend {
                 }
             }
             val t = tokens.size
+            for (p in start + t until C) for (h in 0 until HEADS) for (d in 0 until D) { // not written yet: zero
+                assertEquals("k layer $layer position $p (stale)", 0f, k[(h * C + p) * D + d], 0f)
+                assertEquals("v layer $layer position $p (stale)", 0f, v[(h * D + d) * C + p], 0f)
+            }
             put(outputs.getValue("k_new_$layer"), FloatArray(HEADS * t * D) { i -> code(tokens[(i / D) % t], positions[(i / D) % t], layer) })
             put(outputs.getValue("v_new_$layer"), FloatArray(HEADS * D * t) { i -> code(tokens[i % t], positions[i % t], layer) })
         }
@@ -113,12 +117,11 @@ class LlmSessionTest {
 
     @Test
     fun aSecondGenerationStartsFromAnEmptyCache() {
+        // the fake checks that rows not written yet are zero: the first generation's rows must be gone
         val session = LlmSession(manifest, FakeLlm())
-        session.generate(intArrayOf(1, 2, 3), maxNewTokens = 4)
-        val fresh = FakeLlm()
-        val again = LlmSession(manifest, fresh)
+        session.generate(intArrayOf(1, 2, 3, 4, 5, 6), maxNewTokens = 8, stopAtEos = false)
         val a = ArrayList<Int>()
-        again.generate(intArrayOf(7, 7), maxNewTokens = 5) { a.add(it); true }
+        session.generate(intArrayOf(7, 7), maxNewTokens = 5) { a.add(it); true }
         assertEquals(expected(intArrayOf(7, 7), 5), a)
     }
 
@@ -171,5 +174,20 @@ class LlmSessionTest {
         assertTrue(manifest.summary().any { it.contains("top1 0.9500") })
         val noDecode = llmManifestJson().replace("\"decode_windows\": [8]", "\"decode_windows\": [12]")
         assertThrowsWith<ManifestException>("decode_12") { LlmManifest.parse(noDecode) }
+    }
+}
+
+class LlmBenchmarkTest {
+    @Test
+    fun benchmarkRunsFixedLengthGenerationsAndTakesMedians() {
+        var now = 0L
+        val fake = FakeLlm()
+        val session = LlmSession(LlmManifest.parse(llmManifestJson()), fake) { now.also { now += 1_000_000 } } // +1 ms per reading
+        val bench = session.benchmark(intArrayOf(4), newTokens = 6, warmup = 1, runs = 3)
+        assertEquals(3, bench.runs.size)
+        assertTrue(bench.runs.all { it.newTokens == 6 && it.stopReason == "max_new_tokens" }) // past the fake's eos
+        assertEquals(2.0, bench.timeToFirstTokenMs, 1e-9) // readings before prefill, after it, after the first token
+        assertEquals(4 * 6, fake.calls.size) // 4 generations (1 warm-up) of 6 decode calls: nothing to prefill
+        assertThrowsWith<ConfigException>("do not fit", "KV cache of 16") { session.benchmark(intArrayOf(1, 2), newTokens = 15) }
     }
 }

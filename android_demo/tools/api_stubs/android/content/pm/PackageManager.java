@@ -1,0 +1,1 @@
+package android.content.pm; public abstract class PackageManager { public static class NameNotFoundException extends Exception {} @Deprecated public abstract PackageInfo getPackageInfo(String p, int f) throws NameNotFoundException; }

@@ -1,0 +1,1 @@
+package android.text; public interface InputType { public static final int TYPE_CLASS_NUMBER = 2; int TYPE_CLASS_TEXT = 1; int TYPE_TEXT_FLAG_NO_SUGGESTIONS = 0x80000; int TYPE_TEXT_FLAG_MULTI_LINE = 0x20000; }

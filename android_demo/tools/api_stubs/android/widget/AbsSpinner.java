@@ -1,0 +1,1 @@
+package android.widget; public abstract class AbsSpinner extends AdapterView<SpinnerAdapter> { public AbsSpinner(android.content.Context c) { super(c); } public void setAdapter(SpinnerAdapter a) {} public SpinnerAdapter getAdapter() { return null; } }
