@@ -29,8 +29,15 @@ class Sampler(private val config: SamplingConfig) {
             for (i in 1 until logits.size) if (logits[i] > logits[best]) best = i
             return best
         }
-        var ids = logits.indices.sortedByDescending { logits[it] } // stable: equal logits keep index order
-        if (config.topK in 1 until ids.size) ids = ids.subList(0, config.topK)
+        // descending logits, equal ones in index order: (order key of -logit, index) packed in a Long, one
+        // primitive sort (boxing 50k indices per token would cost as much as a decode step on a phone)
+        val keys = LongArray(logits.size) { i ->
+            val bits = java.lang.Float.floatToIntBits(-logits[i])
+            ((if (bits < 0) bits xor 0x7fffffff else bits).toLong() shl 32) or i.toLong()
+        }
+        keys.sort()
+        val keep0 = if (config.topK in 1 until keys.size) config.topK else keys.size
+        val ids = IntArray(keep0) { (keys[it] and 0xffffffffL).toInt() }
         val top = logits[ids[0]] / config.temperature
         val p = DoubleArray(ids.size) { exp(logits[ids[it]] / config.temperature - top) }
         val total = p.sum()

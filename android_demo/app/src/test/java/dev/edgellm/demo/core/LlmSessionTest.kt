@@ -191,3 +191,15 @@ class LlmBenchmarkTest {
         assertThrowsWith<ConfigException>("do not fit", "KV cache of 16") { session.benchmark(intArrayOf(1, 2), newTokens = 15) }
     }
 }
+
+class SamplerOrderTest {
+    @Test
+    fun samplingSeesLogitsInDescendingOrderWithTiesInIndexOrder() {
+        // top-k 3 of these keeps 7.5, 2.0, 2.0 (ids 3, 1, 4); with a tiny temperature the best one always wins
+        val logits = floatArrayOf(-3f, 2f, -0.5f, 7.5f, 2f, 0f, -1e9f)
+        val s = Sampler(SamplingConfig(temperature = 1e-3, topK = 3, seed = 0))
+        assertEquals(3, s.next(logits))
+        val draws = Sampler(SamplingConfig(temperature = 100.0, topK = 3, seed = 5)).let { t -> List(300) { t.next(logits) } }
+        assertEquals(setOf(1, 3, 4), draws.toSet()) // nearly uniform over the three kept, never another id
+    }
+}
