@@ -109,35 +109,31 @@ class MainActivity : Activity() {
             }
             val folder = ExportFolder.open(dir)
             val tokenizer = folder.loadTokenizer()
-            backend?.close()
-            backend = null
-            pipeline = null
-            session = null
-            val fresh = LiteRtBackend(folder.modelFile, threads)
-            backend = fresh
-            pipeline = EdgePipeline(folder.manifest, tokenizer, fresh)
-            val summary = summarize(folder.manifest) +
-                "runtime: LiteRT Interpreter, XNNPACK, $threads thread${if (threads > 1) "s" else ""}" +
-                "folder: $dir"
+            pipeline = EdgePipeline(folder.manifest, tokenizer, replaceBackend(folder.modelFile, threads))
+            val summary = summarize(folder.manifest) + runtimeLines(threads, dir)
             runOnUiThread { showLoaded(folder.manifest.task, summary.joinToString("\n")) }
         }
     }
+
+    /** Closes the loaded model (and what runs on it), then loads [modelFile]; on [worker]. */
+    private fun replaceBackend(modelFile: File, threads: Int): LiteRtBackend {
+        backend?.close()
+        backend = null
+        pipeline = null
+        session = null
+        return LiteRtBackend(modelFile, threads).also { backend = it }
+    }
+
+    private fun runtimeLines(threads: Int, dir: File) =
+        listOf("runtime: LiteRT Interpreter, XNNPACK, $threads thread${if (threads > 1) "s" else ""}", "folder: $dir")
 
     /** An LLM export: tokenizer.json's BPE tokenizer and a KV-cache session over the Interpreter; on [worker]. */
     private fun loadLlm(dir: File, threads: Int) {
         val folder = LlmFolder.open(dir)
         val tokenizer = folder.loadTokenizer()
-        backend?.close()
-        backend = null
-        pipeline = null
-        session = null
-        val fresh = LiteRtBackend(folder.modelFile, threads)
-        backend = fresh
-        session = LlmSession(folder.manifest, fresh)
+        session = LlmSession(folder.manifest, replaceBackend(folder.modelFile, threads))
         llmTokenizer = tokenizer
-        val summary = folder.manifest.summary() +
-            "runtime: LiteRT Interpreter, XNNPACK, $threads thread${if (threads > 1) "s" else ""}" +
-            "folder: $dir"
+        val summary = folder.manifest.summary() + runtimeLines(threads, dir)
         val canChat = folder.manifest.chatFormat != null
         runOnUiThread { showLoadedLlm(canChat, summary.joinToString("\n")) }
     }
