@@ -326,6 +326,26 @@ def test_chat_format_refuses_templates_that_do_not_split_into_four_strings(tmp_p
     assert got["identical"] is False and reason in got["reason"] and all(got[p] is None for p in CHAT_FORMAT_PARTS)
 
 
+def test_add_chat_format_to_an_older_export(tiny, tmp_path):
+    """An export made before chat_format existed gets the one the export writes now; an encoder folder is refused."""
+    import shutil
+
+    from edgellm.convert.decoder.export import add_chat_format
+
+    _, out = tiny
+    old = tmp_path / "old"
+    shutil.copytree(out, old, ignore=shutil.ignore_patterns("*.tflite", "*.litertlm"))
+    manifest = json.loads((old / "edgellm.json").read_text())
+    want = manifest["llm"].pop("chat_format")
+    (old / "edgellm.json").write_text(json.dumps(manifest))
+    assert add_chat_format(old) == want
+    assert json.loads((old / "edgellm.json").read_text())["llm"]["chat_format"] == want
+    assert not (old / "edgellm.json.tmp").exists()
+    (old / "edgellm.json").write_text(json.dumps({**manifest, "task": "feature-extraction"}))
+    with pytest.raises(ModelFileError, match="is a 'feature-extraction' export; chat_format is for text-generation"):
+        add_chat_format(old)
+
+
 def test_cache_longer_than_positions(tmp_path):
     folder = make_llm(tmp_path / "m", max_position_embeddings=32)
     with pytest.raises(ConfigError, match="above the model's max_position_embeddings"):

@@ -347,6 +347,27 @@ def chat_format(tokenizer) -> dict[str, Any]:
     return {"identical": True, **parts, "checked_messages": [len(c) for c in _FORMAT_CHECKS]}
 
 
+def add_chat_format(folder: str | Path) -> dict[str, Any] | None:
+    """Record ``llm.chat_format`` in an existing LLM export folder's edgellm.json (made before edgellm wrote it), from
+    the tokenizer saved in the folder, as the export now does; returns it (None: the tokenizer has no template)."""
+    import os
+
+    from edgellm.bundle import read_manifest
+
+    folder = Path(folder)
+    manifest = read_manifest(folder)
+    if manifest.get("task") != TASK:
+        raise ModelFileError(f"{str(folder)!r} is a {manifest.get('task')!r} export; chat_format is for "
+                             f"{TASK} exports")
+    transformers = require("transformers", "convert")
+    tokenizer = transformers.AutoTokenizer.from_pretrained(str(folder), trust_remote_code=False)
+    manifest["llm"]["chat_format"] = chat_format(tokenizer) if getattr(tokenizer, "chat_template", None) else None
+    tmp = folder / (MANIFEST + ".tmp")
+    tmp.write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
+    os.replace(tmp, folder / MANIFEST)
+    return manifest["llm"]["chat_format"]
+
+
 def build_llm_manifest(edge: DecoderModel, model_file: Path, tokenizer, tokenizer_files: list[str],
                        report: DecoderValidationReport, *, generation_config, eos_token_ids: list[int],
                        export_stats: dict[str, Any]) -> dict[str, Any]:

@@ -107,7 +107,7 @@ data class LlmManifest(
             val note = when {
                 chat != null -> null
                 format != null && format.has("reason") -> format["reason"].string()
-                llm.has("chat_template") && llm["chat_template"].bool() -> "exported before chat_format existed; re-export with a newer edgellm"
+                llm.has("chat_template") && llm["chat_template"].bool() -> "exported before chat_format existed; run edgellm.convert.decoder.export.add_chat_format(folder) on the workstation, or re-export"
                 else -> "the model's tokenizer has no chat template"
             }
             val validation = if (root.has("validation")) root["validation"] else null
