@@ -1,4 +1,5 @@
-"""Does `edgellm bench` agree with LiteRT's own `litert-benchmark`? (issue 5 target: p50 within ±5%)
+"""Does `edgellm bench` agree with LiteRT's own `litert-benchmark`? (target: p50 within ±5%)
+Prints the figure in benchmarks/README.md, "Agreement with litert-benchmark".
 
 As shipped, litert-benchmark cannot time a token model: it fills int32 inputs with random values in
 [-128, 127] and the embedding lookup fails on the first negative id. This script runs its own code

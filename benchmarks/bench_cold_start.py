@@ -1,4 +1,5 @@
-"""Cold start of `edgellm bench --help` (issue 5 target: under 1.5 s with the runtime-only install).
+"""Cold start of `edgellm bench --help` (target: under 1.5 s with the runtime-only install).
+Prints the figure in benchmarks/README.md, "Cold start".
 
 Each start is a fresh process (python -m edgellm bench --help, and the `edgellm` console script when it
 sits next to --python); the first start is reported apart since it also fills the OS file cache. Also lists

@@ -1,4 +1,5 @@
-"""The runner's own cost per invoke (issue 5 target: under 20 µs): what edgellm bench adds to invoke().
+"""The runner's own cost per invoke (target: under 20 µs): what edgellm bench adds to invoke().
+Prints the figure in benchmarks/README.md, "Runner overhead".
 
 Two tiny models make the invoke itself cheap, so the runner's share is visible: one ADD on 16 floats
 (add.tflite) and the 1-layer BERT of the tests (16 tokens). For each, in alternating rounds:

@@ -1,4 +1,5 @@
-"""Per-sentence latency over a realistic text file: length buckets vs the anchor (issue 4's figure).
+"""Per-sentence latency over a realistic text file: length buckets vs the anchor.
+Prints the figure in benchmarks/README.md, "Length buckets".
 
 The anchor is all-MiniLM-L6-v2 at int8-dynamic padded to 128 tokens, the best single-length recipe. The
 candidates are exported with --sequence-lengths 16,32,64,128 and each sentence runs on the shortest signature

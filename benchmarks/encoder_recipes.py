@@ -1,4 +1,5 @@
-"""Fidelity, size, latency and XNNPACK partitions of all-MiniLM-L6-v2 at every encoder recipe (issue 4's figures).
+"""Fidelity, size, latency and XNNPACK partitions of all-MiniLM-L6-v2 at every encoder recipe.
+Prints the figure in benchmarks/README.md, "Encoder recipes".
 
 Fidelity is the mean cosine between each export's sentence embedding and sentence-transformers-style PyTorch
 fp32 embeddings, on calibration/en_eval.txt (sentences that are not in the calibration corpus). Latency is

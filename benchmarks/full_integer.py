@@ -1,5 +1,6 @@
-"""Issue 4's full-integer figures on all-MiniLM-L6-v2: --io-type int8, the integer-only int8-full recipe, the
-accuracy-budget fallback and SmoothQuant, against int8 and fp32.
+"""Full-integer figures on all-MiniLM-L6-v2: --io-type int8, the integer-only int8-full recipe (also with
+outlier channel scaling), int16x8 and the accuracy-budget fallback, against int8 and fp32.
+Prints the figure in benchmarks/README.md, "Integer-only graphs, quantized outputs, accuracy budget".
 
 Each variant is exported once into --out (an existing export is reused); fidelity is the mean / min cosine of the
 sentence embedding to PyTorch fp32 on calibration/en_eval.txt (not in the calibration corpus), outputs dequantized

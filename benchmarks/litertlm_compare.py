@@ -1,4 +1,5 @@
 """edgellm's runtime vs LiteRT-LM on the same export: decode tokens/s, time to first token, and a chat check.
+Prints the figure in benchmarks/README.md, "edgellm vs LiteRT-LM".
 
     python benchmarks/litertlm_compare.py out/smollm2_int8 [more exports] [--threads 1,2] [--rounds 3]
         [--prompt-tokens 64] [--new-tokens 64] [--add-bundle] [--json FILE]

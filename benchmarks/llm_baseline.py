@@ -1,4 +1,5 @@
 """edgellm's LLM export against litert-torch's own ``export_hf`` output, same model, same prompt, same loop.
+Prints the figure in benchmarks/README.md, "edgellm vs litert-torch".
 
     python benchmarks/llm_baseline.py out/smollm2_int8 --litert-torch lt_out/model_quantized.tflite
         [--threads 1,2] [--prompt-tokens 64] [--new-tokens 64] [--rounds 5] [--bandwidth-gbs 16,31] [--json FILE]

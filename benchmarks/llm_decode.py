@@ -1,4 +1,5 @@
 """Time to first token, prefill and decode tokens/s of LLM exports, per runner mode and thread count.
+Prints the figure in benchmarks/README.md, "Runner modes and the weight cache".
 
     python benchmarks/llm_decode.py out/smollm2_int8 [more exports] [--threads 1,2] [--modes compiled,inplace,copy]
         [--prompt-tokens 64] [--new-tokens 64] [--runs 3] [--bandwidth-gbs 16,31] [--json FILE]

@@ -1,4 +1,5 @@
-"""Peak RSS and wall time of `edgellm export --task text-generation` against the fp32 weight bytes (issue 6).
+"""Peak RSS and wall time of `edgellm export --task text-generation` against the fp32 weight bytes (target: <= 3x).
+Prints the figure in benchmarks/README.md, "LLM export memory".
 
     python benchmarks/llm_export_memory.py [--model PATH.gguf|HF_FOLDER] [--recipes int8-dynamic]
         [--cache-length 256] [--prefill-lengths 32,128] [--keep DIR]

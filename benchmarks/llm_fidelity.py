@@ -1,4 +1,5 @@
-"""How closely LLM exports follow a reference export (the fp32 one), through edgellm's runner (issue 6's fidelity).
+"""How closely LLM exports follow a reference export (the fp32 one), through edgellm's runner.
+Prints the figure in benchmarks/README.md, "Fidelity to the fp32 export (int4 smoothing)".
 
     python benchmarks/llm_fidelity.py REFERENCE_EXPORT EXPORT [EXPORT ...] [--held-tokens 256] [--reply-tokens 32]
 
@@ -22,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent / "experiments"))
 from llm_int8_smooth import CHAT_PROMPTS, FRANCE  # noqa: E402
 
 

@@ -1,4 +1,5 @@
 """int4 against int8-dynamic (and fp32) on LLM exports: held-text perplexity ratio and top-1, size, decode tokens/s.
+Prints the figure in benchmarks/README.md, "int4 vs int8-dynamic".
 
     GGUF=$(python -c "from edgellm.convert.decoder.source import packaged_gguf; print(packaged_gguf())")
     for q in fp32 int8-dynamic int4; do edgellm export --model $GGUF --task text-generation --quantize $q \\

@@ -1,4 +1,5 @@
-"""edgellm's LLM export against llama.cpp's ``llama-bench`` on the GGUF file it came from (issue 6).
+"""edgellm's LLM export against llama.cpp's ``llama-bench`` on the GGUF file it came from.
+Prints the figure in benchmarks/README.md, "edgellm vs llama.cpp".
 
     python benchmarks/llm_llamacpp.py out/smollm2_int8 --llama-bench PATH/llama-bench [--gguf FILE]
         [--threads 1,2] [--rounds 3] [--prompt-tokens 64] [--new-tokens 64] [--bandwidth-gbs 16,31] [--json FILE]

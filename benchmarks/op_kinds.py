@@ -1,7 +1,10 @@
-"""Per-op-kind time of a .tflite model: for each (op, input dtype) kind, a model holding only the ops of that kind
-(their non-constant inputs become graph inputs, filled with random values) is timed with the interpreter, XNNPACK
-on as in the full model. LiteRT's Python runtime has no op profiler and `litert-benchmark` has no op profiling;
-this answers "which kind of op costs the time" (not partition switches: compare the sum with the full model).
+"""Per-op-kind time of a .tflite model: which kind of op costs the time.
+Prints the figure in benchmarks/README.md, "Where int8-full's time goes".
+
+For each (op, input dtype) kind, a model holding only the ops of that kind (their non-constant inputs
+become graph inputs, filled with random values) is timed with the interpreter, XNNPACK on as in the full
+model. LiteRT's Python runtime has no op profiler and `litert-benchmark` has no op profiling; this
+answers "which kind of op costs the time" (not partition switches: compare the sum with the full model).
 
     python benchmarks/op_kinds.py MODEL.tflite [--threads 1] [--runs 5] [--kinds FULLY_CONNECTED,ADD]
 """

@@ -1,4 +1,5 @@
 """Tiny LiteRT models for the bench tests, the overhead benchmark and scripts/pi_runtime_check.sh.
+Prints no figure: a helper, kept here because tests/bench/conftest.py and the Pi check load it by this path.
 
 Workstation side (torch + litert-torch, the convert extra). Run as a script to write them into a folder:
     python benchmarks/tiny_models.py OUT_DIR   ->  OUT_DIR/tiny.tflite, OUT_DIR/tiny-export/ (edgellm.json,

@@ -1,6 +1,7 @@
-"""int8 variants of one LLM export: fidelity against PyTorch and decode-step time against int8-dynamic (issue 6).
+"""int8 variants of one LLM export: fidelity against PyTorch and decode-step time against int8-dynamic.
+Experiment, see benchmarks/experiments/README.md; figures: docs/quantization-llms.md, "int8-dynamic: what was tried".
 
-    python benchmarks/llm_int8_variants.py [--model FILE.gguf|HF_FOLDER] [--out DIR]
+    python benchmarks/experiments/llm_int8_variants.py [--model FILE.gguf|HF_FOLDER] [--out DIR]
         [--variants fp32,dyn,head_wo,down_wo,wo] [--threads 1,2] [--blocks 8]
 
 Converts the model once (cache 256, prefill 32,128; the float flatbuffer is kept in --out and reused), applies each

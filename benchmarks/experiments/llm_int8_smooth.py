@@ -1,6 +1,7 @@
-"""int8-dynamic with and without scale migration (SmoothQuant, edgellm.convert.decoder.smooth), in PyTorch (issue 6).
+"""int8-dynamic with and without scale migration (SmoothQuant), simulated in PyTorch.
+Experiment, see benchmarks/experiments/README.md; figures: docs/quantization-llms.md, "int8-dynamic: smoothing".
 
-    python benchmarks/llm_int8_smooth.py [--model FILE.gguf|HF_FOLDER] [--alphas 0.3,0.5,0.7] [--prompts 20] [--weight-only]
+    python benchmarks/experiments/llm_int8_smooth.py [--model FILE.gguf|HF_FOLDER] [--alphas 0.3,0.5,0.7] [--prompts 20] [--weight-only]
                                          [--chat] [--calibration text,chat,chat-reply,text+chat-reply]
 
 A simulation of what XNNPACK runs for edgellm's int8-dynamic recipe: every linear layer's weight int8 symmetric per

@@ -1,6 +1,7 @@
-"""PyTorch simulations behind the int4 recipe's choices (README "int4", recipes.py, convert/decoder/validate.py).
+"""PyTorch simulations behind the int4 recipe's choices (which layers stay int8; what activation rounding costs).
+Experiment, see benchmarks/experiments/README.md; figures: docs/quantization-llms.md, "int4".
 
-    python benchmarks/llm_int4_sim.py [MODEL.gguf | HF_FOLDER] [--tokens 512]
+    python benchmarks/experiments/llm_int4_sim.py [MODEL.gguf | HF_FOLDER] [--tokens 512]
 
 Teacher-forced on held text (calibrate/data/en_eval.txt) against the float model, perplexity ratio and top-1:
 1. weights: symmetric 4-bit block 32 with a per-block MSE-chosen clip (a grid search of 1.0 .. 0.7 of the block's

@@ -1,6 +1,7 @@
-"""What a decode step's attention costs per cache length, and what decode_<W> signatures save (issue 6).
+"""What a decode step's attention costs per cache length, and what decode_<W> signatures save.
+Experiment, see benchmarks/experiments/README.md; figures: docs/llm-export.md, "Decode windows".
 
-    python benchmarks/llm_attention_window.py [--cache 1024] [--windows 128,256,512] [--threads 1,2] [--runs 100]
+    python benchmarks/experiments/llm_attention_window.py [--cache 1024] [--windows 128,256,512] [--threads 1,2] [--runs 100]
 
 Attention only, with SmolLM2-135M's shapes (30 layers, 3 KV heads, 3 query heads per KV head, head dim 64) and
 edgellm's cache layout (K [kvh, C, D], V [kvh, D, C], both batch matmuls reading the cache as the transposed

@@ -1,6 +1,7 @@
 """int4 from float weights on SmolLM2-135M: GPTQ (the int4 recipe's path for float weights) against OCTAV's clip.
+Experiment, see benchmarks/experiments/README.md; figures: docs/quantization-llms.md, "int4 from float weights".
 
-    python benchmarks/llm_int4_float.py OUT_DIR [--methods gptq,gptq-max,octav] [--cache-length 256]
+    python benchmarks/experiments/llm_int4_float.py OUT_DIR [--methods gptq,gptq-max,octav] [--cache-length 256]
 
 The only real LLM here is a Q4_1 GGUF file, whose weights the int4 recipe would carry over exactly. To measure the
 path a float checkpoint takes, each export is made from that file with its grids ignored, so every decoder linear

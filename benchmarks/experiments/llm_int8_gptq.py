@@ -1,6 +1,7 @@
-"""Does GPTQ lift int8-dynamic's greedy match? A PyTorch simulation on SmolLM2-135M-Instruct (issue 6).
+"""Does GPTQ lift int8-dynamic's greedy match? A PyTorch simulation on SmolLM2-135M-Instruct.
+Experiment, see benchmarks/experiments/README.md; figures: docs/quantization-llms.md, "int8-dynamic: the greedy ceiling".
 
-    python benchmarks/llm_int8_gptq.py [--model FILE.gguf|HF_FOLDER]
+    python benchmarks/experiments/llm_int8_gptq.py [--model FILE.gguf|HF_FOLDER]
 
 The model is smoothed as `edgellm export --quantize int8-dynamic` does (SmoothConfig defaults: alpha 0.5, plain text
 and chat calibration). Rows, in order: bfloat16 weights everywhere (8 bits of mantissa per weight, for comparison);
@@ -20,7 +21,7 @@ import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the repository
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 
