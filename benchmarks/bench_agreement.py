@@ -61,8 +61,8 @@ import json, statistics, sys, time
 import numpy as np
 from ai_edge_litert.tools import benchmark_litert_model as blm
 from edgellm.bench.inputs import input_specs, random_inputs
-from edgellm.bench.modelfile import read_model
-from edgellm.bench.runtime import Session, find_runtime, load_interpreter
+from edgellm.runtime.modelfile import read_model
+from edgellm.runtime.litert import Session, find_runtime, load_interpreter
 
 path, threads, blocks, block = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
 model = read_model(path)

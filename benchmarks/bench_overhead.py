@@ -25,8 +25,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 def bare_invoke_us(path: Path, n: int) -> float:
     from edgellm.bench.inputs import input_specs, random_inputs
-    from edgellm.bench.modelfile import read_model
-    from edgellm.bench.runtime import Session, find_runtime, load_interpreter
+    from edgellm.runtime.modelfile import read_model
+    from edgellm.runtime.litert import Session, find_runtime, load_interpreter
 
     model = read_model(path)
     sig = model.signatures[0]

@@ -5,8 +5,8 @@ Prints the figure in benchmarks/README.md, "edgellm vs LiteRT-LM".
         [--prompt-tokens 64] [--new-tokens 64] [--add-bundle] [--json FILE]
 
 Needs the ``litertlm`` extra (litert-lm-api). Per export and thread count, ``--rounds`` rounds each run ours
-(``edgellm.generate.bench.bench_llm``: burn-in + median of 3 generations) then LiteRT-LM's Engine + Session on the
-export's model.litertlm (``edgellm.generate.litertlm.bench_litertlm``, same prompt text, same lengths, greedy),
+(``edgellm.bench.llm.bench_llm``: burn-in + median of 3 generations) then LiteRT-LM's Engine + Session on the
+export's model.litertlm (``edgellm.bench.litertlm.bench_litertlm``, same prompt text, same lengths, greedy),
 each in its own process, alternating, so load on a shared machine hits both alike; the ratio is per round.
 ``--add-bundle`` first writes model.litertlm into exports made before edgellm wrote one (needs transformers).
 
@@ -28,16 +28,16 @@ CHAT_PROMPTS = ("What is the capital of France?", "Name three primary colors.",
 
 
 def _one(kind: str, folder: str, threads: int, args) -> dict:
-    from edgellm.generate.bench import LlmBenchConfig
+    from edgellm.bench.llm import LlmBenchConfig
 
     config = LlmBenchConfig(threads=threads, prompt_tokens=args.prompt_tokens, new_tokens=args.new_tokens)
     if kind == "ours":
-        from edgellm.generate.bench import bench_llm
+        from edgellm.bench.llm import bench_llm
 
         row = bench_llm(folder, config)
         row.pop("tokens")
         return row
-    from edgellm.generate.litertlm import bench_litertlm
+    from edgellm.bench.litertlm import bench_litertlm
 
     return bench_litertlm(folder, config)
 

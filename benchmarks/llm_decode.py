@@ -5,7 +5,7 @@ Prints the figure in benchmarks/README.md, "Runner modes and the weight cache".
         [--prompt-tokens 64] [--new-tokens 64] [--runs 3] [--bandwidth-gbs 16,31] [--json FILE]
 
 Each (export, threads, mode) runs in its own process (XNNPACK's thread pool and RSS stay separate), interleaved
-in that order; edgellm.generate.bench does the timing (burn-in, then the median of --runs). ``compiled`` (the
+in that order; edgellm.bench.llm does the timing (burn-in, then the median of --runs). ``compiled`` (the
 default where CompiledModel is there) and ``inplace`` are edgellm's runner on LiteRT's CompiledModel (one KV cache
 shared by all signatures, XNNPACK's in-memory weight cache) and on the Interpreter (tensors held as numpy views);
 both write only the new KV rows. ``copy`` is the signature runner (whole cache copied in per call). RSS is the
@@ -35,7 +35,7 @@ def main(argv=None) -> int:
     p.add_argument("--one", default=None, help=argparse.SUPPRESS)  # child: export|threads|mode
     args = p.parse_args(argv)
     if args.one:
-        from edgellm.generate.bench import LlmBenchConfig, bench_llm
+        from edgellm.bench.llm import LlmBenchConfig, bench_llm
 
         folder, threads, mode = args.one.split("|")
         print(json.dumps(bench_llm(folder, LlmBenchConfig(threads=int(threads), mode=mode, runs=args.runs,

@@ -25,7 +25,7 @@ import tempfile
 import time
 from pathlib import Path
 
-IMPORTS = "import torch, transformers, litert_torch, ai_edge_quantizer.quantizer, edgellm.convert.decoder.export"
+IMPORTS = "import torch, transformers, litert_torch, ai_edge_quantizer.quantizer, edgellm.bundle.chat"
 
 
 def tree_rss(root: int) -> int:

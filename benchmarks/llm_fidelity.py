@@ -49,7 +49,7 @@ def compare(ref: np.ndarray, got: np.ndarray) -> tuple[float, float]:
 
 
 def main(argv=None) -> int:
-    from edgellm.convert.decoder.validate import HELD_TEXT
+    from edgellm.validate.decoder import HELD_TEXT
     from edgellm.generate import GenerateConfig, load_llm
 
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])

@@ -11,7 +11,7 @@ Fidelity: every export (and the fp32 one) runs the same held text teacher-forced
 (``--held-tokens`` of calibrate/data/en_eval.txt, at most the cache length); perplexity ratio and top-1 agreement are
 against the fp32 export's logits, the reference issue 6 states its int4 target against (<= 1.01x, >= 95%). The
 validation numbers of each edgellm.json (against PyTorch) are printed too. Speed: each (round, export, threads)
-is one child process running edgellm.generate.bench (64-token prompt, 64 greedy tokens, median of 3) and then 40
+is one child process running edgellm.bench.llm (64-token prompt, 64 greedy tokens, median of 3) and then 40
 decode steps timed in process CPU time, interleaved so that load on a shared machine hits every export alike; the
 medians over rounds are reported, with int4 / int8-dynamic.
 """
@@ -29,7 +29,7 @@ import numpy as np
 
 
 def held_logits(folder: Path, n: int) -> tuple[np.ndarray, list[int]]:
-    from edgellm.convert.decoder.validate import HELD_TEXT
+    from edgellm.validate.decoder import HELD_TEXT
     from edgellm.generate import load_llm
 
     llm = load_llm(folder, num_threads=1)
@@ -74,7 +74,7 @@ def main(argv=None) -> int:
     p.add_argument("--one", default=None, help=argparse.SUPPRESS)  # child: export|threads
     args = p.parse_args(argv)
     if args.one:
-        from edgellm.generate.bench import LlmBenchConfig, bench_llm
+        from edgellm.bench.llm import LlmBenchConfig, bench_llm
 
         folder, threads = args.one.split("|")
         row = bench_llm(folder, LlmBenchConfig(threads=int(threads)))

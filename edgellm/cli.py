@@ -88,30 +88,19 @@ def _add_export(sub: argparse._SubParsersAction) -> None:
 
 
 def _run_export(args: argparse.Namespace) -> int:
-    from edgellm.convert.decoder.source import is_gguf
+    from edgellm.export import ExportConfig, export
 
-    if args.task == "text-generation" or is_gguf(args.model):
-        from edgellm.convert.decoder.export import LlmExportConfig, export_llm
-
-        config = LlmExportConfig(quantize=args.quantize, cache_length=args.cache_length,
-                                 prefill_lengths=args.prefill_lengths, decode_windows=args.decode_windows,
-                                 overwrite=args.overwrite,
-                                 allow_validation_failure=args.allow_validation_failure, smooth=args.smooth,
-                                 smooth_alpha=args.smooth_alpha)
-        result = export_llm(args.model, args.output_dir, config)
-        print(result.summary())
-        return 0 if result.validation.passed else 1
-    from edgellm.export import export
-
-    result = export(args.model, args.output_dir, task=args.task, quantize=args.quantize,
-                    sequence_length=args.sequence_length, sequence_lengths=args.sequence_lengths,
-                    overwrite=args.overwrite, allow_validation_failure=args.allow_validation_failure,
-                    calibration_data=args.calibration_data, text_column=args.text_column,
-                    num_calibration_samples=args.num_calibration_samples,
-                    calibration_range=args.calibration_range, io_type=args.io_type,
-                    accuracy_budget=args.accuracy_budget)
+    options = {name: getattr(args, name) for name in ExportConfig.__dataclass_fields__}
+    result = export(args.model, args.output_dir, progress=_stderr_progress("export"), **options)
     print(result.summary())
     return 0 if result.validation.passed else 1
+
+
+def _stderr_progress(command: str):
+    def show(line: str) -> None:
+        print(f"edgellm {command}: {line}", file=sys.stderr, flush=True)
+
+    return show
 
 
 # ---------------------------------------------------------------------------------------------- bench
@@ -171,11 +160,11 @@ def _run_llm_bench(args: argparse.Namespace, folders: list[str]) -> int:
     """Text-generation exports: time to first token, prefill and decode tokens/s per thread count."""
     import json
 
-    from edgellm.generate.bench import LlmBenchConfig, bench_llm
+    from edgellm.bench.llm import LlmBenchConfig, bench_llm
 
     run = bench_llm
     if args.runtime == "litertlm":
-        from edgellm.generate.litertlm import bench_litertlm, import_litert_lm
+        from edgellm.bench.litertlm import bench_litertlm, import_litert_lm
 
         import_litert_lm()  # fail before any work when the extra is missing
         run = bench_litertlm

@@ -1,34 +1,41 @@
-"""`export`: HF folder -> convert -> quantize -> validate -> bundle, the one call most users need."""
+"""`export`: a HF folder or GGUF file -> convert -> quantize -> validate -> bundle, the one call most users need.
+
+This is the one place that decides which path a model takes: an encoder (one signature per sequence length) or a
+causal LM (``task="text-generation"`` or a .gguf file: prefill/decode signatures with a KV cache). Each stage
+folder handles both kinds; this module only orders the stages, times them and keeps memory in check.
+"""
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, replace
+import resource
+import time
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
-from edgellm.bundle import bundle, check_output_dir
-from edgellm.calibrate import RangeConfig, load_samples
-from edgellm.convert import ConvertConfig, EdgeModel, convert, read_source
-from edgellm.convert.decoder.source import is_gguf
 from edgellm.errors import ConfigError, ValidationError
-from edgellm.quantize import IO_TYPES, RECIPES, get_recipe, quantize
-from edgellm.validate import ValidationReport, validate
+from edgellm.manifest import MODEL_FILE, TEXT_GENERATION
+
+Progress = Callable[[str], None]
 
 
 @dataclass(frozen=True, kw_only=True)
 class ExportConfig:
     """Options of `edgellm export` (the CLI flags, same names).
 
-    quantize: a recipe name from edgellm.quantize.RECIPES (fp32 = no quantization).
+    task: "auto" (encoders: from config.architectures / sentence-transformers files), an encoder task, or
+        "text-generation" (causal LMs; a .gguf model implies it).
+    quantize: a recipe name from edgellm.quantize.RECIPES (fp32 = no quantization) that the model kind accepts.
     allow_validation_failure: write the export marked not passed instead of writing nothing.
     """
 
     task: str = "auto"
     quantize: str = "fp32"
-    sequence_length: int = 128
-    sequence_lengths: tuple[int, ...] = ()  # length buckets, e.g. (16, 32, 64, 128); overrides sequence_length
     overwrite: bool = False
     allow_validation_failure: bool = False
+    # --- encoders
+    sequence_length: int = 128
+    sequence_lengths: tuple[int, ...] = ()  # length buckets, e.g. (16, 32, 64, 128); overrides sequence_length
     # Static recipes (int8, int16x8): representative samples, tokenized with the model's own tokenizer.
     calibration_data: str | None = None  # .txt/.jsonl/.csv/.tsv or a datasets folder; None = calibration/en.txt
     text_column: str | None = None  # jsonl/csv/datasets column; "question,context" for pairs
@@ -38,18 +45,47 @@ class ExportConfig:
     # Mean cosine to the float model on calibration samples that the static graph must reach; None = the
     # architecture's outlier list decides which linear layers fall back (quantize/sensitivity.py).
     accuracy_budget: float | None = None
+    # --- text-generation (edgellm.convert.decoder.DecoderConfig)
+    cache_length: int = 512  # KV-cache positions: prompt + new tokens
+    prefill_lengths: tuple[int, ...] = (32, 128)  # prefill_<T> signatures; longer prompts go in chunks
+    decode_windows: tuple[int, ...] | None = None  # decode_<W> signatures; None: cache / 2, / 4, / 8 down to 64
+    # int8-dynamic and int4: migrate activation outliers into the weights first (edgellm.quantize.smooth). None:
+    # where it applies and was measured; True: asked for, an error where it does not apply; False: off.
+    smooth: bool | None = None
+    smooth_alpha: float | None = None  # the share of each range moved into the weights; given, it asks for smooth
 
     def __post_init__(self):
+        from edgellm.calibrate import RangeConfig
+        from edgellm.quantize import IO_TYPES, RECIPES, get_recipe
+        from edgellm.validate import ENCODER, LLM, recipes_for
+
+        for name in ("overwrite", "allow_validation_failure"):
+            if not isinstance(getattr(self, name), bool):
+                raise ConfigError(f"{name} must be True or False; got {getattr(self, name)!r}")
         recipe = get_recipe(self.quantize)  # ConfigError naming the recipes
-        if recipe.int4_block:
+        if self.llm:
+            if self.quantize not in recipes_for(LLM):
+                raise ConfigError(f"recipe {self.quantize!r} is not available for {TEXT_GENERATION}; available: "
+                                  f"{', '.join(recipes_for(LLM))}")
+            from edgellm.quantize.decoder import check_smoothing
+
+            check_smoothing(self.quantize, self.smooth, self.smooth_alpha)
+            resolved = self.decoder_config()
+            object.__setattr__(self, "prefill_lengths", resolved.prefill_lengths)
+            object.__setattr__(self, "decode_windows", resolved.decode_windows)
+            return
+        if self.quantize not in recipes_for(ENCODER):
             raise ConfigError(f"--quantize {self.quantize} is for --task text-generation (decoder LLMs); encoder "
-                              "tasks take fp32, fp16, int8-dynamic, int8 or int16x8")
+                              f"tasks take {', '.join(recipes_for(ENCODER))}")
+        if self.smooth is not None or self.smooth_alpha is not None:
+            raise ConfigError("--smooth and --smooth-alpha are for --task text-generation (decoder LLMs); drop them")
         self.convert_config()
         if self.calibration_data is not None and not recipe.needs_calibration:
             raise ConfigError(f"--calibration-data is only used by the static recipes "
                               f"({', '.join(r.name for r in RECIPES.values() if r.needs_calibration)}); "
                               f"{self.quantize!r} needs none. Drop it or pick one of those")
-        if not isinstance(self.num_calibration_samples, int) or self.num_calibration_samples < 1:
+        if isinstance(self.num_calibration_samples, bool) or not isinstance(self.num_calibration_samples, int) \
+                or self.num_calibration_samples < 1:
             raise ConfigError(f"num_calibration_samples must be a positive integer; got "
                               f"{self.num_calibration_samples!r}")
         RangeConfig(kind=self.calibration_range)
@@ -64,15 +100,29 @@ class ExportConfig:
                 raise ConfigError(f"--accuracy-budget needs a static recipe with a fallback precision "
                                   f"({', '.join(r.name for r in RECIPES.values() if r.keeps_outliers_dynamic)}); "
                                   f"{self.quantize!r} is not one")
-            if isinstance(self.accuracy_budget, bool) or not 0 < self.accuracy_budget <= 1:
+            if isinstance(self.accuracy_budget, bool) or not isinstance(self.accuracy_budget, (int, float)) \
+                    or not 0 < self.accuracy_budget <= 1:
                 raise ConfigError(f"--accuracy-budget is a mean cosine in (0, 1], e.g. 0.995; got "
                                   f"{self.accuracy_budget!r}")
 
-    def convert_config(self) -> ConvertConfig:
+    @property
+    def llm(self) -> bool:
+        return self.task == TEXT_GENERATION
+
+    def convert_config(self):
+        from edgellm.convert import ConvertConfig
+        from edgellm.quantize import get_recipe
+
+        recipe = get_recipe(self.quantize)
         return ConvertConfig(task=self.task, sequence_length=self.sequence_length,
-                             sequence_lengths=self.sequence_lengths,
-                             bounded_layer_norm=get_recipe(self.quantize).bounded_layer_norm,
-                             outlier_channel_ratio=get_recipe(self.quantize).outlier_channel_ratio)
+                             sequence_lengths=self.sequence_lengths, bounded_layer_norm=recipe.bounded_layer_norm,
+                             outlier_channel_ratio=recipe.outlier_channel_ratio)
+
+    def decoder_config(self):
+        from edgellm.convert.decoder import DecoderConfig
+
+        return DecoderConfig(cache_length=self.cache_length, prefill_lengths=self.prefill_lengths,
+                             decode_windows=self.decode_windows)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -85,58 +135,196 @@ class ExportConfig:
 @dataclass(frozen=True, kw_only=True)
 class ExportResult:
     output_dir: Path
-    model: EdgeModel
-    validation: ValidationReport
+    model: Any  # the EdgeModel written (a DecoderModel for text-generation)
+    validation: Any  # edgellm.validate.ValidationReport
+    seconds: float = 0.0
+    peak_rss_bytes: int = 0
+    stage_seconds: dict[str, float] = field(default_factory=dict)  # convert, quantize, validate, bundle, ...
 
     def summary(self) -> str:
         m = self.model
+        if m.task == TEXT_GENERATION:
+            return (f"exported {m.source.model_type} ({TEXT_GENERATION}, {m.recipe}, cache {m.config.cache_length}, "
+                    f"prefill {','.join(map(str, m.config.prefill_lengths))}) to {self.output_dir} "
+                    f"[{m.size_bytes / 1e6:.1f} MB, {self.seconds:.0f} s, peak RSS {self.peak_rss_bytes / 1e9:.2f} GB]"
+                    f"\n{self.validation.summary()}")
         lengths = ",".join(str(n) for _, n in m.signatures)
         return (f"exported {m.source.model_type} ({m.task}, {m.recipe}, sequence length {lengths}) to "
                 f"{self.output_dir} [{m.size_bytes / 1e6:.1f} MB]\n{self.validation.summary()}")
 
 
-def export(model: str | Path | None, output_dir: str | Path, config: ExportConfig | None = None,
-           **options: Any):
-    """Convert, quantize and validate a local HF model folder, and write OUTPUT_DIR.
+def export(model: str | Path | None, output_dir: str | Path, config: ExportConfig | None = None, *,
+           progress: Progress | None = None, **options: Any) -> ExportResult:
+    """Convert, quantize and validate a local HF model folder (or a .gguf causal LM), and write OUTPUT_DIR.
 
-    ``options`` are ExportConfig fields (task=, quantize=, sequence_length=, ...), applied over ``config``.
-    ``model`` None exports the packaged all-MiniLM-L6-v2. Raises ValidationError (nothing written) when the
-    flatbuffer's outputs are outside the recipe's tolerance, unless ``allow_validation_failure``.
-    A causal LM (task="text-generation" or a .gguf file) goes to edgellm.convert.decoder with its defaults.
+    ``options`` are ExportConfig fields (task=, quantize=, sequence_length=, cache_length=, ...), applied over
+    ``config``. ``model`` None exports the packaged all-MiniLM-L6-v2; a .gguf file is a causal LM (task
+    text-generation). Raises ValidationError (nothing written) when the export is outside the recipe's tolerance,
+    unless ``allow_validation_failure``. ``progress`` gets one line per finished stage (the CLI prints them).
 
     >>> export("all-MiniLM-L6-v2/", "out/minilm", quantize="int8-dynamic")  # doctest: +SKIP
+    >>> export("SmolLM2.Q4_1.gguf", "out/smollm2", quantize="int4", cache_length=256)  # doctest: +SKIP
     """
+    from edgellm.convert.decoder.source import is_gguf
+
+    if config is not None and not isinstance(config, ExportConfig):
+        raise ConfigError(f"config must be an ExportConfig; got {type(config).__name__}")
     unknown = set(options) - set(ExportConfig.__dataclass_fields__)
     if unknown:
         raise ConfigError(f"unknown export option(s) {', '.join(sorted(unknown))}; known: "
                           f"{', '.join(ExportConfig.__dataclass_fields__)}")
-    if options.get("task") == "text-generation" or is_gguf(model):
-        from edgellm.convert.decoder.export import LlmExportConfig, export_llm
-
-        llm_options = {k: options[k] for k in ("quantize", "overwrite", "allow_validation_failure") if k in options}
-        return export_llm(model, output_dir, LlmExportConfig(**llm_options))
+    if model is not None and not isinstance(model, (str, Path)):
+        raise ConfigError(f"model must be a path (str or pathlib.Path) or None; got {type(model).__name__}")
+    if not isinstance(output_dir, (str, Path)):
+        raise ConfigError(f"output_dir must be a path (str or pathlib.Path); got {type(output_dir).__name__}")
+    if is_gguf(model) and (options.get("task") or (config.task if config else "auto")) == "auto":
+        options["task"] = TEXT_GENERATION  # a GGUF file holds a causal LM
     config = replace(config or ExportConfig(), **options)
-    return run_export(model, output_dir, config)
+    stages = _Stages(progress)
+    if config.llm:
+        return _export_llm(model, output_dir, config, stages)
+    return _export_encoder(model, output_dir, config, stages)
 
 
-def run_export(model: str | Path | None, output_dir: str | Path, config: ExportConfig) -> ExportResult:
-    output_dir = check_output_dir(output_dir, overwrite=config.overwrite)
-    source = read_source(model)
+class _Stages:
+    """Times each stage, keeps the peak RSS after it, and reports it (``progress``) as it ends."""
+
+    def __init__(self, progress: Progress | None):
+        self.progress, self.t0, self._last = progress, time.perf_counter(), time.perf_counter()
+        self.seconds: dict[str, float] = {}
+        self.peak_rss: dict[str, int] = {}  # peak RSS of the process so far, after each stage (monotone)
+
+    def done(self, stage: str, note: str = "") -> None:
+        now = time.perf_counter()
+        self.seconds[stage] = round(now - self._last, 1)
+        self.peak_rss[stage] = peak_rss()
+        self._last = now
+        if self.progress is not None:
+            self.progress(f"{stage} done in {self.seconds[stage]:.1f} s{f' ({note})' if note else ''}")
+
+    @property
+    def total(self) -> float:
+        return time.perf_counter() - self.t0
+
+
+def peak_rss() -> int:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+
+def _check_source(source, output_dir: Path) -> None:
     if source.path == output_dir.resolve():
         raise ConfigError(f"OUTPUT_DIR {str(output_dir)!r} is the model folder itself; choose another folder")
+
+
+# ---------------------------------------------------------------------------------------------- encoders
+def _export_encoder(model, output_dir, config: ExportConfig, stages: _Stages) -> ExportResult:
+    from edgellm.bundle import bundle, check_output_dir
+    from edgellm.calibrate import RangeConfig, load_samples
+    from edgellm.convert import convert, read_source
+    from edgellm.quantize import get_recipe, quantize
+    from edgellm.validate import validate
+
+    output_dir = check_output_dir(output_dir, overwrite=config.overwrite)
+    source = read_source(model)
+    _check_source(source, output_dir)
     convert_config = config.convert_config()
     calibration = None
     if get_recipe(config.quantize).needs_calibration:  # loaded first: convert may scale outlier channels with it
         calibration = load_samples(config.calibration_data, str(source.path),
                                    num_samples=config.num_calibration_samples,
                                    sequence_length=max(convert_config.lengths), text_column=config.text_column)
+        stages.done("calibration data", f"{calibration.input_ids.shape[0]} samples")
     edge = convert(source, convert_config, calibration=calibration)
+    stages.done("convert")
     edge = quantize(edge, config.quantize, calibration=calibration,
                     ranges=RangeConfig(kind=config.calibration_range) if calibration is not None else None,
                     io_type=config.io_type, accuracy_budget=config.accuracy_budget)
+    stages.done("quantize", config.quantize)
     report = validate(edge)
+    stages.done("validate", "passed" if report.passed else "FAILED")
     if not report.passed and not config.allow_validation_failure:
         raise ValidationError(f"{report.summary()}; nothing was written (pass --allow-validation-failure to keep "
                               "the export marked not passed, or try a less aggressive --quantize)")
     bundle(output_dir, edge, validation=report, overwrite=config.overwrite)
-    return ExportResult(output_dir=output_dir, model=edge, validation=report)
+    stages.done("bundle")
+    return ExportResult(output_dir=output_dir, model=edge, validation=report, seconds=stages.total,
+                        peak_rss_bytes=peak_rss(), stage_seconds=dict(stages.seconds))
+
+
+# ---------------------------------------------------------------------------------------------- LLMs
+def _export_llm(model, output_dir, config: ExportConfig, stages: _Stages) -> ExportResult:
+    """The folder holds model.tflite (prefill_<T> + decode signatures), the tokenizer (with the chat template),
+    generation_config.json, model.litertlm and edgellm.json, whose ``llm`` section tells an app everything it needs
+    to run the model: cache length and KV tensor names/shapes/sequence axes, prefill lengths, special tokens.
+
+    Memory: each stage keeps only what the next needs (see _convert_and_quantize). The PyTorch model was released
+    before quantizing; validation loads it again from the source (safetensors are memory-mapped, a GGUF file is
+    dequantized again: seconds), computes its outputs and frees it before the export's runner loads, whose packed
+    weights would otherwise sit next to it.
+    """
+    from edgellm.bundle import check_output_dir, write_llm_folder
+    from edgellm.bundle.outdir import atomic_output_dir
+    from edgellm.convert.decoder import load_reference, read_decoder_source
+    from edgellm.convert.decoder.layers import trim_heap
+    from edgellm.convert.source import load_tokenizer
+    from edgellm.validate import validate
+    from edgellm.validate.decoder import eos_token_ids, reference_outputs
+
+    output_dir = check_output_dir(output_dir, overwrite=config.overwrite)
+    source = read_decoder_source(model)
+    _check_source(source, output_dir)
+    tokenizer = load_tokenizer(source)
+    edge = _convert_and_quantize(source, tokenizer, config, stages)
+    reference = load_reference(source)
+    expected = reference_outputs(reference, tokenizer, config.cache_length)
+    generation_config, eos_ids = reference.generation_config, eos_token_ids(reference, tokenizer)
+    del reference
+    trim_heap()  # its freed weights would stay in RSS next to the runner's packed ones (see trim_heap)
+    stages.done("reference")
+    with atomic_output_dir(output_dir, overwrite=config.overwrite) as tmp:
+        (tmp / MODEL_FILE).write_bytes(edge.content)
+        report = validate(edge, model_file=tmp / MODEL_FILE, tokenizer=tokenizer, expected=expected)
+        stages.done("validate", "passed" if report.passed else "FAILED")
+        if not report.passed and not config.allow_validation_failure:
+            raise ValidationError(f"{report.summary()}; nothing was written (pass --allow-validation-failure to keep "
+                                  "the export marked not passed, or try a less aggressive --quantize)")
+        seconds, peak = stages.total, peak_rss()
+        write_llm_folder(tmp, edge, tokenizer, report, generation_config=generation_config, eos_token_ids=eos_ids,
+                         export_stats={"seconds": round(seconds, 1), "peak_rss_bytes": peak,
+                                       "peak_rss_bytes_after": {k: stages.peak_rss[k] for k in
+                                                                ("convert", "quantize", "reference", "validate")},
+                                       "stage_seconds": dict(stages.seconds)})
+    stages.done("bundle")
+    return ExportResult(output_dir=output_dir, model=edge, validation=report, seconds=seconds, peak_rss_bytes=peak,
+                        stage_seconds=dict(stages.seconds))
+
+
+def _convert_and_quantize(source, tokenizer, config: ExportConfig, stages: _Stages):
+    """The quantized DecoderModel (``reference`` None).
+
+    Memory: converting holds the PyTorch weights and the float flatbuffer; quantizing holds the float flatbuffer,
+    ai-edge-quantizer's working copies and the quantized one, so the PyTorch model (as many bytes as the float
+    flatbuffer) is dropped first: with it, quantizing was the export's peak.
+    """
+    from edgellm.convert.decoder import convert_decoder, load_reference
+    from edgellm.convert.decoder.layers import release_weights, trim_heap
+    from edgellm.quantize import quantize
+    from edgellm.quantize.decoder import prepare_weights
+
+    reference = load_reference(source)
+    module, extra = prepare_weights(reference, source, tokenizer, recipe=config.quantize, smooth=config.smooth,
+                                    smooth_alpha=config.smooth_alpha)
+    float_model = replace(convert_decoder(source, config.decoder_config(), reference=reference, module=module),
+                          reference=None)
+    stages.done("convert")
+    # litert-torch 0.10 leaves an FX graph alive after converting whose nodes hold the traced parameters, so dropping
+    # the model alone frees no weight: their storage is emptied (validation loads the model again).
+    release_weights(reference, module)
+    del reference, module
+    trim_heap()  # collects the HF model's reference cycles, then returns the freed weights to the OS
+    edge = quantize(float_model, config.quantize)
+    del float_model
+    if extra:
+        edge = edge.with_content(edge.content, recipe=edge.recipe, quantization={**edge.quantization, **extra})
+    stages.done("quantize", config.quantize)
+    return edge

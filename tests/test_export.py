@@ -148,10 +148,10 @@ def test_task_the_family_does_not_support(tiny_bert, monkeypatch, tmp_path):
 
 
 def test_validation_failure_exits_1_and_writes_nothing_unless_allowed(tiny_bert, monkeypatch, tmp_path, capsys):
-    from edgellm import validate
+    from edgellm.validate import report
 
-    strict = {**validate.TOLERANCES, "fp32": validate.Tolerance(min_cosine=1.01, min_top1=1.0)}
-    monkeypatch.setattr(validate, "TOLERANCES", strict)
+    strict = {**report.TOLERANCES, (report.ENCODER, "fp32"): report.Tolerance(min_cosine=1.01, min_top1=1.0)}
+    monkeypatch.setattr(report, "TOLERANCES", strict)
     argv = ["export", "--model", str(tiny_bert), "--sequence-length", str(SEQ)]
     assert cli.main([*argv, str(tmp_path / "a")]) == 1
     err = capsys.readouterr().err

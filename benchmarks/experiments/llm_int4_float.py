@@ -40,9 +40,9 @@ def _octav_recipe():
 
 
 def export(method: str, out: Path, cache_length: int) -> dict:
-    import edgellm.convert.decoder.gptq as gptq
-    import edgellm.convert.decoder.int4 as int4
-    from edgellm.convert.decoder.export import LlmExportConfig, export_llm
+    import edgellm.quantize.gptq as gptq
+    import edgellm.quantize.int4 as int4
+    from edgellm.export import ExportConfig, export
     from edgellm.convert.decoder.source import packaged_gguf
 
     gguf = packaged_gguf()
@@ -57,7 +57,7 @@ def export(method: str, out: Path, cache_length: int) -> dict:
             stack.enter_context(_octav_recipe())
             stack.enter_context(mock.patch.object(gptq, "gptq_layers", lambda *a, **k: {}))
         t = time.perf_counter()
-        result = export_llm(gguf, out, LlmExportConfig(quantize="int4", cache_length=cache_length, overwrite=True,
+        result = export(gguf, out, ExportConfig(task="text-generation", quantize="int4", cache_length=cache_length, overwrite=True,
                                                         allow_validation_failure=True))
     manifest = json.loads((out / "edgellm.json").read_text())
     return {"method": method, "seconds": round(time.perf_counter() - t),

@@ -59,7 +59,7 @@ def main(argv=None) -> int:
     import torch
     import transformers
 
-    from edgellm.convert.decoder.validate import HELD_TEXT
+    from edgellm.validate.decoder import HELD_TEXT
 
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("model", nargs="?", type=Path, default=None)

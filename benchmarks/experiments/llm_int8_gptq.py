@@ -8,7 +8,7 @@ and chat calibration). Rows, in order: bfloat16 weights everywhere (8 bits of ma
 the same with the LM head int8 per channel (round to nearest), as in every row after it; each decoder linear weight
 int8 symmetric per output channel by round to nearest (what the export does), with float inputs and with every
 linear input rounded per token row as XNNPACK's qd8 does; the same with GPTQ (ai-edge-quantizer's ``_apply_gptq``,
-channelwise, on Hessians of the layer inputs over the calibration text, edgellm.convert.decoder.gptq.input_hessians).
+channelwise, on Hessians of the layer inputs over the calibration text, edgellm.quantize.gptq.input_hessians).
 The embedding table stays float. Printed per row: greedy match over 32 tokens (share before the first difference, as
 validate_decoder) on the validation's 3 prompts and on its 3 chat prompts, against the float model's own greedy
 tokens, and each prompt's share. Takes ~12 minutes on 2 cores (the Hessians and GPTQ of 210 layers).
@@ -32,10 +32,10 @@ def main(argv=None) -> int:
     from ai_edge_quantizer import qtyping
     from ai_edge_quantizer.algorithms.uniform_quantize import gptq, uniform_quantize_tensor
 
-    from edgellm.convert.decoder.gptq import input_hessians
-    from edgellm.convert.decoder.smooth import SmoothConfig, smooth_decoder, smoothing_calibration
+    from edgellm.quantize.gptq import input_hessians
+    from edgellm.quantize.smooth import SmoothConfig, smooth_decoder, smoothing_calibration
     from edgellm.convert.decoder.source import packaged_gguf
-    from edgellm.convert.decoder.validate import CHAT_PROMPTS, GREEDY_PROMPTS, _matched
+    from edgellm.validate.decoder import CHAT_PROMPTS, GREEDY_PROMPTS, _matched
     from llm_int4_sim import int8_channel, qd8
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])

@@ -138,9 +138,9 @@ def main() -> int:
 
     from edgellm.calibrate.samples import corpus_path
     from edgellm.convert.decoder import load_reference, read_decoder_source
-    from edgellm.convert.decoder.export import load_tokenizer
-    from edgellm.convert.decoder.smooth import SmoothConfig, calibration_ids, chat_calibration_ids, smooth_decoder
-    from edgellm.convert.decoder.validate import GREEDY_PROMPTS, HELD_TEXT
+    from edgellm.convert.source import load_tokenizer
+    from edgellm.quantize.smooth import SmoothConfig, calibration_ids, chat_calibration_ids, smooth_decoder
+    from edgellm.validate.decoder import GREEDY_PROMPTS, HELD_TEXT
 
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--model", type=Path, default=None)

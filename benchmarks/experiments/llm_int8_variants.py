@@ -59,8 +59,9 @@ def build(model: Path, out: Path, names: list[str]) -> dict[str, Path]:
     """Quantize and validate each variant; returns its flatbuffer path."""
     from edgellm.convert.decoder import DecoderConfig, DecoderModel, convert_decoder, load_reference, \
         read_decoder_source
-    from edgellm.convert.decoder.export import load_tokenizer
-    from edgellm.convert.decoder.validate import DecoderTolerance, validate_decoder
+    from edgellm.convert.source import load_tokenizer
+    from edgellm.validate import Tolerance
+    from edgellm.validate.decoder import validate_decoder
 
     source = read_decoder_source(model)
     tokenizer, reference = load_tokenizer(source), load_reference(source)
@@ -71,7 +72,7 @@ def build(model: Path, out: Path, names: list[str]) -> dict[str, Path]:
     else:
         float_model = convert_decoder(source, config, reference=reference)
         fp32.write_bytes(float_model.content)
-    no_gate = DecoderTolerance(min_greedy_match=0.0, min_top1=0.0, max_perplexity_ratio=1e9)
+    no_gate = Tolerance(min_greedy_match=0.0, min_top1=0.0, max_perplexity_ratio=1e9)
     paths = {}
     for name in names:
         rows = VARIANTS[name]

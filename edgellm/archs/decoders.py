@@ -23,8 +23,8 @@ from types import MappingProxyType
 from typing import Mapping
 
 from edgellm.errors import UnsupportedArchitectureError
+from edgellm.manifest import TEXT_GENERATION
 
-TEXT_GENERATION = "text-generation"
 
 
 @dataclass(frozen=True, kw_only=True)

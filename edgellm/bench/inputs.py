@@ -20,8 +20,8 @@ from pathlib import Path
 
 import numpy as np
 
-from edgellm.bench.modelfile import ModelFile, Signature, Tensor
-from edgellm.bench.runtime import NUMPY_DTYPES
+from edgellm.runtime.modelfile import ModelFile, Signature, Tensor
+from edgellm.runtime.litert import NUMPY_DTYPES
 from edgellm.bench.target import Target
 from edgellm.errors import ConfigError, ModelFileError
 

@@ -24,7 +24,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
-from edgellm.bench.modelfile import ModelFile, read_litertlm, read_model, read_section_bytes
+from edgellm.runtime.modelfile import ModelFile, read_litertlm, read_model, read_section_bytes
 from edgellm.bench.target import resolve
 from edgellm.errors import ConfigError, EdgeLLMError
 
@@ -134,7 +134,7 @@ def _size(model: ModelFile, file_size: int, top: int = 10) -> dict:
 
 def _xnnpack(model: ModelFile, path: str, content: bytes | None) -> dict:
     """Load the model with XNNPACK (1 thread) and read how the delegate partitioned the primary subgraph."""
-    from edgellm.bench.runtime import delegation, find_runtime, load_interpreter
+    from edgellm.runtime.litert import delegation, find_runtime, load_interpreter
 
     runtime = find_runtime()
     loaded = load_interpreter(runtime, None if content is not None else path, content=content, threads=1)

@@ -20,9 +20,9 @@ from typing import Callable, Sequence
 from edgellm.bench.config import BenchConfig
 from edgellm.bench.host import current_rss_mb, host_info, peak_rss_mb, reset_peak_rss
 from edgellm.bench.inputs import Samples, build_samples
-from edgellm.bench.modelfile import ModelFile, read_model
+from edgellm.runtime.modelfile import ModelFile, read_model
 from edgellm.bench.report import BenchReport, BenchResult
-from edgellm.bench.runtime import (Loaded, Runtime, Session, find_runtime, load_compiled_model, load_interpreter,
+from edgellm.runtime.litert import (Loaded, Runtime, Session, find_runtime, load_compiled_model, load_interpreter,
                                    native_stderr)
 from edgellm.bench.stats import summarize
 from edgellm.bench.target import Target, resolve

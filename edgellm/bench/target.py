@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
 
 from edgellm.errors import ModelFileError
-
-MANIFEST = "edgellm.json"
+from edgellm.manifest import MANIFEST, MODEL_FILE, read_manifest
 
 
 @dataclass(frozen=True)
@@ -60,13 +58,8 @@ def resolve(path: str | os.PathLike) -> Target:
             tflites = sorted(x.name for x in p.glob("*.tflite"))
             hint = f"; pass the file instead: {p / tflites[0]}" if tflites else "; pass a .tflite file or an export folder"
             raise ModelFileError(f"{p} is a folder without {MANIFEST}, so not an edgellm export folder{hint}")
-        try:
-            manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
-            raise ModelFileError(f"{manifest_path} is not valid JSON ({e}); re-export the folder") from None
-        if not isinstance(manifest, dict):
-            raise ModelFileError(f"{manifest_path} holds a {type(manifest).__name__}, expected an object; re-export")
-        model_file = manifest.get("model_file", "model.tflite")
+        manifest = read_manifest(p)
+        model_file = manifest.get("model_file", MODEL_FILE)
         model_path = p / str(model_file)
         if not model_path.is_file():
             raise ModelFileError(f"{manifest_path} names model_file {model_file!r} but {model_path} is missing; "

@@ -1,4 +1,9 @@
-"""Export folder = model.tflite + tokenizer files + edgellm.json (the manifest android_demo/ and bench read)."""
+"""The export folder: model.tflite + the tokenizer + edgellm.json (the manifest android_demo/, bench and generate read).
+
+Encoders: ``bundle``. LLMs: ``write_llm_folder`` fills a folder the export has already validated the model in, with
+the tokenizer, the chat-template checks and format (``chat.py``), generation_config.json, model.litertlm
+(``litertlm.py``) and the manifest. File names and reading: ``edgellm.manifest``.
+"""
 
 from __future__ import annotations
 
@@ -13,13 +18,10 @@ import numpy as np
 
 from edgellm.bundle.outdir import atomic_output_dir, check_output_dir
 from edgellm.errors import ModelFileError
+from edgellm.manifest import FORMAT_VERSION, MANIFEST, MODEL_FILE, TEXT_GENERATION, read_manifest, write_manifest
 
 __all__ = ["FORMAT_VERSION", "MANIFEST", "MODEL_FILE", "bundle", "check_output_dir", "read_manifest",
-           "signature_io"]
-
-FORMAT_VERSION = 1
-MANIFEST = "edgellm.json"
-MODEL_FILE = "model.tflite"
+           "signature_io", "write_llm_folder"]
 # Vocabulary files apps read directly (the Android demo's WordPiece reads vocab.txt); tokenizer.json is always written.
 _VOCAB_FILES = ("vocab.txt", "merges.txt", "vocab.json", "spiece.model", "sentencepiece.bpe.model",
                 "special_tokens_map.json")
@@ -33,7 +35,7 @@ def bundle(output_dir: str | Path, model, *, validation=None, overwrite: bool = 
         tokenizer_info = _save_tokenizer(model.source.path, tmp)
         manifest = build_manifest(model, tokenizer=tokenizer_info, validation=validation)
         manifest["graph"] = graph_summary(tmp / MODEL_FILE)
-        (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
+        write_manifest(tmp, manifest)
     return Path(output_dir)
 
 
@@ -85,9 +87,9 @@ def graph_summary(model_file: Path) -> dict[str, Any]:
 
 def signature_io(content: bytes) -> dict[str, dict[str, Any]]:
     """{signature: {"inputs": [...], "outputs": [...]}} (name, dtype, shape, quantization) of a flatbuffer."""
-    from ai_edge_litert.interpreter import Interpreter
+    from edgellm.runtime import new_interpreter
 
-    interpreter = Interpreter(model_content=content)
+    interpreter = new_interpreter(content=content)
     io = {}
     for name in interpreter.get_signature_list():
         runner = interpreter.get_signature_runner(name)
@@ -142,11 +144,83 @@ def library_versions() -> dict[str, str]:
     return versions
 
 
-def read_manifest(folder: str | Path) -> dict[str, Any]:
-    file = Path(folder) / MANIFEST
-    if not file.is_file():
-        raise ModelFileError(f"{str(folder)!r} has no {MANIFEST}; pass an export folder written by `edgellm export`")
-    try:
-        return json.loads(file.read_text("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise ModelFileError(f"{str(file)!r} is not valid JSON ({e}); re-run `edgellm export`") from e
+# ---------------------------------------------------------------------------------------------- LLM exports
+def write_llm_folder(folder: Path, model, tokenizer, validation, *, generation_config, eos_token_ids: list[int],
+                     export_stats: dict[str, Any]) -> dict[str, Any]:
+    """Complete an LLM export in ``folder`` (which holds the validated model.tflite): the tokenizer (with its chat
+    template), generation_config.json, model.litertlm and edgellm.json. Returns the manifest."""
+    from edgellm.bundle.chat import chat_format, chat_references, check_chat_template
+    from edgellm.bundle.litertlm import write_export_litertlm
+
+    tokenizer_files = _save_llm_tokenizer(tokenizer, folder)
+    references = chat_references(tokenizer)
+    chat_check = check_chat_template(folder, tokenizer, references)
+    generation_config.save_pretrained(folder)
+    litertlm, litertlm_check = write_export_litertlm(folder, tokenizer, references, eos_token_ids=eos_token_ids,
+                                                     model_type=model.source.model_type)
+    if chat_check is not None:
+        chat_check["litertlm"] = litertlm_check
+    manifest = build_llm_manifest(model, folder / MODEL_FILE, tokenizer, tokenizer_files, validation,
+                                  generation_config=generation_config, eos_token_ids=eos_token_ids,
+                                  export_stats=export_stats)
+    manifest["llm"]["chat_template_check"] = chat_check
+    # the template as fixed strings, for apps without a Jinja engine (android_demo)
+    manifest["llm"]["chat_format"] = chat_format(tokenizer) if chat_check is not None else None
+    manifest["litertlm"] = litertlm  # LiteRT-LM's bundle of this export (edgellm.bundle.litertlm)
+    write_manifest(folder, manifest)
+    return manifest
+
+
+def _save_llm_tokenizer(tokenizer, out: Path) -> list[str]:
+    before = set(out.iterdir())
+    tokenizer.save_pretrained(out)
+    if not (out / "tokenizer.json").is_file():
+        raise ModelFileError("the model's tokenizer has no fast (tokenizer.json) form, which edgellm generate and "
+                             "the Android demo read; export a model whose folder has tokenizer.json")
+    return sorted(p.name for p in set(out.iterdir()) - before)
+
+
+def build_llm_manifest(edge, model_file: Path, tokenizer, tokenizer_files: list[str], report, *,
+                       generation_config, eos_token_ids: list[int], export_stats: dict[str, Any]) -> dict[str, Any]:
+    from edgellm.generate.runner import describe, interpreter_layout
+    from edgellm.runtime import new_interpreter
+
+    # metadata only: no XNNPACK, which would pack a second copy of every weight
+    interpreter = new_interpreter(model_file, xnnpack=False)
+    signatures = []
+    for name in interpreter.get_signature_list():
+        runner = interpreter.get_signature_runner(name)
+        signatures.append({"name": name, "inputs": tensor_specs(runner.get_input_details()),
+                           "outputs": tensor_specs(runner.get_output_details())})
+    layout = interpreter_layout(interpreter)
+    special = {role: str(getattr(tokenizer, role)) for role in ("bos_token", "eos_token", "pad_token", "unk_token")
+               if getattr(tokenizer, role, None) is not None}
+    special_ids = {f"{role}_id": int(tokenizer.convert_tokens_to_ids(tok)) for role, tok in special.items()}
+    source = edge.source
+    return {
+        "format_version": FORMAT_VERSION,
+        "task": TEXT_GENERATION,
+        "model_type": source.model_type,
+        "model_file": MODEL_FILE,
+        "source": {"path": str(source.path), "format": "gguf" if source.gguf else "hf", "sha256": source.weight_sha256()},
+        "signatures": signatures,
+        "llm": {
+            "cache_length": layout.cache_length,
+            "prefill_lengths": list(layout.prefill_lengths),
+            # decode_<W>: decode over cache positions [0, W) only, for a step at position <= W
+            "decode_windows": list(layout.decode_windows),
+            "vocab_size": layout.vocab_size,
+            "kv_cache": describe(layout),
+            "prefill_returns_logits": False,  # the prompt's last token goes through decode
+            "special_tokens": {**special, **special_ids},
+            "eos_token_ids": eos_token_ids,
+            "chat_template": bool(getattr(tokenizer, "chat_template", None)),
+            "generation_config": generation_config.to_diff_dict(),
+        },
+        "tokenizer": {"files": tokenizer_files},
+        "quantization": edge.quantization or {"recipe": edge.recipe},
+        "size_bytes": edge.size_bytes,
+        "validation": report.to_dict(),
+        "export": export_stats,
+        "versions": library_versions(),
+    }

@@ -30,8 +30,8 @@ from typing import Any, Sequence
 import numpy as np
 
 from edgellm.errors import ModelFileError, require
+from edgellm.manifest import LITERTLM_FILE, MODEL_FILE, TEXT_GENERATION, read_manifest, write_manifest
 
-LITERTLM_FILE = "model.litertlm"
 K_NAME, V_NAME = "kv_cache_k_{i}", "kv_cache_v_{i}"  # litert-torch's names, which LiteRT-LM's tools expect
 LITERTLM_DIST = "litert-lm-api"  # the runtime; the template check records the version it was made against
 
@@ -429,13 +429,10 @@ def write_export_litertlm(folder: Path, tokenizer, references: Sequence[tuple[li
     ``references``: transformers' renders of the chat checks. Returns (the manifest's ``litertlm`` section, the
     template check or None when the model has no chat template).
     """
-    from edgellm.bundle import MODEL_FILE
-    from edgellm.generate.runner import _interpreter_class, interpreter_layout
+    from edgellm.generate.runner import interpreter_layout
+    from edgellm.runtime import new_interpreter
 
-    Interpreter = _interpreter_class()
-    resolver = __import__(Interpreter.__module__, fromlist=["OpResolverType"]).OpResolverType
-    layout = interpreter_layout(Interpreter(model_path=str(folder / MODEL_FILE),
-                                            experimental_op_resolver_type=resolver.BUILTIN_WITHOUT_DEFAULT_DELEGATES))
+    layout = interpreter_layout(new_interpreter(folder / MODEL_FILE, xnnpack=False))
     start = start_token_of(tokenizer)
     template, check = getattr(tokenizer, "chat_template", None), None
     if template:
@@ -460,14 +457,11 @@ def _read_bytearray(path: Path) -> bytearray:
 def add_litertlm(folder: str | Path) -> dict[str, Any]:
     """Write model.litertlm into an existing LLM export folder (made before edgellm wrote one) and record it in its
     edgellm.json, as the export now does. Needs transformers (the template check renders with it)."""
-    import os
-
-    from edgellm.bundle import MANIFEST, read_manifest
-    from edgellm.convert.decoder.export import chat_references
+    from edgellm.bundle.chat import chat_references
 
     folder = Path(folder)
     manifest = read_manifest(folder)
-    if manifest.get("task") != "text-generation":
+    if manifest.get("task") != TEXT_GENERATION:
         raise ModelFileError(f"{str(folder)!r} is a {manifest.get('task')!r} export; model.litertlm is for "
                              "text-generation exports")
     transformers = require("transformers", "convert")
@@ -480,7 +474,5 @@ def add_litertlm(folder: str | Path) -> dict[str, Any]:
         manifest["llm"]["chat_template_check"]["litertlm"] = check
     else:
         manifest["llm"]["chat_template_check"] = {"litertlm": check} if check else None
-    tmp = folder / (MANIFEST + ".tmp")
-    tmp.write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
-    os.replace(tmp, folder / MANIFEST)
+    write_manifest(folder, manifest)
     return info

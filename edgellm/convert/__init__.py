@@ -80,8 +80,8 @@ def convert(model: str | Path | ModelSource | None, config: ConvertConfig = Conv
             calibration=None) -> EdgeModel:
     """Convert a local HF model folder into a float32 EdgeModel (in memory; nothing is written).
 
-    calibration: a CalibrationSet (edgellm.load_samples) for config.outlier_channel_ratio; None loads the
-    default corpus. Unused otherwise.
+    calibration: a CalibrationSet (edgellm.load_samples) for config.outlier_channel_ratio, which needs one.
+    Unused otherwise.
 
     >>> m = convert("path/to/all-MiniLM-L6-v2", ConvertConfig(sequence_length=128))  # doctest: +SKIP
     >>> m.input_names, m.output_names  # doctest: +SKIP
@@ -107,11 +107,11 @@ def convert(model: str | Path | ModelSource | None, config: ConvertConfig = Conv
     if config.outlier_channel_ratio is not None:
         import numpy as np
 
-        from edgellm.calibrate import load_samples
         from edgellm.convert.encoder import scale_outlier_channels
 
         if calibration is None:
-            calibration = load_samples(None, str(source.path), sequence_length=longest)
+            raise ConfigError("outlier_channel_ratio scales channels by their peaks on calibration samples: pass "
+                              f"calibration=edgellm.load_samples(None, {str(source.path)!r}, sequence_length={longest})")
         if calibration.input_ids.shape[1] != longest:
             raise ConfigError(f"calibration samples have sequence length {calibration.input_ids.shape[1]}, the "
                               f"conversion {longest}; load them with sequence_length={longest}")

@@ -10,7 +10,7 @@ from edgellm.convert.source import ModelSource
 
 @dataclass(frozen=True, kw_only=True)
 class EdgeModel:
-    """The output of `convert` and `quantize`.
+    """The output of `convert` and `quantize`, for every model kind (an LLM's is the subclass DecoderModel).
 
     ``reference`` is the float PyTorch module the flatbuffer was traced from (same inputs, same named outputs);
     validation runs it as the ground truth. It lives in memory only.
@@ -19,9 +19,10 @@ class EdgeModel:
     content: bytes = field(repr=False)
     source: ModelSource
     task: str
-    signatures: tuple[tuple[str, int], ...]  # (name, sequence length), shortest first
-    input_names: tuple[str, ...]
-    output_names: tuple[str, ...]
+    # encoders: (name, sequence length), shortest first; the inputs and outputs every signature has
+    signatures: tuple[tuple[str, int], ...] = ()
+    input_names: tuple[str, ...] = ()
+    output_names: tuple[str, ...] = ()
     recipe: str = "fp32"
     quantization: dict[str, Any] = field(default_factory=dict)  # recipe details for the manifest
     reference: Any = field(default=None, repr=False, compare=False)

@@ -87,16 +87,24 @@ def read_source(path: str | Path | None) -> ModelSource:
                        sentence_transformers=_sentence_transformers_head(path))
 
 
-def load_tokenizer(folder: str | Path):
-    """The folder's own transformers tokenizer (no remote code), or a one-line ModelFileError."""
+def load_tokenizer(source):
+    """The model's own transformers tokenizer (no remote code), or a one-line ModelFileError.
+
+    ``source``: a model folder, or a read source (``read_source`` / ``read_decoder_source``: a .gguf file carries
+    its tokenizer inside).
+    """
     transformers = require("transformers", "convert")
+    kwargs = source.from_pretrained_kwargs() if hasattr(source, "from_pretrained_kwargs") else \
+        {"pretrained_model_name_or_path": str(getattr(source, "path", source))}
     try:
-        return transformers.AutoTokenizer.from_pretrained(str(folder), trust_remote_code=False)
-    except (OSError, ValueError, TypeError) as e:
-        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise ModelFileError(f"could not load a tokenizer from {str(folder)!r}: {first}; the folder needs its "
-                             "tokenizer files (tokenizer.json, or tokenizer_config.json with its vocabulary files)"
-                             ) from e
+        return transformers.AutoTokenizer.from_pretrained(**kwargs, trust_remote_code=False)
+    except (OSError, ValueError, TypeError, KeyError) as e:
+        first = str(e).strip().splitlines()[0][:160] if str(e).strip() else type(e).__name__
+        needs = ("an LLM export needs the model's tokenizer (tokenizer.json + tokenizer_config.json in the folder, "
+                 "or the tokenizer inside the .gguf)") if hasattr(source, "gguf") else \
+            "the folder needs its tokenizer files (tokenizer.json, or tokenizer_config.json with its vocabulary files)"
+        raise ModelFileError(f"could not load a tokenizer from {str(getattr(source, 'path', source))!r}: {first}; "
+                             f"{needs}") from e
 
 
 def check_safetensors(file: Path) -> None:

@@ -19,14 +19,13 @@ from pathlib import Path
 from typing import Any, Iterator, Sequence
 
 from edgellm.errors import ConfigError, ModelFileError
+from edgellm.manifest import MODEL_FILE, TEXT_GENERATION, read_manifest
 from edgellm.generate.runner import MODES, CacheLayout, LlmRunner
 from edgellm.generate.sampling import Sampler, SamplingConfig
 from edgellm.generate.tokenizer import ChatTokenizer
 
 __all__ = ["GenerateConfig", "GenerationStats", "Llm", "LlmRunner", "SamplingConfig", "load_llm"]
 
-MANIFEST = "edgellm.json"  # edgellm.bundle.MANIFEST, not imported: edgellm.bundle imports numpy at the top only,
-MODEL_FILE = "model.tflite"  # but keeping this package free of convert-side modules is the point
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -77,18 +76,9 @@ class Llm:
 
     def __init__(self, folder: str | Path, *, num_threads: int = 1, mode: str = "auto",
                  weight_cache: str | Path | None = None):
-        import json
-
         self.folder = Path(folder)
-        manifest_file = self.folder / MANIFEST
-        if not manifest_file.is_file():
-            raise ModelFileError(f"{str(self.folder)!r} has no {MANIFEST}; pass a folder written by "
-                                 "`edgellm export --task text-generation`")
-        try:
-            self.manifest = json.loads(manifest_file.read_text("utf-8"))
-        except (UnicodeDecodeError, json.JSONDecodeError) as e:
-            raise ModelFileError(f"{str(manifest_file)!r} is not valid JSON ({e}); re-run `edgellm export`") from e
-        if self.manifest.get("task") != "text-generation":
+        self.manifest = read_manifest(self.folder)
+        if self.manifest.get("task") != TEXT_GENERATION:
             raise ModelFileError(f"{str(self.folder)!r} is a {self.manifest.get('task')!r} export; "
                                  "generate needs one made with --task text-generation")
         llm = self.manifest.get("llm") or {}

@@ -44,6 +44,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from edgellm.errors import ConfigError, MissingDependencyError, ModelFileError
+from edgellm.runtime import new_interpreter
 
 MODES = ("auto", "compiled", "inplace", "copy")
 @dataclass(frozen=True, kw_only=True)
@@ -69,18 +70,6 @@ class CacheLayout:
     @property
     def bytes(self) -> int:
         return 4 * self.num_layers * (int(np.prod(self.k_shape)) + int(np.prod(self.v_shape)))
-
-
-def _interpreter_class():
-    try:
-        from ai_edge_litert.interpreter import Interpreter
-    except ImportError:
-        try:
-            from tflite_runtime.interpreter import Interpreter
-        except ImportError as e:
-            raise MissingDependencyError("edgellm generate needs a LiteRT runtime: pip install ai-edge-litert "
-                                         "(or tflite-runtime on 32-bit Raspberry Pi OS)") from e
-    return Interpreter
 
 
 class LlmRunner:
@@ -127,7 +116,7 @@ class LlmRunner:
             self._views = {name: (name, views) for name, views in self._compiled.views.items()}
             self._init_caches()
             return
-        self._interpreter = _interpreter_class()(model_path=str(self.path), num_threads=num_threads)
+        self._interpreter = new_interpreter(self.path, threads=num_threads)
         self.layout = interpreter_layout(self._interpreter)
         lay = self.layout
         if mode == "copy":
@@ -298,7 +287,7 @@ class _CompiledSignatures:
             from ai_edge_litert.options import CpuOptions, Options
         except ImportError as e:
             raise _CompiledUnavailable(f"no ai-edge-litert CompiledModel ({e})") from None
-        from edgellm.bench.runtime import _quiet_litert_teardown, native_stderr
+        from edgellm.runtime.litert import _quiet_litert_teardown, native_stderr
 
         host_address = _host_address_function(Path(ai_edge_litert.__file__).parent / "libLiteRt.so")
         _quiet_litert_teardown()

@@ -61,12 +61,11 @@ def calibrate(content: bytes, recipe_manager: Any, rows: dict[str, list[dict[str
 
 def _histogram_ranges(content: bytes, rows, names: set[str], ranges: RangeConfig):
     """Percentile / MSE ranges from every value of every calibrated tensor (a second pass over the samples)."""
-    from ai_edge_litert.interpreter import Interpreter, OpResolverType
+    from edgellm.runtime import new_interpreter
 
     # Without delegates: tensors inside an XNNPACK partition are not preserved.
-    interpreter = Interpreter(model_content=content, experimental_preserve_all_tensors=True,
-                              experimental_op_resolver_type=OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES,
-                              num_threads=os.cpu_count() or 1)
+    interpreter = new_interpreter(content=content, experimental_preserve_all_tensors=True, xnnpack=False,
+                                  threads=os.cpu_count() or 1)
     estimator = RangeEstimator(ranges)
     for signature, samples in rows.items():
         runner = interpreter.get_signature_runner(signature)

@@ -30,9 +30,9 @@ IO_TYPES = ("float", "int8")
 def output_ranges(content: bytes, rows: Mapping[str, Sequence[Mapping[str, np.ndarray]]]
                   ) -> dict[str, tuple[float, float]]:
     """{output name: (min, max)} over every calibration sample of every signature (rows: signature_samples)."""
-    from ai_edge_litert.interpreter import Interpreter
+    from edgellm.runtime import new_interpreter
 
-    interpreter = Interpreter(model_content=content, num_threads=os.cpu_count() or 1)
+    interpreter = new_interpreter(content=content, threads=os.cpu_count() or 1)
     ranges: dict[str, tuple[float, float]] = {}
     for signature, samples in rows.items():
         runner = interpreter.get_signature_runner(signature)

@@ -87,7 +87,7 @@ _INT4 = (
     # 2. linear layers: the export has already put their float weights on 4-bit block grids with GPTQ
     #    (convert/decoder/gptq.py: ai-edge-quantizer's GPTQ with Hessians from the PyTorch model on calibration text);
     #    dequantized_weight_recovery reads those scales and ints back exactly. SmolLM2 from float weights
-    #    (benchmarks/llm_int4_float.py, perplexity ratio / top-1 vs PyTorch): GPTQ 1.135 / 79.7%; OCTAV's clip with
+    #    (benchmarks/experiments/llm_int4_float.py, perplexity ratio / top-1 vs PyTorch): GPTQ 1.135 / 79.7%; OCTAV's clip with
     #    round to nearest, this row before GPTQ, 1.269 / 74.2%.
     _int4_row(".*", "dequantized_weight_recovery"),
     # 3. the layers that hurt most at 4 bits stay int8, a budget of 25% of the decoder's linear weights: on

@@ -23,7 +23,6 @@ from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
-from edgellm.errors import require
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -47,9 +46,9 @@ class BudgetResult:
 def linear_layers(content: bytes) -> list[str]:
     """Output tensor names of the FULLY_CONNECTED ops, in graph order (first signature's names; buckets share
     them), e.g. '...BertLayer_0/.../BertOutput_output/torch.nn.modules.linear.Linear_dense;1'."""
-    from ai_edge_litert.interpreter import Interpreter
+    from edgellm.runtime import new_interpreter
 
-    interpreter = Interpreter(model_content=content)
+    interpreter = new_interpreter(content=content)
     tensors = {t["index"]: t["name"] for t in interpreter.get_tensor_details()}
     names = []
     for op in interpreter._get_ops_details():
@@ -108,7 +107,9 @@ def fit_budget(quantize_rows: Callable[[Sequence[Mapping[str, Any]]], bytes], fl
 def _run(content: bytes, samples) -> list[dict[str, np.ndarray]]:
     from edgellm.validate import _dequantize
 
-    interpreter = require("ai_edge_litert.interpreter", "convert").Interpreter(model_content=content)
+    from edgellm.runtime import new_interpreter
+
+    interpreter = new_interpreter(content=content)
     outputs = []
     for sig, sample in samples:
         runner = interpreter.get_signature_runner(sig)

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from edgellm.bench.inputs import build_samples, file_inputs, input_specs, lookup_rows, random_inputs
-from edgellm.bench.modelfile import read_model
+from edgellm.runtime.modelfile import read_model
 from edgellm.bench.target import resolve
 from edgellm.errors import ConfigError, ModelFileError
 

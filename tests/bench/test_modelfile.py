@@ -4,7 +4,7 @@ import sys
 
 import pytest
 
-from edgellm.bench.modelfile import read_litertlm, read_model
+from edgellm.runtime.modelfile import read_litertlm, read_model
 from edgellm.errors import ModelFileError
 
 
@@ -52,7 +52,7 @@ def test_out_of_range_buffer_index(tiny_tflite, tmp_path):
     m = read_model(tiny_tflite)
     data = bytearray(tiny_tflite.read_bytes())
     # find tensor 0's table through the same reader and overwrite its buffer field (slot 2)
-    from edgellm.bench.modelfile import _Reader
+    from edgellm.runtime.modelfile import _Reader
 
     r = _Reader(bytes(data))
     model = r.u32(0)

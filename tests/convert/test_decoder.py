@@ -8,9 +8,9 @@ import pytest
 from edgellm import cli
 from edgellm.archs.decoders import DECODERS, get_decoder, supported_decoder_types
 from edgellm.convert.decoder import DecoderConfig
-from edgellm.convert.decoder.export import LlmExportConfig, export_llm
+from edgellm.export import ExportConfig, export
 from edgellm.convert.decoder.source import packaged_gguf, read_decoder_source
-from edgellm.convert.decoder.validate import CHAT_PROMPTS
+from edgellm.validate.decoder import CHAT_PROMPTS
 from edgellm.errors import ConfigError, ModelFileError, UnsupportedArchitectureError
 from generate.tiny_llm import CACHE, cached_export, make_llm
 
@@ -59,7 +59,7 @@ def test_decode_graph_fuses_projections_and_reads_the_cache_as_it_is(tiny):
     """q/k/v and gate/up are one linear layer each (4 per layer + the head in decode; prefill returns no logits, so
     its last layer ends at q/k/v), and each cache input goes straight into its batch matmul: no RESHAPE (XNNPACK
     copies the whole cache for one) or TRANSPOSE on the way."""
-    from edgellm.bench.modelfile import read_model
+    from edgellm.runtime.modelfile import read_model
 
     _, out = tiny
     model = read_model(out / "model.tflite")
@@ -85,7 +85,7 @@ def test_decode_graph_fuses_projections_and_reads_the_cache_as_it_is(tiny):
 
 def test_int8_dynamic_export_is_validated_and_smaller(tiny, tmp_path):
     model_dir, fp32 = tiny
-    result = export_llm(model_dir, tmp_path / "q", LlmExportConfig(quantize="int8-dynamic", cache_length=CACHE,
+    result = export(model_dir, tmp_path / "q", ExportConfig(task="text-generation", quantize="int8-dynamic", cache_length=CACHE,
                                                                    prefill_lengths=(8,)))
     m = json.loads((tmp_path / "q" / "edgellm.json").read_text())
     assert m["quantization"]["recipe"] == "int8-dynamic" and m["validation"]["passed"]
@@ -122,8 +122,9 @@ def test_reference_released_before_quantizing_and_before_the_runner_loads(tiny, 
 
     from torch.multiprocessing.reductions import StorageWeakRef
 
+    import edgellm.convert.decoder as decoder_module
     import edgellm.quantize
-    from edgellm.convert.decoder import export as export_module
+    import edgellm.validate.decoder as validate_module
     from edgellm.convert.decoder import layers
 
     model_dir, _ = tiny
@@ -134,7 +135,7 @@ def test_reference_released_before_quantizing_and_before_the_runner_loads(tiny, 
         linear = fuse(owner, names)
         fused.append(StorageWeakRef(linear.weight.untyped_storage()))
         return linear
-    load, quantize, validate = export_module.load_reference, edgellm.quantize.quantize, export_module.validate_decoder
+    load, quantize, validate = decoder_module.load_reference, edgellm.quantize.quantize, validate_module.validate_decoder
 
     def loading(source):
         model = load(source)
@@ -157,11 +158,11 @@ def test_reference_released_before_quantizing_and_before_the_runner_loads(tiny, 
         assert kwargs["expected"] is not None
         return validate(candidate, *args, **kwargs)
 
-    monkeypatch.setattr(export_module, "load_reference", loading)
+    monkeypatch.setattr(decoder_module, "load_reference", loading)
     monkeypatch.setattr(layers, "_fused", fusing)
     monkeypatch.setattr(edgellm.quantize, "quantize", quantizing)
-    monkeypatch.setattr(export_module, "validate_decoder", validating)
-    result = export_llm(model_dir, tmp_path / "q", LlmExportConfig(quantize="int8-dynamic", cache_length=CACHE,
+    monkeypatch.setattr(validate_module, "validate_decoder", validating)
+    result = export(model_dir, tmp_path / "q", ExportConfig(task="text-generation", quantize="int8-dynamic", cache_length=CACHE,
                                                                    prefill_lengths=(8,)))
     # not one weight tensor of either load is alive (litert-torch's leftover FX graph keeps the first load's
     # parameter objects, emptied after converting)
@@ -177,8 +178,8 @@ def test_reference_released_before_quantizing_and_before_the_runner_loads(tiny, 
 def test_validation_with_precomputed_reference_outputs_matches(tiny):
     """validate_decoder(expected=reference_outputs(...)) gives the report computing them itself gives."""
     from edgellm.convert.decoder import DecoderModel, load_reference
-    from edgellm.convert.decoder.export import load_tokenizer
-    from edgellm.convert.decoder.validate import reference_outputs, validate_decoder
+    from edgellm.convert.source import load_tokenizer
+    from edgellm.validate.decoder import reference_outputs, validate_decoder
 
     model_dir, out = tiny
     source = read_decoder_source(model_dir)
@@ -209,7 +210,7 @@ def test_validation_with_precomputed_reference_outputs_matches(tiny):
 
 
 def test_greedy_match_counts_an_identical_ended_reply_as_matched():
-    from edgellm.convert.decoder.validate import _matched
+    from edgellm.validate.decoder import _matched
 
     assert _matched([5, 6, 7, 8], [5, 6, 9, 8]) == 2
     assert _matched([5, 2, 7, 8], [5, 2, 9, 9], stop=(2,)) == 4  # both replies ended at token 2: what follows is noise
@@ -267,7 +268,7 @@ def test_unsupported_family(tmp_path):
 def test_model_without_tokenizer(tmp_path):
     folder = make_llm(tmp_path / "m", tokenizer=False)
     with pytest.raises(ModelFileError, match="an LLM export needs the model's tokenizer"):
-        export_llm(folder, tmp_path / "out", LlmExportConfig(cache_length=CACHE, prefill_lengths=(8,)))
+        export(folder, tmp_path / "out", ExportConfig(task="text-generation", cache_length=CACHE, prefill_lengths=(8,)))
     assert not (tmp_path / "out").exists()
 
 
@@ -297,12 +298,12 @@ def test_decoder_config_errors(kwargs, match):
 
 def test_recipe_not_available_for_text_generation():
     with pytest.raises(ConfigError, match="unknown|not available"):
-        LlmExportConfig(quantize="int16x8")
+        ExportConfig(task="text-generation", quantize="int16x8")
 
 
 def test_configs_round_trip():
-    c = LlmExportConfig(quantize="int8-dynamic", cache_length=256, prefill_lengths=(128, 32))
-    assert c.prefill_lengths == (32, 128) and LlmExportConfig.from_dict(c.to_dict()) == c
+    c = ExportConfig(task="text-generation", quantize="int8-dynamic", cache_length=256, prefill_lengths=(128, 32))
+    assert c.prefill_lengths == (32, 128) and ExportConfig.from_dict(c.to_dict()) == c
     d = DecoderConfig(cache_length=128, prefill_lengths=(16,))
     assert DecoderConfig.from_dict(d.to_dict()) == d
 
@@ -316,7 +317,7 @@ def test_chat_format_refuses_templates_that_do_not_split_into_four_strings(tmp_p
     """Templates that rewrite contents, number turns or refuse: no parts, and the reason the app shows."""
     from transformers import AutoTokenizer
 
-    from edgellm.convert.decoder.export import CHAT_FORMAT_PARTS, chat_format
+    from edgellm.bundle.chat import CHAT_FORMAT_PARTS, chat_format
     from generate.tiny_llm import save_llm_tokenizer
 
     save_llm_tokenizer(tmp_path)
@@ -330,7 +331,7 @@ def test_add_chat_format_to_an_older_export(tiny, tmp_path):
     """An export made before chat_format existed gets the one the export writes now; an encoder folder is refused."""
     import shutil
 
-    from edgellm.convert.decoder.export import add_chat_format
+    from edgellm.bundle.chat import add_chat_format
 
     _, out = tiny
     old = tmp_path / "old"
@@ -349,7 +350,7 @@ def test_add_chat_format_to_an_older_export(tiny, tmp_path):
 def test_cache_longer_than_positions(tmp_path):
     folder = make_llm(tmp_path / "m", max_position_embeddings=32)
     with pytest.raises(ConfigError, match="above the model's max_position_embeddings"):
-        export_llm(folder, tmp_path / "o", LlmExportConfig(cache_length=CACHE, prefill_lengths=(8,)))
+        export(folder, tmp_path / "o", ExportConfig(task="text-generation", cache_length=CACHE, prefill_lengths=(8,)))
 
 
 @pytest.mark.slow
@@ -373,7 +374,7 @@ def test_families_beyond_llama_export_with_greedy_identical_to_transformers(mode
     in the whole-cache decode; GPT-2: learned positions, Conv1D projections. fp32 validation asks for every greedy
     token to be transformers' own."""
     folder = make_llm(tmp_path / "m", model_type)
-    result = export_llm(folder, tmp_path / "o", LlmExportConfig(cache_length=CACHE, prefill_lengths=(8,),
+    result = export(folder, tmp_path / "o", ExportConfig(task="text-generation", cache_length=CACHE, prefill_lengths=(8,),
                                                                 decode_windows=(16, 32)))
     metrics = result.validation.metrics
     assert result.validation.passed and metrics["greedy_match_min"] == 1.0 and metrics["greedy_tokens"] == 32

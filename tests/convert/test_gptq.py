@@ -4,7 +4,7 @@ import ml_dtypes
 import numpy as np
 import pytest
 
-from edgellm.convert.decoder.gptq import GptqConfig, _repair_unrecoverable, gptq_decoder, gptq_grid, gptq_layers, \
+from edgellm.quantize.gptq import GptqConfig, _repair_unrecoverable, gptq_decoder, gptq_grid, gptq_layers, \
     input_hessians
 from edgellm.errors import ConfigError
 from generate.tiny_llm import make_llm

@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 
 from edgellm import cli
-from edgellm.convert.decoder.export import LlmExportConfig, export_llm
-from edgellm.convert.decoder.validate import DECODER_TOLERANCES, INT4_GRID_TOLERANCE
+from edgellm.export import ExportConfig, export
+from edgellm.validate import LLM, TOLERANCES
 from edgellm.errors import ConfigError
 from generate.tiny_llm import CACHE, make_llm
 
@@ -28,7 +28,7 @@ def q4_1_like(rows: int, cols: int, seed: int = 0):
 def test_q4_1_split_is_exact():
     import torch
 
-    from edgellm.convert.decoder.int4 import Int4SplitLinear, q4_grid_from_blocks, recover_q4_grid
+    from edgellm.quantize.int4 import Int4SplitLinear, q4_grid_from_blocks, recover_q4_grid
 
     d, m, q = q4_1_like(48, 96)
     grid = q4_grid_from_blocks(d, q, m)
@@ -49,7 +49,7 @@ def test_q4_1_split_is_exact():
 
 
 def test_q4_grid_scales_exactly_by_powers_of_two():
-    from edgellm.convert.decoder.int4 import q4_grid_from_blocks
+    from edgellm.quantize.int4 import q4_grid_from_blocks
 
     d, m, q = q4_1_like(4, 64)
     grid = q4_grid_from_blocks(d, q, m)
@@ -73,7 +73,7 @@ def _q4_1_llm(folder):
     import torch
     import transformers
 
-    from edgellm.convert.decoder.int4 import q4_grid_from_blocks
+    from edgellm.quantize.int4 import q4_grid_from_blocks
 
     make_llm(folder, intermediate_size=64)
     model = transformers.AutoModelForCausalLM.from_pretrained(folder)
@@ -123,7 +123,7 @@ def test_int4_keeps_the_q4_1_grid(tmp_path):
     manifest = json.loads((out / "edgellm.json").read_text())
     assert manifest["quantization"]["int4"]["grid_weights"] == {"Q4_1": 14}
     assert manifest["validation"]["passed"] and manifest["validation"]["tolerance"]["min_top1"] == \
-        INT4_GRID_TOLERANCE.min_top1
+        TOLERANCES[(LLM, "int4-grid")].min_top1
     # smoothed by default: powers of two per block, so the ints stay the grid's and the scales move by 2^n
     smoothing = manifest["quantization"]["smoothing"]
     assert smoothing["method"] == "smoothquant-blocks" and smoothing["block"] == 32 and smoothing["alpha"] == 0.25
@@ -146,7 +146,7 @@ def test_int4_keeps_the_q4_1_grid(tmp_path):
 
 def test_int4_from_float_weights(tmp_path):
     make_llm(tmp_path / "m", intermediate_size=64)
-    result = export_llm(tmp_path / "m", tmp_path / "o", LlmExportConfig(
+    result = export(tmp_path / "m", tmp_path / "o", ExportConfig(task="text-generation",
         quantize="int4", cache_length=CACHE, prefill_lengths=(8,), allow_validation_failure=True))
     manifest = json.loads((tmp_path / "o" / "edgellm.json").read_text())
     int4 = manifest["quantization"]["int4"]
@@ -160,7 +160,7 @@ def test_int4_from_float_weights(tmp_path):
     assert {"top1", "perplexity_ratio", "greedy_match_mean"} <= set(metrics)
     # random tiny weights have near-flat logits (perplexity ~ the vocabulary), so top-1 is noise here; the
     # perplexity ratio is not
-    assert metrics["perplexity_ratio"] <= DECODER_TOLERANCES["int4"].max_perplexity_ratio
+    assert metrics["perplexity_ratio"] <= TOLERANCES[(LLM, "int4")].max_perplexity_ratio
     shapes = sorted({ints.shape for ints, _ in _int4_tensors(tmp_path / "o" / "model.tflite")})
     # o [32, 32], q+k+v fused [32 + 16 + 16, 32], gate+up fused [2 x 64, 32]; down_proj [32, 64] stays int8
     assert shapes == [(32, 32), (64, 32), (128, 32)]
@@ -170,7 +170,7 @@ def test_int4_from_float_weights(tmp_path):
 def test_int4_block_must_divide_inputs(tmp_path):
     make_llm(tmp_path / "m")  # intermediate 48: down_proj's input is not a multiple of 32
     with pytest.raises(ConfigError, match="blocks of 32 .* does not divide .*down_proj's input size 48"):
-        export_llm(tmp_path / "m", tmp_path / "o", LlmExportConfig(quantize="int4", cache_length=CACHE,
+        export(tmp_path / "m", tmp_path / "o", ExportConfig(task="text-generation", quantize="int4", cache_length=CACHE,
                                                                    prefill_lengths=(8,)))
 
 
@@ -178,7 +178,7 @@ def test_int4_is_for_the_llama_style_families(tmp_path):
     make_llm(tmp_path / "m", "gpt2")
     with pytest.raises(ConfigError, match="int4 quantizes the decoder blocks .* gpt2 keeps its own layout: use "
                                           "--quantize int8-dynamic"):
-        export_llm(tmp_path / "m", tmp_path / "o", LlmExportConfig(quantize="int4", cache_length=CACHE,
+        export(tmp_path / "m", tmp_path / "o", ExportConfig(task="text-generation", quantize="int4", cache_length=CACHE,
                                                                    prefill_lengths=(8,)))
     assert not (tmp_path / "o").exists()
 
@@ -202,5 +202,5 @@ def test_smollm2_gguf_int4_keeps_every_q4_1_weight(tmp_path):
                      "--cache-length", "256", "--prefill-lengths", "32", str(out)]) == 0
     m = json.loads((out / "edgellm.json").read_text())
     assert m["quantization"]["int4"] == {"block_size": 32, "grid_weights": {"Q4_1": 210}, "data_driven_weights": 0}
-    assert m["validation"]["metrics"]["top1"] >= INT4_GRID_TOLERANCE.min_top1
+    assert m["validation"]["metrics"]["top1"] >= TOLERANCES[(LLM, "int4-grid")].min_top1
     assert m["size_bytes"] < 0.8 * 143e6  # the int8-dynamic export is 143 MB

@@ -1,4 +1,4 @@
-"""Scale migration before int8-dynamic (edgellm.convert.decoder.smooth) on tiny random causal LMs."""
+"""Scale migration before int8-dynamic (edgellm.quantize.smooth) on tiny random causal LMs."""
 
 import json
 import math
@@ -6,8 +6,8 @@ import math
 import pytest
 
 from edgellm import cli
-from edgellm.convert.decoder.export import LlmExportConfig, export_llm
-from edgellm.convert.decoder.smooth import SmoothConfig, calibration_ids, chat_calibration_ids, smooth_decoder, \
+from edgellm.export import ExportConfig, export
+from edgellm.quantize.smooth import SmoothConfig, calibration_ids, chat_calibration_ids, smooth_decoder, \
     smoothing_calibration
 from edgellm.errors import ConfigError, UnsupportedArchitectureError
 from generate.tiny_llm import CACHE, make_llm
@@ -199,7 +199,7 @@ def test_smooth_config_errors(kwargs, match):
 def test_int8_dynamic_export_records_smoothing(outlier_llm, tmp_path):
     folder, _ = outlier_llm
     results = {}
-    export_llm(folder, tmp_path / "smooth_False", LlmExportConfig(quantize="int8-dynamic", cache_length=CACHE,
+    export(folder, tmp_path / "smooth_False", ExportConfig(task="text-generation", quantize="int8-dynamic", cache_length=CACHE,
                                                                  prefill_lengths=(8,), allow_validation_failure=True,
                                                                  smooth=False))
     # on by default for int8-dynamic of a llama
@@ -226,13 +226,13 @@ def test_smooth_flag_errors(tmp_path):
     """--smooth asked for explicitly: a recipe or family it does not apply to is an error, not a silent no-op; the
     default applies it only where it applies."""
     with pytest.raises(ConfigError, match="smooth migrates activation scale for int8-dynamic and int4"):
-        LlmExportConfig(quantize="fp32", smooth=True)
+        ExportConfig(task="text-generation", quantize="fp32", smooth=True)
     with pytest.raises(ConfigError, match="drop --smooth / --smooth-alpha"):
-        LlmExportConfig(quantize="fp16", smooth_alpha=0.5)
+        ExportConfig(task="text-generation", quantize="fp16", smooth_alpha=0.5)
     with pytest.raises(ConfigError, match="which --no-smooth turns off"):
-        LlmExportConfig(quantize="int8-dynamic", smooth=False, smooth_alpha=0.5)
+        ExportConfig(task="text-generation", quantize="int8-dynamic", smooth=False, smooth_alpha=0.5)
     with pytest.raises(ConfigError, match="alpha must be a number in"):
-        LlmExportConfig(quantize="int4", smooth_alpha=1.5)
+        ExportConfig(task="text-generation", quantize="int4", smooth_alpha=1.5)
     assert cli.main(["export", "--model", str(tmp_path / "none"), "--task", "text-generation", "--quantize",
                      "fp32", "--smooth-alpha", "0.3", str(tmp_path / "o")]) == 2
     gemma = make_llm(tmp_path / "gemma", "gemma")

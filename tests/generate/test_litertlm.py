@@ -1,5 +1,5 @@
 """model.litertlm: the LiteRT-LM bundle every LLM export writes (edgellm.bundle.litertlm), its chat-template check,
-and `edgellm bench --runtime litertlm` (edgellm.generate.litertlm)."""
+and `edgellm bench --runtime litertlm` (edgellm.bench.litertlm)."""
 
 import json
 import sys
@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from edgellm import cli
-from edgellm.bench.modelfile import read_litertlm
+from edgellm.runtime.modelfile import read_litertlm
 from edgellm.bundle.litertlm import PARTS_TO_TEXT, as_parts, litertlm_chat_template, litertlm_variant
 from edgellm.errors import MissingDependencyError
 
@@ -126,7 +126,7 @@ SMOLLM2_TEMPLATE = (  # SmolLM2-Instruct's: string + message['content'] fails on
 
 
 def _references(template, **context):
-    from edgellm.convert.decoder.export import CHAT_CHECKS
+    from edgellm.bundle.chat import CHAT_CHECKS
     from edgellm.generate.tokenizer import render_template
 
     return [(m, render_template(template, m, add_generation_prompt=True, **context)) for m in CHAT_CHECKS]
@@ -169,7 +169,7 @@ def test_bench_runtime_litertlm_without_litert_lm(tiny_llm_export, monkeypatch, 
     assert cli.main(["bench", str(export), "--runtime", "litertlm", "--prompt-tokens", "8", "--new-tokens", "4"]) == 2
     err = capsys.readouterr().err
     assert "litert-lm-api" in err and "edgellm[litertlm]" in err and len(err.strip().splitlines()) == 1
-    from edgellm.generate.litertlm import import_litert_lm
+    from edgellm.bench.litertlm import import_litert_lm
 
     with pytest.raises(MissingDependencyError, match=r"pip install 'edgellm\[litertlm\]'"):
         import_litert_lm()
@@ -184,8 +184,8 @@ def test_litertlm_runs_our_bundle(tiny_llm_export):
     """LiteRT-LM (when installed) loads the bundle and decodes the tokens our runtime decodes, greedy."""
     pytest.importorskip("litert_lm")
     from edgellm.generate import GenerateConfig, load_llm
-    from edgellm.generate.bench import LlmBenchConfig
-    from edgellm.generate.litertlm import bench_litertlm
+    from edgellm.bench.llm import LlmBenchConfig
+    from edgellm.bench.litertlm import bench_litertlm
 
     _, export = tiny_llm_export
     theirs = bench_litertlm(export, LlmBenchConfig(threads=1, prompt_tokens=16, new_tokens=8, runs=1))
@@ -202,15 +202,16 @@ def test_litertlm_runs_the_other_families_bundles(model_type, tmp_path):
     """LiteRT-LM decodes the bundles of gemma2 (soft-capping), gemma3 (sliding window 4 < the 15-token prompt) and
     GPT-2 (learned positions) as our runtime does, greedy."""
     pytest.importorskip("litert_lm")
-    from edgellm.convert.decoder.export import LlmExportConfig, export_llm
+    from edgellm.bench.litertlm import bench_litertlm
+    from edgellm.bench.llm import LlmBenchConfig
+    from edgellm.export import ExportConfig
+    from edgellm.export import export as run_export
     from edgellm.generate import GenerateConfig, load_llm
-    from edgellm.generate.bench import LlmBenchConfig
-    from edgellm.generate.litertlm import bench_litertlm
     from generate.tiny_llm import CACHE, make_llm
 
     export = tmp_path / "o"
-    export_llm(make_llm(tmp_path / "m", model_type), export, LlmExportConfig(cache_length=CACHE,
-                                                                             prefill_lengths=(8,)))
+    run_export(make_llm(tmp_path / "m", model_type), export, ExportConfig(task="text-generation", cache_length=CACHE,
+                                                                          prefill_lengths=(8,)))
     theirs = bench_litertlm(export, LlmBenchConfig(threads=1, prompt_tokens=16, new_tokens=8, runs=1))
     llm = load_llm(export)
     ids = llm.tokenizer.encode(theirs["prompt"])

@@ -59,7 +59,7 @@ DECODE_WINDOWS = (16, 32)  # decode_16, decode_32 and decode: a 24-token generat
 
 def cached_export(tmp_path_factory, recipe: str = "fp32") -> tuple[Path, Path]:
     """(model folder, export folder) of the tiny llama, exported once per test session and shared by test files."""
-    from edgellm.convert.decoder.export import LlmExportConfig, export_llm
+    from edgellm.export import ExportConfig, export
 
     base = tmp_path_factory.getbasetemp()
     model = base / "tiny_llama"
@@ -67,6 +67,6 @@ def cached_export(tmp_path_factory, recipe: str = "fp32") -> tuple[Path, Path]:
         make_llm(model)
     out = base / f"tiny_llama_{recipe}"
     if not (out / "edgellm.json").exists():
-        export_llm(model, out, LlmExportConfig(quantize=recipe, cache_length=CACHE, prefill_lengths=PREFILL,
+        export(model, out, ExportConfig(task="text-generation", quantize=recipe, cache_length=CACHE, prefill_lengths=PREFILL,
                                                decode_windows=DECODE_WINDOWS))
     return model, out

@@ -14,17 +14,19 @@ Weights are shared by all signatures in the flatbuffer (one copy).
 from __future__ import annotations
 
 import tempfile
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 from edgellm.convert.decoder.source import DecoderSource, is_gguf, read_decoder_source
+from edgellm.convert.model import EdgeModel
 from edgellm.errors import ConfigError, ModelFileError, UnsupportedOpError, require
+from edgellm.manifest import TEXT_GENERATION
 
 __all__ = ["DecoderConfig", "DecoderModel", "DecoderSource", "convert_decoder", "is_gguf", "load_reference",
            "read_decoder_source"]
 
-TASK = "text-generation"
+TASK = TEXT_GENERATION
 MIN_DECODE_WINDOW = 64  # the default windows stop here: below it a step's attention is a small share of its time
 
 
@@ -39,7 +41,7 @@ class DecoderConfig:
     decode_windows: the decode_<W> signatures (W < C), decode over the first W cache positions only. Attention
         reads (and XNNPACK re-packs) every cache position it is given on every step: at cache 1024, SmolLM2's 30
         layers of attention took 11.2 ms per step over the whole cache and 1.7 ms over 128 positions (1 thread,
-        benchmarks/llm_attention_window.py). None (default): C/2, C/4, C/8 down to 64; () for none.
+        benchmarks/experiments/llm_attention_window.py). None (default): C/2, C/4, C/8 down to 64; () for none.
     """
 
     cache_length: int = 512
@@ -74,24 +76,13 @@ class DecoderConfig:
 
 
 @dataclass(frozen=True, kw_only=True)
-class DecoderModel:
-    """The output of ``convert_decoder`` (and of ``edgellm.quantize.quantize`` applied to it)."""
+class DecoderModel(EdgeModel):
+    """An LLM's EdgeModel: the output of ``convert_decoder`` (and of ``edgellm.quantize`` applied to it). Its
+    signatures are described by ``config`` (prefill_<T>, decode, decode_<W>); ``reference`` is the float HF model."""
 
-    content: bytes = field(repr=False)
     source: DecoderSource
     config: DecoderConfig
-    recipe: str = "fp32"
-    quantization: dict[str, Any] = field(default_factory=dict)
-    reference: Any = field(default=None, repr=False, compare=False)  # the float HF model (PyTorch)
     task: str = TASK
-    rewrites: dict[str, Any] = field(default_factory=dict)  # as EdgeModel.rewrites; a decoder conversion makes none
-
-    @property
-    def size_bytes(self) -> int:
-        return len(self.content)
-
-    def with_content(self, content: bytes, *, recipe: str, quantization: dict[str, Any]) -> "DecoderModel":
-        return replace(self, content=content, recipe=recipe, quantization=quantization)
 
 
 def load_reference(source: DecoderSource):
@@ -115,7 +106,7 @@ def convert_decoder(source: DecoderSource, config: DecoderConfig = DecoderConfig
     """Convert a causal LM into a float32 DecoderModel (in memory; nothing is written).
 
     module: the HF model to trace when it is not the reference itself (int4's split layers,
-        edgellm.convert.decoder.int4); the DecoderModel keeps ``reference`` for validation.
+        edgellm.quantize.int4); the DecoderModel keeps ``reference`` for validation.
     """
     max_pos = int(source.config.get("max_position_embeddings") or 0)
     if max_pos and config.cache_length > max_pos:

@@ -9,13 +9,13 @@ the Hessians. ai-edge-quantizer collects them by running the float flatbuffer, w
 weight (the decode signatures would each need their own calibration through the KV cache, and one weight would get
 five grids). Here they come from the PyTorch model, one forward pass per calibration chunk with a hook on each
 decoder linear layer, before conversion; layers that read the same input (q/k/v, gate/up) share one Hessian.
-SmolLM2-135M from its float weights (benchmarks/llm_int4_float.py, perplexity ratio / top-1 against PyTorch):
+SmolLM2-135M from its float weights (benchmarks/experiments/llm_int4_float.py, perplexity ratio / top-1 against PyTorch):
 1.135 / 79.7%, against 1.232 / 76.6% with each block's full range as its scale and 1.269 / 74.2% for OCTAV with
 round to nearest.
 
 The grid is then written back as float weights ``scale * k`` (exact in float32: a bfloat16 scale times an integer
 in -8..7), the model is converted as usual, and the recipe's ``dequantized_weight_recovery`` rows read the same
-scales and integers back out of the flatbuffer (the path a GGUF file's grid takes, edgellm.convert.decoder.int4).
+scales and integers back out of the flatbuffer (the path a GGUF file's grid takes, edgellm.quantize.int4).
 Recovery takes a block's scale as the smallest gap between its values' magnitudes and 0, which is the scale only if
 two of them are one step apart (0 and 1 step, 6 and 7, ...); a block whose magnitudes are all at least 2 steps apart
 (k in {0, +-2, +-5}, say) would read back with a wrong scale. Such a block gets its smallest nonzero weight moved
@@ -33,7 +33,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from edgellm.convert.decoder.int4 import BLOCK, Q4Grid, _linears
+from edgellm.quantize.int4 import BLOCK, Q4Grid, _linears
 from edgellm.errors import ConfigError, require
 
 torch = require("torch", "convert")

@@ -133,6 +133,34 @@ class Loaded:
     log: list[str]
 
 
+def _no_default_delegates(runtime: Runtime):
+    """The op resolver that keeps XNNPACK (the default delegate) off, or a ConfigError where there is none."""
+    resolver = getattr(runtime.module, "OpResolverType", None)
+    if resolver is None and runtime.name == "tensorflow":
+        resolver = runtime.module.experimental.OpResolverType
+    if resolver is None:
+        raise ConfigError(f"{runtime.name} {runtime.version} cannot turn XNNPACK off (no OpResolverType); "
+                          "drop --no-xnnpack or install ai-edge-litert")
+    return resolver.BUILTIN_WITHOUT_DEFAULT_DELEGATES
+
+
+def new_interpreter(path: str | os.PathLike | None = None, *, content: bytes | None = None,
+                    threads: int | None = None, xnnpack: bool = True, **options: Any):
+    """A LiteRT Interpreter of the first runtime found (nothing allocated): how edgellm makes every Interpreter.
+
+    ``xnnpack=False`` uses the builtin kernels only: for reading metadata (XNNPACK would pack a second copy of
+    every weight) or for a reference run. ``threads`` None: the runtime's default. ``options`` go to the
+    Interpreter as they are.
+    """
+    runtime = find_runtime()
+    if threads is not None:
+        options["num_threads"] = threads
+    if not xnnpack:
+        options["experimental_op_resolver_type"] = _no_default_delegates(runtime)
+    source = {"model_content": content} if content is not None else {"model_path": os.fspath(path)}
+    return runtime.module.Interpreter(**source, **options)
+
+
 def load_interpreter(runtime: Runtime, path: str | None, *, content: bytes | None = None, threads: int = 1,
                      xnnpack: bool = True, options: dict | None = None) -> Loaded:
     """Create an Interpreter and allocate its tensors (XNNPACK packs weights here): ``init_ms`` covers both."""
@@ -146,13 +174,7 @@ def load_interpreter(runtime: Runtime, path: str | None, *, content: bytes | Non
             f"{', '.join(k for k in known if k not in ('model_path', 'model_content', 'num_threads', 'experimental_delegates', 'experimental_op_resolver_type'))}"
         )
     if not xnnpack:
-        resolver = getattr(mod, "OpResolverType", None)
-        if resolver is None and runtime.name == "tensorflow":
-            resolver = mod.experimental.OpResolverType
-        if resolver is None:
-            raise ConfigError(f"{runtime.name} {runtime.version} cannot turn XNNPACK off (no OpResolverType); "
-                              "drop --no-xnnpack or install ai-edge-litert")
-        kwargs["experimental_op_resolver_type"] = resolver.BUILTIN_WITHOUT_DEFAULT_DELEGATES
+        kwargs["experimental_op_resolver_type"] = _no_default_delegates(runtime)
     source = {"model_content": content} if content is not None else {"model_path": path}
     log: list[str] = []
     t0 = time.perf_counter()

@@ -23,7 +23,7 @@ import struct
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from edgellm.bench._schema_names import (
+from edgellm.runtime._schema_names import (
     ACTIVATIONS,
     BUILTIN_OPERATORS,
     FUSED_ACTIVATION_SLOT,

@@ -61,7 +61,7 @@ class SmoothConfig:
         "text+chat": that and the corpus as chat (chat_calibration_ids: each line a user message through the chat
         template, followed by the float model's greedy reply), calibration_tokens each, so each channel's range is
         the larger of the two; "auto": "text+chat" when the tokenizer has a chat template, else "text". In a
-        PyTorch simulation on SmolLM2-135M-Instruct (benchmarks/llm_int8_smooth.py --chat) "text" changed the
+        PyTorch simulation on SmolLM2-135M-Instruct (benchmarks/experiments/llm_int8_smooth.py --chat) "text" changed the
         chat answer to "What is the capital of France?" (L'Étoile...) and "text+chat" kept Paris, with held
         perplexity x1.0030 (text x1.0067, no smoothing x1.0172).
     block: 1, one factor per input channel (int8-dynamic); or a block size (int4: 32), one power-of-two factor per
@@ -121,7 +121,7 @@ def chat_calibration_ids(tokenizer, config: SmoothConfig, model=None, *, reply_t
     """
     import random
 
-    from edgellm.convert.decoder.validate import eos_token_ids
+    from edgellm.validate.decoder import eos_token_ids
 
     torch = require("torch", "convert")
     lines = _corpus_lines()

@@ -19,10 +19,10 @@ Q4_0 (``W = d * (q - 8)``) needs no offset.
 Two roundings remain and are reported: ai-edge-quantizer stores the block scales as float16 rounded to bfloat16
 (XNNPACK's blockwise kernels read bfloat16 scales: ``d`` moves by at most 2^-9 of itself), and XNNPACK quantizes
 the activations of int4 layers to int8 per row at run time (dynamic range; smoothed first by powers of two per
-block, which Q4Grid.scaled carries onto the grids exactly: edgellm.convert.decoder.smooth). The grids come from a
+block, which Q4Grid.scaled carries onto the grids exactly: edgellm.quantize.smooth). The grids come from a
 GGUF file's raw Q4_0/Q4_1 blocks, or, for a HF folder, are recovered from float weights that were dequantized from
 Q4_1 (recover_q4_grid); layers without one (float weights, GGUF tensors of other types) are put on grids by GPTQ first
-(edgellm.convert.decoder.gptq), which the same recipe row reads back.
+(edgellm.quantize.gptq), which the same recipe row reads back.
 
 This module imports torch at the top: only the convert path imports it.
 """

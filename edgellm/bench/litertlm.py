@@ -1,5 +1,5 @@
 """The LLM bench through LiteRT-LM (``edgellm bench --runtime litertlm``): the export's ``model.litertlm`` run by
-LiteRT-LM's Engine + Session, with the same prompt and lengths as ``edgellm.generate.bench``.
+LiteRT-LM's Engine + Session, with the same prompt and lengths as ``edgellm.bench.llm``.
 
 Runtime only: imports ``litert_lm`` (the ``litertlm`` extra, litert-lm-api) inside the function. Figures are
 LiteRT-LM's own instrumentation (``enable_benchmark``): time to first token, prefill and decode tokens/s of the
@@ -21,8 +21,8 @@ from pathlib import Path
 from typing import Any
 
 from edgellm.errors import ConfigError, MissingDependencyError, ModelFileError
+from edgellm.manifest import LITERTLM_FILE, read_manifest
 
-LITERTLM_FILE = "model.litertlm"
 EXTRA = "litertlm"
 
 
@@ -36,11 +36,10 @@ def import_litert_lm():
 
 
 def bench_litertlm(folder: str | Path, config) -> dict[str, Any]:
-    """``config``: an ``edgellm.generate.bench.LlmBenchConfig`` (its ``mode`` does not apply here)."""
+    """``config``: an ``edgellm.bench.llm.LlmBenchConfig`` (its ``mode`` does not apply here)."""
     import resource
 
-    from edgellm.bundle import read_manifest
-    from edgellm.generate.bench import HELD_TEXT
+    from edgellm.bench.llm import HELD_TEXT
     from edgellm.generate.tokenizer import ChatTokenizer
 
     litert_lm = import_litert_lm()

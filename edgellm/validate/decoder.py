@@ -11,76 +11,26 @@ Metrics (named as in ``edgellm.validate``):
   top1             teacher-forced on held text: share of positions whose argmax equals PyTorch's
   perplexity       teacher-forced perplexity of the held text under the export; perplexity_ratio = export / PyTorch
 The export is run through edgellm.generate's runner (the same path `edgellm generate` uses). A recipe passes
-when it meets its row of DECODER_TOLERANCES.
+when it meets its row of TOLERANCES (report.py).
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
-from types import MappingProxyType
-from typing import Any, Mapping, Sequence
+from typing import Sequence
 
 import numpy as np
 
 from edgellm.errors import require
+from edgellm.validate.report import LLM, Tolerance, ValidationReport, tolerance_for
 
 GREEDY_PROMPTS = ("The quickest way to learn a new language is",
                   "Here is a short story about a robot who wants to be a gardener.",
                   "def fibonacci(n):")
 CHAT_PROMPTS = ("What is the capital of France?", "What is the quickest way to learn a new language?",
                 "Write a Python function that returns the n-th Fibonacci number.")
-HELD_TEXT = Path(__file__).resolve().parents[2] / "calibrate" / "data" / "en_eval.txt"
-
-
-@dataclass(frozen=True, kw_only=True)
-class DecoderTolerance:
-    min_greedy_match: float  # every prompt's greedy_match must reach this (1.0 = identical tokens)
-    min_top1: float
-    max_perplexity_ratio: float
-
-
-DECODER_TOLERANCES: Mapping[str, DecoderTolerance] = MappingProxyType({
-    "fp32": DecoderTolerance(min_greedy_match=1.0, min_top1=0.99, max_perplexity_ratio=1.001),
-    "fp16": DecoderTolerance(min_greedy_match=0.0, min_top1=0.97, max_perplexity_ratio=1.01),
-    # int8 per-channel weights: 1.004 / 96% in a PyTorch simulation on SmolLM2 (issue 6); dynamic activations add
-    # a little. Greedy text may fork early on a near tie, so it is recorded, not gated.
-    "int8-dynamic": DecoderTolerance(min_greedy_match=0.0, min_top1=0.90, max_perplexity_ratio=1.05),
-    # int4 from float weights (GPTQ on OCTAV-clipped block scales, down_proj int8): SmolLM2 with its Q4_1 grids
-    # ignored measured 1.135 / 79.7% (benchmarks/llm_int4_float.py; round to nearest 1.269 / 74.2%); the bar catches
-    # a broken recipe, not a good one.
-    "int4": DecoderTolerance(min_greedy_match=0.0, min_top1=0.65, max_perplexity_ratio=1.35),
-})
-# int4 when every 4-bit layer carries a GGUF file's own Q4_0/Q4_1 grid (edgellm.convert.decoder.int4): the weights
-# are the file's, so what differs from the float reference is XNNPACK's int8 rounding of the activations at run time
-# (per token row, as in int8-dynamic), the int8 LM head and the bfloat16 block scales. SmolLM2-135M Q4_1 measured
-# 1.021 / 93.8% (int8-dynamic 1.038 / 91.4%); a PyTorch simulation of the activation rounding alone gives 1.024 /
-# 93-94%. Issue 6's target (1.01 / 95%) needs those activations' outliers handled, not the weights: the gate is
-# int8-dynamic's, and the target is reported, not gated.
-INT4_GRID_TOLERANCE = DecoderTolerance(min_greedy_match=0.0, min_top1=0.90, max_perplexity_ratio=1.05)
-
-
-@dataclass(frozen=True, kw_only=True)
-class DecoderValidationReport:
-    passed: bool
-    recipe: str
-    tolerance: DecoderTolerance
-    metrics: dict[str, Any]
-    failures: tuple[str, ...] = field(default=())
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"passed": self.passed, "recipe": self.recipe, "tolerance": asdict(self.tolerance),
-                "metrics": self.metrics, "failures": list(self.failures)}
-
-    def summary(self) -> str:
-        m = self.metrics
-        verdict = "passed" if self.passed else "FAILED: " + "; ".join(self.failures)
-        chat = (f", chat {m['greedy_chat_match_mean']:.3f} (min {m['greedy_chat_match_min']:.3f}, "
-                f"{len(m['greedy_chat'])} prompts)" if m.get("greedy_chat") else "")
-        return (f"validation {verdict} [{self.recipe}] greedy match {m['greedy_match_mean']:.3f} "
-                f"(min {m['greedy_match_min']:.3f}, {m['greedy_tokens']} tokens x {len(m['greedy'])} prompts{chat}), "
-                f"top-1 {m['top1']:.3f}, perplexity {m['perplexity']:.3f} vs {m['reference_perplexity']:.3f} "
-                f"(x{m['perplexity_ratio']:.4f}, {m['held_tokens']} held tokens)")
+HELD_TEXT = Path(__file__).resolve().parents[1] / "calibrate" / "data" / "en_eval.txt"
 
 
 def torch_greedy(model, prompt_ids: Sequence[int], n: int) -> list[int]:
@@ -180,8 +130,8 @@ def reference_outputs(reference, tokenizer, cache_length: int, *, greedy_tokens:
 
 def validate_decoder(candidate, model_path: str | Path, tokenizer, *, greedy_tokens: int = 32,
                      held_tokens: int = 128, prompts: Sequence[str] = GREEDY_PROMPTS,
-                     tolerance: DecoderTolerance | None = None,
-                     expected: ReferenceOutputs | None = None) -> DecoderValidationReport:
+                     tolerance: Tolerance | None = None,
+                     expected: ReferenceOutputs | None = None) -> ValidationReport:
     """Compare the flatbuffer at ``model_path`` (``candidate``: its DecoderModel) with ``candidate.reference``,
     or with ``expected`` (``reference_outputs`` for the same prompts) when given.
 
@@ -189,7 +139,7 @@ def validate_decoder(candidate, model_path: str | Path, tokenizer, *, greedy_tok
     """
     from edgellm.generate.runner import LlmRunner
 
-    tolerance = tolerance or DECODER_TOLERANCES[candidate.recipe]
+    tolerance = tolerance or tolerance_for(LLM, candidate.recipe, candidate.quantization)
     if expected is None:
         expected = reference_outputs(candidate.reference, tokenizer, candidate.config.cache_length,
                                      greedy_tokens=greedy_tokens, held_tokens=held_tokens, prompts=prompts)
@@ -232,5 +182,5 @@ def validate_decoder(candidate, model_path: str | Path, tokenizer, *, greedy_tok
         failures.append(f"top-1 agreement {metrics['top1']:.3f} < {tolerance.min_top1}")
     if metrics["perplexity_ratio"] > tolerance.max_perplexity_ratio:
         failures.append(f"perplexity ratio {metrics['perplexity_ratio']:.4f} > {tolerance.max_perplexity_ratio}")
-    return DecoderValidationReport(passed=not failures, recipe=candidate.recipe, tolerance=tolerance,
-                                   metrics=metrics, failures=tuple(failures))
+    return ValidationReport(passed=not failures, recipe=candidate.recipe, tolerance=tolerance, metrics=metrics,
+                            failures=tuple(failures), kind=LLM)
