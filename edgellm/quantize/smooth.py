@@ -1,4 +1,4 @@
-"""SmoothQuant-style scale migration for int8-dynamic decoder exports (issue 6: greedy output vs the float model).
+"""SmoothQuant-style scale migration for int8-dynamic decoder exports (greedy output vs the float model).
 
 XNNPACK quantizes each linear layer's input row at run time to asymmetric int8 over the row's range (qd8). A few
 activation channels with large magnitudes (SmolLM2's RMSNorm outputs and, above all, the inputs of its MLP

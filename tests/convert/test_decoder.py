@@ -98,7 +98,7 @@ def test_int8_dynamic_export_is_validated_and_smaller(tiny, tmp_path):
 
 @pytest.mark.skipif(not __import__("platform").libc_ver()[0] == "glibc", reason="malloc_trim is glibc's")
 def test_trim_heap_returns_freed_weights_to_the_os():
-    """Memory (issue 6): glibc keeps freed blocks below its mmap threshold in the heap, in RSS; trim_heap hands them
+    """Memory: glibc keeps freed blocks below its mmap threshold in the heap, in RSS; trim_heap hands them
     back (on SmolLM2 the 0.27 GB of weights that fusing q/k/v and gate/up replaced)."""
     from edgellm.bench.host import current_rss_mb
     from edgellm.convert.decoder.layers import torch, trim_heap
@@ -115,7 +115,7 @@ def test_trim_heap_returns_freed_weights_to_the_os():
 
 
 def test_reference_released_before_quantizing_and_before_the_runner_loads(tiny, tmp_path, monkeypatch):
-    """Memory (issue 6): the HF model is released before quantizing; validation loads it again, computes its outputs
+    """Memory: the HF model is released before quantizing; validation loads it again, computes its outputs
     and frees every one of its weights before the export's runner loads."""
     import gc
     import weakref
