@@ -27,7 +27,7 @@ def test_budget_keeps_the_chosen_layers_dynamic(tiny_bert, tmp_path, budget):
     argv = ["export", "--model", str(tiny_bert), "--sequence-length", str(SEQ), "--quantize", "int8",
             "--num-calibration-samples", "16", "--accuracy-budget", str(budget), "--allow-validation-failure",
             str(out)]
-    cli.main(argv)
+    assert cli.main(argv) == 0
     m = json.loads((out / "edgellm.json").read_text())
     fitted = m["quantization"]["accuracy_budget"]
     assert fitted["budget"] == budget and fitted["fallback"] == "dynamic"
