@@ -23,5 +23,6 @@ def test_rss_on_linux():
         block[i] = 1
     assert peak_rss_mb() >= current_rss_mb() >= 64
     del block
-    if reset_peak_rss():
-        assert peak_rss_mb() < before + 64
+    if not reset_peak_rss():  # a platform limit (e.g. a sandbox that forbids /proc/self/clear_refs), shown as a skip
+        pytest.skip("/proc/self/clear_refs is not writable here: the peak-RSS mark cannot be reset")
+    assert peak_rss_mb() < before + 64
