@@ -9,6 +9,8 @@ The public API is the verbs below and their config/result types. Names are impor
     report = edgellm.validate(qmodel)
     edgellm.bundle("out/", qmodel, validation=report)
     bench  = edgellm.benchmark(["out/"], edgellm.BenchConfig(threads=(1, 2)))
+    llm    = edgellm.load_llm("out/smollm2")  # an export made with task="text-generation"
+    text   = "".join(llm.generate("Hello", edgellm.GenerateConfig(max_new_tokens=32)))
 """
 
 from __future__ import annotations
@@ -31,6 +33,9 @@ _EXPORTS = {
     # bench/ (runtime only)
     "benchmark": "edgellm.bench", "BenchConfig": "edgellm.bench", "BenchReport": "edgellm.bench",
     "inspect": "edgellm.bench", "InspectReport": "edgellm.bench",
+    # generate/ (runtime only)
+    "load_llm": "edgellm.generate", "Llm": "edgellm.generate", "GenerateConfig": "edgellm.generate",
+    "SamplingConfig": "edgellm.generate", "GenerationStats": "edgellm.generate",
 }
 
 __all__ = sorted([*_EXPORTS, "__version__"])

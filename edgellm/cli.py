@@ -1,6 +1,7 @@
-"""The `edgellm` command line: thin.
+"""edgellm: export Hugging Face models (encoders, LLMs, GGUF files) to validated LiteRT; bench, inspect, generate.
 
-Each subcommand builds a config from its flags, calls the public function, prints, and returns an exit code.
+The first line above is `edgellm --help`'s description. Each subcommand builds a config from its flags, calls the
+public function, prints, and returns an exit code.
 An ``EdgeLLMError`` prints one line and exits with its ``exit_code`` (2 bad input, 1 validation failed);
 ``--debug`` shows the traceback instead. Heavy libraries are imported by the functions that need them, so
 ``edgellm bench --help`` starts fast on a runtime-only install.
@@ -29,25 +30,69 @@ def _windows(text: str) -> tuple[int, ...]:
     return () if text.strip().lower() == "none" else _csv_ints(text)
 
 
+class _HelpFormatter(argparse.HelpFormatter):
+    """Wraps each line of a description on its own (indented lines, e.g. examples, as they are) and appends
+    "(default: X)" to an option's help where there is a default and the help does not state it."""
+
+    def _fill_text(self, text: str, width: int, indent: str) -> str:
+        import textwrap
+
+        return "\n".join(line if line.startswith("  ") or not line else
+                         textwrap.fill(line, width, initial_indent=indent, subsequent_indent=indent)
+                         for line in text.splitlines())
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        default = action.default
+        if ("default" in text or default is None or default is argparse.SUPPRESS or isinstance(default, bool)
+                or default in ((), []) or not action.option_strings):
+            return text
+        shown = ",".join(map(str, default)) if isinstance(default, (tuple, list)) else default
+        return f"{text} (default: {str(shown).replace('%', '%%')})"
+
+
+def _add_parser(sub: argparse._SubParsersAction, name: str, **kwargs) -> argparse.ArgumentParser:
+    """A subcommand parser with the shared help formatter and ``--debug``, so ``edgellm CMD --debug`` works like
+    ``edgellm --debug CMD`` (SUPPRESS: not given, the top-level value stands)."""
+    p = sub.add_parser(name, formatter_class=_HelpFormatter, **kwargs)
+    p.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
+                   help="show the traceback instead of a one-line error")
+    return p
+
+
+
+
 # ---------------------------------------------------------------------------------------------- export
 def _add_export(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser(
-        "export",
-        help="convert a local Hugging Face model folder into a validated LiteRT export folder",
-        description="Convert a local Hugging Face model folder into OUTPUT_DIR (model.tflite, tokenizer, "
-        "edgellm.json) and validate it against the PyTorch model. Exit codes: 0 success, 1 validation "
-        "failed, 2 bad input or unsupported model.",
+    p = _add_parser(
+        sub, "export",
+        help="convert a Hugging Face model folder or a GGUF file (encoders and text-generation LLMs) into a "
+        "validated LiteRT export folder",
+        description="Convert a local Hugging Face model folder, or a .gguf file holding a causal LM, into "
+        "OUTPUT_DIR (model.tflite, tokenizer, edgellm.json), quantize it and validate it against the PyTorch "
+        "model.\n\n"
+        "Encoders (feature-extraction, text-classification, ...): one signature per sequence length.\n"
+        "--task text-generation (LLMs; implied by a .gguf file): prefill and decode signatures with a KV cache, "
+        "ready for `edgellm generate`.\n\n"
+        "Examples:\n"
+        "  edgellm export --model all-MiniLM-L6-v2/ --quantize int8-dynamic out/minilm\n"
+        "  edgellm export --model SmolLM2-135M-Instruct/ --task text-generation --quantize int4 out/smollm2\n"
+        "  edgellm export --model SmolLM2.Q4_1.gguf --quantize int4 --cache-length 256 out/smollm2\n\n"
+        "Exit codes: 0 success, 1 validation failed, 2 bad input or unsupported model.",
     )
-    p.add_argument("output_dir", metavar="OUTPUT_DIR")
+    p.add_argument("output_dir", metavar="OUTPUT_DIR",
+                   help="folder to write; it must not exist or be empty unless --overwrite")
     p.add_argument("--model", default=None, help="HF model folder, or a .gguf file (a causal LM; implies "
                    "--task text-generation) (default: the packaged all-MiniLM-L6-v2)")
-    p.add_argument("--task", default="auto", help="auto (from config.architectures / sentence-transformers files) "
+    p.add_argument("--task", default="auto", help="auto (encoders: from config.architectures / "
+                   "sentence-transformers files; a .gguf file: text-generation) "
                    "or feature-extraction, sentence-embedding, text-classification, token-classification, "
                    "question-answering, fill-mask, text-generation (causal LMs: prefill + decode with a KV cache)")
     p.add_argument("--quantize", default="fp32", help="fp32, fp16, int8-dynamic, int8 (static, calibrated), "
                    "int16x8 (int16 activations, calibrated), int8-full (integer-only graph for NPUs/DSPs, calibrated); "
                    "text-generation: fp32, fp16, int8-dynamic, int4")
-    p.add_argument("--sequence-length", type=int, default=128)
+    p.add_argument("--sequence-length", type=int, default=128, metavar="N",
+                   help="encoders: tokens per input; shorter inputs are padded")
     p.add_argument("--sequence-lengths", type=_csv_ints, default=(), metavar="N,N,...",
                    help="length buckets, e.g. 16,32,64,128: one signature seq_N per length (shared weights); "
                    "apps run each input with the smallest that fits. Overrides --sequence-length")
@@ -56,20 +101,21 @@ def _add_export(sub: argparse._SubParsersAction) -> None:
                    "datasets folder); default: the packaged English corpus calibration/en.txt")
     p.add_argument("--text-column", default=None, help="column of --calibration-data (.jsonl/.csv/.tsv/datasets); "
                    "two comma-separated columns for sentence pairs or question,context")
-    p.add_argument("--num-calibration-samples", type=int, default=128, metavar="N")
+    p.add_argument("--num-calibration-samples", type=int, default=128, metavar="N",
+                   help="int8/int16x8: calibration samples taken from --calibration-data")
     p.add_argument("--calibration-range", default="minmax", choices=("minmax", "percentile", "mse"),
                    help="how each activation range is chosen from calibration (default: plain min/max)")
     p.add_argument("--io-type", default="float", choices=("float", "int8"),
                    help="int8: quantized outputs, scale and zero point in edgellm.json (static recipes; token-id "
-                   "inputs stay int32); default float")
+                   "inputs stay int32)")
     p.add_argument("--accuracy-budget", type=float, default=None, metavar="COSINE",
                    help="static recipes: measure each linear layer's sensitivity and keep the fewest at higher "
                    "precision (dynamic int8; 16x8 for int8-full) so outputs reach this mean cosine to the float "
                    "model on calibration samples, e.g. 0.995 (default: the architecture's outlier list)")
-    p.add_argument("--cache-length", type=int, default=512,
-                   help="text-generation: KV-cache positions, prompt + new tokens (default 512)")
+    p.add_argument("--cache-length", type=int, default=512, metavar="N",
+                   help="text-generation: KV-cache positions, prompt + new tokens")
     p.add_argument("--prefill-lengths", type=_csv_ints, default=(32, 128),
-                   help="text-generation: prefill signatures, e.g. 32,128 (default); longer prompts go in chunks")
+                   metavar="T,T,...", help="text-generation: prefill_<T> signatures; longer prompts go in chunks")
     p.add_argument("--decode-windows", type=_windows, default=None, metavar="W,W,...|none",
                    help="text-generation: decode_<W> signatures that read only the first W cache positions, used "
                    "while the conversation fits (default: cache length / 2, / 4, / 8 down to 64; none for none)")
@@ -274,16 +320,18 @@ def _run_bench(args: argparse.Namespace) -> int:
 
 # ---------------------------------------------------------------------------------------------- inspect
 def _add_inspect(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser(
-        "inspect",
+    p = _add_parser(
+        sub, "inspect",
         help="signatures, op census, XNNPACK partitions and size of a .tflite, export folder or .litertlm",
         description="Show what is inside a LiteRT model and why it may be slow: signatures (name, dtype, shape, "
         "quantization), op census by op and dtype (what stayed float in a quantized graph), how XNNPACK "
         "partitions the graph and which ops break it, size by dtype and the largest tensors. Reads the TFLite "
         "sections of a .litertlm bundle too. Exit codes: 0 success, 1 a --fail-on limit exceeded, 2 bad input.",
     )
-    p.add_argument("path", metavar="PATH")
-    p.add_argument("--format", choices=("table", "json"), default="table")
+    p.add_argument("path", metavar="PATH", help=".tflite file, export folder or .litertlm bundle")
+    p.add_argument("--format", choices=("table", "json"), default="table",
+                   help="table: for reading (repeated per-layer tensors on one line); json: every tensor, "
+                   "for tools")
     p.add_argument("--fail-on", dest="fail_on", action="append", default=[], metavar="METRIC:N",
                    help="exit 1 when METRIC exceeds N; METRIC: partitions (XNNPACK partitions), undelegated "
                    "(ops left out of XNNPACK); repeatable. E.g. --fail-on partitions:1 as a CI gate")
@@ -313,8 +361,8 @@ def _run_inspect(args: argparse.Namespace) -> int:
 
 # ---------------------------------------------------------------------------------------------- generate
 def _add_generate(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser(
-        "generate",
+    p = _add_parser(
+        sub, "generate",
         help="generate text with an LLM export folder (LiteRT, KV cache), streaming to stdout",
         description="Prefill the prompt and decode token by token through LiteRT, printing text as it comes; stops "
         "at end-of-sequence or --max-new-tokens. Greedy by default; --temperature > 0 samples (with --top-k, "
@@ -322,15 +370,20 @@ def _add_generate(sub: argparse._SubParsersAction) -> None:
         "Exit codes: 0 success, 2 bad input.",
     )
     p.add_argument("output_dir", metavar="OUTPUT_DIR", help="a folder written by `edgellm export --task text-generation`")
-    p.add_argument("--prompt", required=True)
+    p.add_argument("--prompt", required=True, help="the text to continue (with --chat: the user's message)")
     p.add_argument("--chat", action="store_true", help="wrap the prompt as a user message in the model's chat template")
-    p.add_argument("--max-new-tokens", type=int, default=128)
+    p.add_argument("--max-new-tokens", type=int, default=128, metavar="N",
+                   help="stop after N new tokens (earlier at end-of-sequence or when the KV cache is full)")
     p.add_argument("--greedy", action="store_true", help="argmax decoding (the default; excludes the sampling flags)")
-    p.add_argument("--temperature", type=float, default=None, help="sample with this temperature, in (0, 100]")
-    p.add_argument("--top-k", type=int, default=None, help="sample among the k most likely tokens (0 = all)")
-    p.add_argument("--top-p", type=float, default=None, help="nucleus sampling mass, in (0, 1]")
-    p.add_argument("--seed", type=int, default=None, help="seed of the sampler (same seed, same text)")
-    p.add_argument("--threads", type=int, default=1, help="CPU threads (default 1)")
+    p.add_argument("--temperature", type=float, default=None,
+                   help="sample with this temperature, in (0, 100] (default: greedy)")
+    p.add_argument("--top-k", type=int, default=None,
+                   help="sample among the k most likely tokens (0 = all; default: all)")
+    p.add_argument("--top-p", type=float, default=None,
+                   help="nucleus sampling mass, in (0, 1] (default: 1, no nucleus filtering)")
+    p.add_argument("--seed", type=int, default=None,
+                   help="seed of the sampler (same seed, same text; default: a fresh seed each run)")
+    p.add_argument("--threads", type=int, default=1, help="CPU threads")
     p.add_argument("--stats", action="store_true", help="print time to first token and tokens/s to stderr")
     p.add_argument("--weight-cache", default=None, metavar="FILE",
                    help="keep XNNPACK's packed weights in FILE (made on the first run, memory-mapped by later ones: "
@@ -339,20 +392,12 @@ def _add_generate(sub: argparse._SubParsersAction) -> None:
 
 
 def _run_generate(args: argparse.Namespace) -> int:
-    from edgellm.errors import ConfigError
     from edgellm.generate import GenerateConfig, SamplingConfig, load_llm
 
-    sampling_flags = {"temperature": args.temperature, "top_k": args.top_k, "top_p": args.top_p, "seed": args.seed}
-    given = {k: v for k, v in sampling_flags.items() if v is not None}
-    if args.greedy and given:
-        raise ConfigError(f"--greedy excludes --{', --'.join(k.replace('_', '-') for k in given)}; pass one or "
-                          "the other")
-    if given and "temperature" not in given:
-        raise ConfigError("--top-k, --top-p and --seed sample, which needs --temperature > 0 (e.g. 0.7)")
-    if given and given["temperature"] == 0:
-        raise ConfigError("--temperature 0 is greedy decoding; pass --greedy, or a temperature > 0 to sample")
-    config = GenerateConfig(max_new_tokens=args.max_new_tokens, chat=args.chat, sampling=SamplingConfig(**given))
     llm = load_llm(args.output_dir, num_threads=args.threads, weight_cache=args.weight_cache)
+    sampling = SamplingConfig.from_flags(greedy=args.greedy, temperature=args.temperature, top_k=args.top_k,
+                                         top_p=args.top_p, seed=args.seed)
+    config = GenerateConfig(max_new_tokens=args.max_new_tokens, chat=args.chat, sampling=sampling)
     for piece in llm.generate(args.prompt, config):
         sys.stdout.write(piece)
         sys.stdout.flush()

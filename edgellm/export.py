@@ -15,6 +15,7 @@ from typing import Any, Callable
 
 from edgellm.errors import ConfigError, ValidationError
 from edgellm.manifest import MODEL_FILE, TEXT_GENERATION
+from edgellm.quiet import quiet_third_party
 
 Progress = Callable[[str], None]
 
@@ -179,11 +180,12 @@ def export(model: str | Path | None, output_dir: str | Path, config: ExportConfi
         raise ConfigError(f"output_dir must be a path (str or pathlib.Path); got {type(output_dir).__name__}")
     if is_gguf(model) and (options.get("task") or (config.task if config else "auto")) == "auto":
         options["task"] = TEXT_GENERATION  # a GGUF file holds a causal LM
-    config = replace(config or ExportConfig(), **options)
-    stages = _Stages(progress)
-    if config.llm:
-        return _export_llm(model, output_dir, config, stages)
-    return _export_encoder(model, output_dir, config, stages)
+    with quiet_third_party():  # before the heavy imports: the C++ log level is read once
+        config = replace(config or ExportConfig(), **options)
+        stages = _Stages(progress)
+        if config.llm:
+            return _export_llm(model, output_dir, config, stages)
+        return _export_encoder(model, output_dir, config, stages)
 
 
 class _Stages:

@@ -173,6 +173,53 @@ def _shape(dtype: str, shape) -> str:
     return f"{dtype}[{', '.join(map(str, shape))}]"
 
 
+def _natural(name: str) -> list:
+    """Sort key that orders numbers by value: kv_2 before kv_10."""
+    import re
+
+    return [int(part) if i % 2 else part for i, part in enumerate(re.split(r"(\d+)", name))]
+
+
+def _indices(numbers: list[int]) -> str:
+    """[0, 1, 2, 5] -> "0..2,5"."""
+    runs: list[list[int]] = []
+    for n in sorted(numbers):
+        if runs and n == runs[-1][-1] + 1:
+            runs[-1].append(n)
+        else:
+            runs.append([n])
+    return ",".join(f"{r[0]}..{r[-1]}" if len(r) > 2 else ",".join(map(str, r)) for r in runs)
+
+
+def layer_groups(tensors: list[dict]) -> list[tuple[str, dict, int]]:
+    """(name, first tensor, count) per table line, in natural order: tensors whose names differ only by their last
+    number (a layer index) and share dtype and shape (not quantized) are one line.
+
+    kv_k_cache_0 .. kv_k_cache_29, all float32[1, 256, 3, 64] -> ("kv_k_cache_{0..29}", kv_k_cache_0's row, 30)
+    """
+    import re
+
+    groups: dict[tuple, list[tuple[int, dict]]] = {}
+    for t in tensors:
+        *_, last = [None, *re.finditer(r"\d+", t["name"])]
+        if last is None or t.get("quantization"):
+            key: tuple = (t["name"],)
+            index = 0
+        else:
+            key = (t["name"][:last.start()], t["name"][last.end():], t["dtype"], tuple(t["shape"]))
+            index = int(last.group())
+        groups.setdefault(key, []).append((index, t))
+    lines = []
+    for key, members in groups.items():
+        members.sort(key=lambda m: m[0])
+        first = members[0][1]
+        if len(members) == 1:
+            lines.append((first["name"], first, 1))
+        else:
+            lines.append((f"{key[0]}{{{_indices([i for i, _ in members])}}}{key[1]}", first, len(members)))
+    return sorted(lines, key=lambda line: _natural(line[1]["name"]))
+
+
 def inspect_table(report) -> str:
     out = [f"{report.path}  ({report.kind}, {_bytes(report.size_bytes)})"]
     if report.sections:
@@ -188,11 +235,12 @@ def inspect_table(report) -> str:
         for s in m["signatures"]:
             out.append(f"  {s['name']} (subgraph {s['subgraph']})")
             for kind, items in (("in ", s["inputs"]), ("out", s["outputs"])):
-                for t in items:
+                for name, t, count in layer_groups(items):  # the json format lists every tensor
                     q = ""
                     if t["quantization"]:
                         q = f"  scale={t['quantization']['scale']} zero_point={t['quantization']['zero_point']}"
-                    out.append(f"    {kind} {t['name']:<24} {_shape(t['dtype'], t['shape'])}{q}")
+                    many = f"×{count}" if count > 1 else ""
+                    out.append(f"    {kind} {name:<24} {many:>4} {_shape(t['dtype'], t['shape'])}{q}")
         out.append("op census (subgraph 0): op × activation dtype × weight dtype")
         rows = [[r["op"], str(r["count"]), r["activations"], r["weights"] or "-",
                  ", ".join(f"{k}×{v}" for k, v in r["fused"].items()) or "-"] for r in m["op_census"]]

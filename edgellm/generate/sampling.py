@@ -35,6 +35,26 @@ class SamplingConfig:
         if self.seed is not None and (isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0):
             raise ConfigError(f"seed must be an integer >= 0; got {self.seed!r}")
 
+    @classmethod
+    def from_flags(cls, *, greedy: bool = False, temperature: float | None = None, top_k: int | None = None,
+                   top_p: float | None = None, seed: int | None = None) -> "SamplingConfig":
+        """The config `edgellm generate`'s flags ask for; None = flag not given. Greedy (the default) excludes the
+        sampling flags; top_k, top_p and seed sample, so they need a temperature > 0.
+
+        >>> SamplingConfig.from_flags(temperature=0.7, top_p=0.9, seed=1)
+        SamplingConfig(temperature=0.7, top_k=0, top_p=0.9, seed=1)
+        """
+        given = {k: v for k, v in (("temperature", temperature), ("top_k", top_k), ("top_p", top_p),
+                                   ("seed", seed)) if v is not None}
+        if greedy and given:
+            raise ConfigError(f"--greedy excludes --{', --'.join(k.replace('_', '-') for k in given)}; pass one or "
+                              "the other")
+        if given and "temperature" not in given:
+            raise ConfigError("--top-k, --top-p and --seed sample, which needs --temperature > 0 (e.g. 0.7)")
+        if given and given["temperature"] == 0:
+            raise ConfigError("--temperature 0 is greedy decoding; pass --greedy, or a temperature > 0 to sample")
+        return cls(**given)
+
     @property
     def greedy(self) -> bool:
         return self.temperature == 0
