@@ -162,6 +162,9 @@ def _add_bench(sub: argparse._SubParsersAction) -> None:
         "text tokenized with their tokenizer; bare .tflite files on valid random ids. Several PATHs give a "
         "side-by-side table with ratios against the first; a PATH ending in .json is a report saved with "
         "--format json (e.g. from a Raspberry Pi) and joins the table without being re-run. "
+        "Text-generation export folders are timed as LLMs instead: load, time to first token, prefill and decode "
+        "tokens/s, peak RSS (--prompt-tokens, --new-tokens, --runtime), ratios on decode tokens/s; they do not "
+        "share a table with other models. "
         "Needs only numpy and a LiteRT runtime. Exit codes: 0 success, 2 bad input.",
     )
     p.add_argument("paths", nargs="+", metavar="PATH", help=".tflite file, export folder or saved .json report")
@@ -202,77 +205,10 @@ def _add_bench(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=_run_bench)
 
 
-def _run_llm_bench(args: argparse.Namespace, folders: list[str]) -> int:
-    """Text-generation exports: time to first token, prefill and decode tokens/s per thread count."""
-    import json
-
-    from edgellm.bench.llm import LlmBenchConfig, bench_llm
-
-    run = bench_llm
-    if args.runtime == "litertlm":
-        from edgellm.bench.litertlm import bench_litertlm, import_litert_lm
-
-        import_litert_lm()  # fail before any work when the extra is missing
-        run = bench_litertlm
-    if args.weight_cache and args.runtime != "litert":
-        from edgellm.errors import ConfigError
-
-        raise ConfigError("--weight-cache is for --runtime litert (LiteRT-LM keeps its own cache next to the model)")
-    rows = [{"runtime": args.runtime, **run(folder, LlmBenchConfig(threads=t, prompt_tokens=args.prompt_tokens,
-                                                                   new_tokens=args.new_tokens,
-                                                                   weight_cache=args.weight_cache))}
-            for folder in folders for t in args.threads]
-    if args.format == "json":
-        text = json.dumps({"schema": "edgellm.bench-llm/1", "results": rows}, indent=2)
-    else:
-        lines = [f"{'export':<32}{'recipe':>14}{'runtime':>9}{'threads':>8}{'load s':>8}{'TTFT ms':>9}"
-                 f"{f'pp{args.prompt_tokens} tok/s':>13}{f'tg{args.new_tokens} tok/s':>13}{'peak RSS MB':>12}"]
-        for r in rows:
-            lines.append(f"{r['export'][-32:]:<32}{str(r['recipe']):>14}{r['runtime']:>9}{r['threads']:>8}"
-                         f"{r['load_s']:8.2f}"
-                         f"{r['time_to_first_token_ms']:9.1f}{r['prefill_tokens_per_second']:13.1f}"
-                         f"{r['decode_tokens_per_second']:13.1f}{r['peak_rss_bytes'] / 1e6:12.0f}")
-        text = "\n".join(lines)
-    if args.output:
-        from edgellm.bench.format import write_output
-
-        write_output(args.output, text + "\n", overwrite=args.overwrite)
-    else:
-        print(text)
-    return 0
-
-
-def _is_llm_export(path: str) -> bool:
-    import json
-    from pathlib import Path
-
-    manifest = Path(path) / "edgellm.json"
-    if not manifest.is_file():
-        return False
-    try:
-        return json.loads(manifest.read_text("utf-8")).get("task") == "text-generation"
-    except (UnicodeDecodeError, json.JSONDecodeError):
-        return False
-
-
 def _run_bench(args: argparse.Namespace) -> int:
-    llm = [p for p in args.paths if _is_llm_export(p)]
-    if args.runtime != "litert" and len(llm) != len(args.paths):
-        from edgellm.errors import ConfigError
-
-        raise ConfigError(f"--runtime {args.runtime} runs text-generation export folders only; drop it for "
-                          ".tflite files and other exports")
-    if llm:
-        if len(llm) != len(args.paths):
-            from edgellm.errors import ConfigError
-
-            raise ConfigError("text-generation exports and other models cannot share one bench table; "
-                              "run them in separate `edgellm bench` calls")
-        return _run_llm_bench(args, llm)
+    from edgellm.bench import benchmark
     from edgellm.bench.config import BenchConfig, parse_option
     from edgellm.bench.format import render_bench, write_output
-    from edgellm.bench.report import BenchReport, load_report
-    from edgellm.bench.runner import benchmark
 
     config = BenchConfig(
         threads=args.threads,
@@ -286,6 +222,10 @@ def _run_bench(args: argparse.Namespace) -> int:
         signature=args.signature,
         seed=args.seed,
         interpreter_options=dict(parse_option(o) for o in args.interpreter_options),
+        prompt_tokens=args.prompt_tokens,
+        new_tokens=args.new_tokens,
+        runtime=args.runtime,
+        weight_cache=args.weight_cache,
     )
     show = sys.stderr.isatty() and not args.quiet
 
@@ -295,16 +235,11 @@ def _run_bench(args: argparse.Namespace) -> int:
             bar = "#" * int(30 * done)
             print(f"\r[{bar:<30}] {job + 1}/{jobs} {label[:40]:<40}", end="", file=sys.stderr, flush=True)
 
-    models = [x for x in args.paths if not x.endswith(".json")]
-    fresh = benchmark(models, config, progress=progress) if models else None
-    if show:
-        print("\r" + " " * 80 + "\r", end="", file=sys.stderr, flush=True)
-    saved = [load_report(x) for x in args.paths if x.endswith(".json")]
-    if fresh is None:
-        reports = saved
-    else:
-        reports = saved + [fresh] if args.paths[0].endswith(".json") else [fresh] + saved
-    report = BenchReport.merge(reports) if len(reports) > 1 else reports[0]
+    try:
+        report = benchmark(args.paths, config, progress=progress)  # .json PATHs: saved reports, joined
+    finally:
+        if show:
+            print("\r" + " " * 80 + "\r", end="", file=sys.stderr, flush=True)
     text = render_bench(report, args.format)
     if args.format != "table" and not args.quiet:
         for note in report.notes:

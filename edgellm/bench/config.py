@@ -10,6 +10,7 @@ from edgellm.errors import ConfigError
 
 ACCELERATORS = ("cpu", "gpu", "npu")
 FORMATS = ("table", "json", "csv", "markdown")
+LLM_RUNTIMES = ("litert", "litertlm")
 
 # Interpreter keywords that BenchConfig sets itself; the rest of the runtime's keywords may be passed through.
 _RESERVED_OPTIONS = {
@@ -28,6 +29,10 @@ class BenchConfig:
     Steady state is ``runs`` timed invokes *and* at least ``min_seconds`` of them, whichever is longer, after
     one first invoke (reported alone, it pays for lazy allocation) and ``warmup`` untimed ones. Example: a
     4 ms model with ``runs=50, min_seconds=1.0`` is invoked 1 + 5 + 250 times.
+
+    Text-generation exports (edgellm.json task "text-generation") are timed as LLMs instead: one burn-in
+    generation, then the median of 3, each a ``prompt_tokens`` prompt and ``new_tokens`` greedy tokens; the
+    fields from ``runs`` to ``interpreter_options`` are for encoders, the four from ``prompt_tokens`` for LLMs.
     """
 
     threads: tuple[int, ...] = (1,)
@@ -53,6 +58,16 @@ class BenchConfig:
     # random inputs of a bare .tflite (token ids inside the vocabulary) are drawn from this seed
     interpreter_options: dict[str, Any] = field(default_factory=dict)
     # extra Interpreter keywords (or CpuOptions fields with an accelerator); unknown names are rejected
+    prompt_tokens: int = 64
+    # LLMs: prompt length of the prefill test (llama-bench pp64), cut from held English text
+    new_tokens: int = 64
+    # LLMs: greedy tokens of the decode test (llama-bench tg64), never stopped early at end-of-sequence
+    runtime: str = "litert"
+    # LLMs: "litert" (edgellm's runner on the LiteRT interpreter) or "litertlm" (the export's model.litertlm
+    # through LiteRT-LM's Engine + Session; the 'litertlm' extra)
+    weight_cache: str | None = None
+    # LLMs, runtime "litert": XNNPACK's packed weights in this file (made by the first load, memory-mapped by
+    # later ones: load_s shows what it saves)
 
     def __post_init__(self):
         threads = (self.threads,) if isinstance(self.threads, int) else tuple(self.threads)
@@ -70,6 +85,15 @@ class BenchConfig:
                               "(or none for the classic interpreter)")
         if self.input_file is not None and self.text_file is not None:
             raise ConfigError("input_file and text_file both given; pass one: fixed tensors (.npz) or text samples")
+        for name in ("prompt_tokens", "new_tokens"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+                raise ConfigError(f"{name} must be an integer >= 1; got {v!r}")
+        if self.runtime not in LLM_RUNTIMES:
+            raise ConfigError(f"unknown runtime {self.runtime!r}; choose one of {', '.join(LLM_RUNTIMES)}")
+        if self.weight_cache is not None and self.runtime != "litert":
+            raise ConfigError("--weight-cache is for --runtime litert (LiteRT-LM keeps its own cache next to the "
+                              "model)")
         for key in self.interpreter_options:
             if key in _RESERVED_OPTIONS:
                 raise ConfigError(f"interpreter option {key!r} is set by edgellm; use {_RESERVED_OPTIONS[key]}")

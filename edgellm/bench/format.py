@@ -72,14 +72,73 @@ def _grid(header: list[str], rows: list[list[str]], *, markdown: bool) -> str:
 # ---------------------------------------------------------------------------------------------- bench
 def _host_line(report: BenchReport) -> str:
     h, rt = report.host, report.runtime
+    if not h:  # an edgellm.bench-llm/1 report recorded neither
+        return "host and runtime not recorded"
     board = f"{h.get('board')}, " if h.get("board") else ""
     return (f"host: {board}{h.get('cpu')}, {h.get('usable_cores')}/{h.get('cores')} cores, {h.get('os')} "
             f"{h.get('arch')} ({h.get('python_bits')}-bit Python {h.get('python')}); "
             f"runtime: {rt.get('name')} {rt.get('version')}")
 
 
-def bench_table(report: BenchReport, *, markdown: bool = False) -> str:
+def _ratios(c: dict) -> list[str]:
+    if c["is_baseline"]:
+        return ["(base)", "(base)", _fidelity(c["fidelity"])]
+    speedup = "-" if c["speedup"] is None else f"{c['speedup']:.2f}×"
+    size = "-" if c["size_ratio"] is None else f"{c['size_ratio']:.2f}"
+    return [speedup, size, _fidelity(c["fidelity"])]
+
+
+def _label(r) -> str:
+    host = r.data.get("host")
+    return r.name + (f" [{host.get('board') or host.get('cpu') or 'host not recorded'}]" if host is not None else "")
+
+
+def llm_table(report: BenchReport, *, markdown: bool = False) -> str:
+    """Text-generation rows: load, TTFT, prefill (pp) and decode (tg) tokens/s; speed-up on decode tokens/s."""
     results = report.results
+    comp = report.comparison()
+    compare = not all(c["is_baseline"] for c in comp)
+
+    def same(key: str) -> str:
+        values = {r.data.get(key) for r in results}
+        return str(values.pop()) if len(values) == 1 else ""
+
+    header = ["export", "recipe", "runtime", "threads", "load s", "TTFT ms", f"pp{same('prompt_tokens')} tok/s",
+              f"tg{same('new_tokens')} tok/s", "peak RSS MB"]
+    if compare:
+        header += ["speed-up", "size ×", "fidelity"]
+    rows = []
+    for r, c in zip(results, comp):
+        d = r.data
+        peak = d.get("peak_rss_mb")
+        row = [_label(r), str(d.get("recipe")), str(d.get("runtime")), str(d["num_threads"]),
+               "-" if d.get("load_s") is None else f"{d['load_s']:.2f}", f"{d['time_to_first_token_ms']:.1f}",
+               f"{d['prefill_tokens_per_second']:.1f}", f"{d['decode_tokens_per_second']:.1f}",
+               "-" if peak is None else f"{peak:.0f}"]
+        if compare:
+            row += _ratios(c)
+        rows.append(row)
+    out = [_grid(header, rows, markdown=markdown)]
+    runs = sorted({r.data.get("runs") for r in results if r.data.get("runs") is not None})
+    span = "?" if not runs else str(runs[0]) if len(runs) == 1 else f"{runs[0]}-{runs[-1]}"
+    ratio = "; speed-up: decode tokens/s against the first export at the same thread count" if compare else ""
+    out.append(f"median of {span} timed generations per row after a burn-in{ratio}; {_host_line(report)}")
+    for note in report.notes:
+        out.append(f"note: {note}")
+    return "\n".join(out)
+
+
+def bench_table(report: BenchReport, *, markdown: bool = False) -> str:
+    """The comparison table of encoder rows (``llm_table`` for text-generation rows; never both)."""
+    results = report.results
+    kinds = {r.is_llm for r in results}
+    if len(kinds) > 1:
+        from edgellm.errors import ConfigError
+        from edgellm.bench.report import MIXED_KINDS
+
+        raise ConfigError(MIXED_KINDS)
+    if kinds == {True}:
+        return llm_table(report, markdown=markdown)
     comp = report.comparison()
     compare = not all(c["is_baseline"] for c in comp)
     header = ["model", "thr", "size MB", "init ms", "first ms", "p50 ms", "p90 ms", "p99 ms", "mean±std ms",
@@ -97,15 +156,12 @@ def bench_table(report: BenchReport, *, markdown: bool = False) -> str:
             xnn = f"yes, {d.get('delegate_partitions')} part."
         else:
             xnn = "no"
-        label = r.name + (f" [{d['host'].get('board') or d['host'].get('cpu')}]" if "host" in d else "")
-        row = [label, str(d["num_threads"]), _mb(d["model"]["size_bytes"]), _ms(d.get("init_ms")),
+        row = [_label(r), str(d["num_threads"]), _mb(d["model"]["size_bytes"]), _ms(d.get("init_ms")),
                _ms(d.get("first_invoke_ms")), _ms(lat["p50"]), _ms(lat["p90"]), _ms(lat["p99"]),
                f"{_ms(lat['mean'])}±{_ms(lat['std'])}", f"{d.get('inferences_per_s') or 0:.1f}",
                "-" if d.get("peak_rss_mb") is None else f"{d['peak_rss_mb']:.0f}", xnn]
         if compare:
-            base = c["is_baseline"]
-            row += ["(base)" if base else f"{c['speedup']:.2f}×", "(base)" if base else f"{c['size_ratio']:.2f}",
-                    _fidelity(c["fidelity"])]
+            row += _ratios(c)
         rows.append(row)
     out = [_grid(header, rows, markdown=markdown)]
     runs = sorted({r.data["runs"] for r in results})

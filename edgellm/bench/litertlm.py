@@ -35,6 +35,17 @@ def import_litert_lm():
     return litert_lm
 
 
+def runtime_package() -> dict[str, str]:
+    """{name, version} of the LiteRT-LM package (a report's ``runtime``); MissingDependencyError without it."""
+    litert_lm = import_litert_lm()
+    try:
+        from importlib.metadata import PackageNotFoundError, version
+
+        return {"name": "litert-lm-api", "version": version("litert-lm-api")}
+    except PackageNotFoundError:  # vendored without metadata: the module's own version, if it has one
+        return {"name": "litert-lm-api", "version": getattr(litert_lm, "__version__", "unknown")}
+
+
 def bench_litertlm(folder: str | Path, config) -> dict[str, Any]:
     """``config``: an ``edgellm.bench.llm.LlmBenchConfig`` (its ``mode`` does not apply here)."""
     import resource

@@ -4,22 +4,29 @@ Runtime only (the `edgellm bench` rule). One burn-in generation, then ``runs`` t
 The prompt is exactly ``prompt_tokens`` tokens of held English text, and ``new_tokens`` greedy tokens are
 decoded without stopping at end-of-sequence, so every run does the same work.
 
->>> r = bench_llm("out/smollm2_int8", LlmBenchConfig(threads=2))  # doctest: +SKIP
->>> r["decode_tokens_per_second"]  # doctest: +SKIP
+``edgellm.benchmark`` on a text-generation export runs ``benchmark_llm`` here: one BenchResult per export ×
+thread count, each holding ``bench_llm``'s row (or ``bench_litertlm``'s), in the same BenchReport as encoders.
+
+>>> report = edgellm.benchmark("out/smollm2_int8", BenchConfig(threads=(2,)))  # doctest: +SKIP
+>>> report.results[0]["decode_tokens_per_second"]  # doctest: +SKIP
 """
 
 from __future__ import annotations
 
+import os
 import resource
 import statistics
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable, Sequence
 
+from edgellm.bench.config import BenchConfig
+from edgellm.bench.report import BenchReport, llm_result
 from edgellm.errors import ConfigError
 from edgellm.generate import GenerateConfig, load_llm
 from edgellm.generate.runner import MODES
+from edgellm.manifest import LITERTLM_FILE, MODEL_FILE, read_manifest
 
 HELD_TEXT = Path(__file__).resolve().parents[1] / "calibrate" / "data" / "en_eval.txt"
 
@@ -82,3 +89,52 @@ def bench_llm(folder: str | Path, config: LlmBenchConfig = LlmBenchConfig()) -> 
         "peak_rss_bytes": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
         "tokens": tokens,
     }
+
+
+def benchmark_llm(folders: Sequence[str | os.PathLike], config: BenchConfig, *,
+                  progress: Callable[[int, int, str, float], None] | None = None) -> BenchReport:
+    """Time text-generation export folders at each of ``config.threads`` on ``config.runtime``: one BenchResult
+    per folder × thread count (``bench_llm``'s or ``bench_litertlm``'s row plus the keys every bench row has).
+
+    ``edgellm.benchmark`` calls this for text-generation exports; call that instead. Every folder's manifest and
+    lengths are checked before the first generation, so a bad third folder fails in a second.
+    """
+    from edgellm.bench.host import host_info, peak_rss_mb, reset_peak_rss
+    from edgellm.bench.target import Target
+
+    folders = [Path(f) for f in folders]
+    manifests = [read_manifest(f) for f in folders]
+    for folder, manifest in zip(folders, manifests):
+        cache = (manifest.get("llm") or {}).get("cache_length")
+        if isinstance(cache, int) and config.prompt_tokens + config.new_tokens > cache:
+            raise ConfigError(f"prompt_tokens + new_tokens = {config.prompt_tokens + config.new_tokens} exceed the "
+                              f"export's KV cache ({cache}) of {folder}")
+    if config.runtime == "litertlm":
+        from edgellm.bench.litertlm import bench_litertlm, runtime_package
+
+        run, package = bench_litertlm, runtime_package()  # fails here, before any work, without the extra
+    else:
+        from edgellm.runtime.litert import find_runtime
+
+        run, package = bench_llm, find_runtime().to_dict()
+    jobs = [(folder, manifest, threads) for folder, manifest in zip(folders, manifests) for threads in config.threads]
+    results = []
+    for j, (folder, manifest, threads) in enumerate(jobs):
+        label = f"{folder.name} @ {threads} thread{'s' if threads > 1 else ''}"
+        if progress is not None:
+            progress(j, len(jobs), label, 0.0)
+        reset_peak_rss()  # each row's peak, not the process's so far (Linux)
+        row = run(folder, LlmBenchConfig(threads=threads, prompt_tokens=config.prompt_tokens,
+                                         new_tokens=config.new_tokens, weight_cache=config.weight_cache))
+        peak = peak_rss_mb()
+        if peak is not None:
+            row["peak_rss_bytes"] = int(peak * 2**20)
+        file = folder / (LITERTLM_FILE if config.runtime == "litertlm" else manifest.get("model_file", MODEL_FILE))
+        quantization = manifest.get("quantization") if isinstance(manifest.get("quantization"), dict) else {}
+        model = {"path": str(file), "size_bytes": file.stat().st_size, "name": folder.name, "kind": "export-folder",
+                 "model_type": manifest.get("model_type"), "recipe": quantization.get("recipe")}
+        results.append(llm_result({"runtime": config.runtime, **row}, model=model, runtime_package=package,
+                                  peak_rss_mb=peak, fidelity=Target(str(folder), file, folder, manifest).fidelity()))
+        if progress is not None:
+            progress(j, len(jobs), label, 1.0)
+    return BenchReport(tuple(results), host_info(), package, config.to_dict())

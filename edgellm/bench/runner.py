@@ -12,6 +12,7 @@ invoke with ``text_file``). ``runner_overhead_us`` is the loop's own cost per in
 
 from __future__ import annotations
 
+import dataclasses
 import gc
 import os
 import time
@@ -21,12 +22,13 @@ from edgellm.bench.config import BenchConfig
 from edgellm.bench.host import current_rss_mb, host_info, peak_rss_mb, reset_peak_rss
 from edgellm.bench.inputs import Samples, build_samples
 from edgellm.runtime.modelfile import ModelFile, read_model
-from edgellm.bench.report import BenchReport, BenchResult
+from edgellm.bench.report import MIXED_KINDS, BenchReport, BenchResult, load_report
 from edgellm.runtime.litert import (Loaded, Runtime, Session, find_runtime, load_compiled_model, load_interpreter,
                                    native_stderr)
 from edgellm.bench.stats import summarize
 from edgellm.bench.target import Target, resolve
 from edgellm.errors import ConfigError, ModelFileError
+from edgellm.manifest import is_llm_export
 
 # progress(job, jobs, label, fraction of the timed stage done)
 Progress = Callable[[int, int, str, float], None]
@@ -176,21 +178,86 @@ def _model_info(target: Target, model: ModelFile) -> dict:
 
 def benchmark(paths: str | os.PathLike | Sequence[str | os.PathLike], config: BenchConfig | None = None, *,
               progress: Progress | None = None) -> BenchReport:
-    """Time one or more models (``.tflite`` files or export folders) at each of ``config.threads``.
+    """Time one or more models at each of ``config.threads``: the one bench entry for encoders and LLMs.
 
-    Every PATH is resolved and its flatbuffer verified before anything runs, so a typo in the third PATH
-    fails in a second, not after two benchmarks. Several PATHs give a comparison against the first one
-    (``BenchReport.comparison()``: speed-up, size ratio, fidelity from each edgellm.json).
+    A PATH is a ``.tflite`` file or an export folder, timed here; or a report saved as JSON (a ``.json`` PATH,
+    e.g. brought back from a Raspberry Pi), which joins the result without being re-run. Export folders whose
+    edgellm.json task is "text-generation" are timed as LLMs (``edgellm.bench.llm``: time to first token, prefill
+    and decode tokens/s on ``config.runtime``), everything else as encoders (invoke latency). Both give rows of
+    the same BenchReport; one report holds one kind (ConfigError otherwise).
+
+    Every PATH is resolved and checked before anything runs, so a typo in the third PATH fails in a second,
+    not after two benchmarks. Several PATHs give a comparison against the first one (``BenchReport.comparison()``:
+    speed-up, size ratio, fidelity from each edgellm.json). Results keep the order of the PATHs.
 
     Example:
         report = benchmark("out/minilm-int8", BenchConfig(threads=(1, 2), runs=100))
         report.results[0]["latency_ms"]["p50"]   # ms, median of the timed invokes at 1 thread
+        report = benchmark("out/smollm2-int8", BenchConfig(prompt_tokens=64, new_tokens=64))
+        report.results[0]["decode_tokens_per_second"]
     """
     config = config or BenchConfig()
     if isinstance(paths, (str, os.PathLike)) or hasattr(paths, "path"):
         paths = [paths]
+    paths = list(paths)
     if not paths:
         raise ConfigError("no model given; pass at least one .tflite file or export folder")
+    saved = {i: load_report(os.fspath(p)) for i, p in enumerate(paths) if _is_saved_report(p)}
+    live = [p for i, p in enumerate(paths) if i not in saved]
+    llm = [is_llm_export(os.fspath(getattr(p, "path", p))) for p in live]
+    if config.runtime != "litert" and not all(llm):
+        raise ConfigError(f"--runtime {config.runtime} runs text-generation export folders only; drop it for "
+                          ".tflite files and other exports")
+    if len(set(llm)) > 1 or len({r.is_llm for report in saved.values() for r in report.results} | set(llm)) > 1:
+        raise ConfigError(MIXED_KINDS)
+    fresh = None
+    if live:
+        if all(llm):
+            from edgellm.bench.llm import benchmark_llm  # loads edgellm.generate: only for LLMs
+
+            fresh = benchmark_llm(live, config, progress=progress)
+        else:
+            fresh = _benchmark_encoders(live, config, progress)
+        notes = _ignored(config, llm=all(llm))
+        if notes:
+            fresh = dataclasses.replace(fresh, notes=fresh.notes + notes)
+    if not saved:
+        return fresh
+    # one report per PATH, in order: a live PATH's rows are the fresh rows of its model, in thread order
+    per_path, rows = [], iter(fresh.results if fresh else ())
+    for i in range(len(paths)):
+        if i in saved:
+            per_path.append(saved[i])
+        else:
+            mine = tuple(next(rows) for _ in config.threads)
+            per_path.append(dataclasses.replace(fresh, results=mine))
+    return BenchReport.merge(per_path)
+
+
+def _is_saved_report(path) -> bool:
+    return isinstance(path, (str, os.PathLike)) and os.fspath(path).lower().endswith(".json")
+
+
+# BenchConfig fields one kind of model does not use, and what it does instead (a note, not an error: the same
+# flags can time a folder of mixed exports in two calls)
+_ENCODER_ONLY = ("runs", "min_seconds", "warmup", "xnnpack", "accelerator", "input_file", "text_file", "signature",
+                 "seed", "interpreter_options")
+_LLM_ONLY = ("prompt_tokens", "new_tokens", "runtime", "weight_cache")
+
+
+def _ignored(config: BenchConfig, *, llm: bool) -> tuple[str, ...]:
+    default = BenchConfig()
+    names = [n for n in (_ENCODER_ONLY if llm else _LLM_ONLY) if getattr(config, n) != getattr(default, n)]
+    if not names:
+        return ()
+    if llm:
+        return (f"{', '.join(names)} time encoders only; text-generation exports run one burn-in and 3 timed "
+                "generations on the CPU with XNNPACK",)
+    return (f"{', '.join(names)} time text-generation exports only; the models here are timed by invoke latency",)
+
+
+def _benchmark_encoders(paths: list, config: BenchConfig, progress: Progress | None) -> BenchReport:
+    """The encoder path of ``benchmark``: invoke latency per model × thread count."""
     runtime = find_runtime()
 
     prepared = []

@@ -110,3 +110,53 @@ def test_fidelity_cell_reads_nested_metrics_as_export_writes_them():
                                                          "min_cosine": 0.97583, "snr_db": 18.9}}}
     assert _fidelity(nested) == "pass min_cosine=0.9758 mean_cosine=0.9936"
     assert _fidelity(None) == "-"
+
+
+def _llm(name, decode_tps, size, threads=1):
+    from edgellm.bench.report import llm_result
+
+    row = {"runtime": "litert", "export": f"/m/{name}", "recipe": name, "threads": threads, "prompt_tokens": 64,
+           "new_tokens": 64, "runs": 3, "load_s": 0.5, "time_to_first_token_ms": 80.0,
+           "prefill_tokens_per_second": 400.0, "decode_tokens_per_second": decode_tps, "peak_rss_bytes": 200 * 2**20}
+    model = {"path": f"/m/{name}/model.tflite", "size_bytes": size, "name": name, "kind": "export-folder"}
+    return llm_result(row, model=model, runtime_package={"name": "ai-edge-litert", "version": "2.3.0"})
+
+
+def test_llm_rows_compare_on_decode_tokens_per_second():
+    report = BenchReport((_llm("fp32", 20.0, 500), _llm("fp32", 30.0, 500, threads=2), _llm("int8", 50.0, 130),
+                          _llm("int8", 60.0, 130, threads=2)), HOST, {"name": "ai-edge-litert", "version": "2.3.0"})
+    rows = report.comparison()
+    assert [(r["speedup"], r["size_ratio"], r["is_baseline"]) for r in rows] == [
+        (1.0, 1.0, True), (1.0, 1.0, True), (2.5, 0.26, False), (2.0, 0.26, False)]
+    assert {r["speedup_of"] for r in rows} == {"decode_tokens_per_second"}
+    r = report.results[0]
+    assert r.is_llm and r.num_threads == 1 and r["peak_rss_mb"] == 200.0 and r["init_ms"] == 500.0
+    assert r.p50_ms is None and not _result("x", 1.0, 1).is_llm
+    lines = render_bench(report, "table").splitlines()
+    assert "pp64 tok/s" in lines[0] and "speed-up" in lines[0] and "size ×" in lines[0]
+    int8_1 = next(line for line in lines if line.startswith("int8") and "  1  " in line)
+    assert "2.50×" in int8_1 and "0.26" in int8_1
+
+
+def test_encoder_and_llm_rows_do_not_share_a_report():
+    llm = BenchReport((_llm("fp32", 20.0, 500),), HOST, {})
+    with pytest.raises(ConfigError, match="cannot share one bench table"):
+        BenchReport.merge([_report(), llm])
+    with pytest.raises(ConfigError, match="cannot share one bench table"):
+        render_bench(BenchReport((_result("x", 1.0, 1), _llm("fp32", 20.0, 500)), HOST, {}), "table")
+
+
+def test_load_report_reads_old_llm_and_encoder_files(tmp_path):
+    old_llm = {"schema": "edgellm.bench-llm/1", "results": [
+        {"runtime": "litertlm", "export": "out/smollm2/", "recipe": "int8-dynamic", "threads": 4, "prompt_tokens": 64,
+         "new_tokens": 64, "runs": 3, "mode": None, "load_s": 1.5, "time_to_first_token_ms": 120.0,
+         "prefill_tokens_per_second": 500.0, "decode_tokens_per_second": 40.0, "peak_rss_bytes": 300_000_000}]}
+    (tmp_path / "llm.json").write_text(json.dumps(old_llm))
+    report = load_report(str(tmp_path / "llm.json"))
+    (row,) = report.results
+    assert row.is_llm and row.name == "smollm2" and row.num_threads == 4 and row["runtime"] == "litertlm"
+    assert {k: row[k] for k in old_llm["results"][0]} == old_llm["results"][0]  # every old key, same value
+    assert json.loads(render_bench(report, "json"))["schema"] == "edgellm.bench/1"
+    assert "host and runtime not recorded" in render_bench(report, "table")
+    (tmp_path / "enc.json").write_text(render_bench(_report(), "json"))
+    assert load_report(str(tmp_path / "enc.json")).comparison() == _report().comparison()
