@@ -6,10 +6,12 @@ the Android demo reads the same keys) goes through here. ``edgellm.bundle`` writ
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
+import warnings
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterable
 
 from edgellm.errors import ModelFileError
 
@@ -62,3 +64,67 @@ def task_of(path: str | os.PathLike) -> str | None:
 
 def is_llm_export(path: str | os.PathLike) -> bool:
     return task_of(path) == TEXT_GENERATION
+
+
+# ---------------------------------------------------------------------------------------------- integrity
+FILES = "files"  # the manifest section: {name: {"size": bytes, "sha256": hex}} of every shipped file
+
+
+def file_digests(folder: str | os.PathLike) -> dict[str, dict[str, Any]]:
+    """{name: {"size", "sha256"}} of every file in the export ``folder`` except edgellm.json (names relative to
+    the folder, "/"-separated; hidden temporary files left out). Written into the manifest by ``edgellm.bundle``."""
+    folder = Path(folder)
+    out = {}
+    for file in sorted(p for p in folder.rglob("*") if p.is_file()):
+        name = file.relative_to(folder).as_posix()
+        if name == MANIFEST or any(part.startswith(".") for part in Path(name).parts):
+            continue
+        out[name] = {"size": file.stat().st_size, "sha256": _sha256(file)}
+    return out
+
+
+def verify_files(folder: str | os.PathLike, manifest: dict[str, Any], *,
+                 names: Iterable[str] | None = None) -> bool:
+    """Check the size and sha256 of the export's files against the manifest's ``files`` section before a loader
+    hands them to LiteRT: one-line ModelFileError naming the first file that differs or is missing.
+
+    ``names``: the files the loader reads (default: all listed). Returns True when checked; False for an export
+    written before edgellm recorded hashes (no ``files`` section: a warning, then the caller loads it the safe way).
+    """
+    folder = Path(folder)
+    files = manifest.get(FILES)
+    if files is None:
+        warnings.warn(f"{folder / MANIFEST} records no file hashes (an export from an older edgellm), so its files "
+                      "cannot be checked; re-export it to get them", stacklevel=2)
+        return False
+    if not isinstance(files, dict) or not all(isinstance(v, dict) for v in files.values()):
+        raise ModelFileError(f"{folder / MANIFEST}: its '{FILES}' section is not {{name: {{size, sha256}}}}; "
+                             "re-export the folder")
+    for name in (files if names is None else names):
+        expected = files.get(name)
+        if expected is None:
+            raise ModelFileError(f"{name}: not listed in {MANIFEST}'s '{FILES}' section, so it was not written by "
+                                 "the export; re-export the folder, or pass --no-verify")
+        file = folder / name
+        if not file.is_file():
+            raise ModelFileError(f"{name}: {str(folder)!r} has no {name} though {MANIFEST} lists it; copy the "
+                                 "whole export folder, or re-export it")
+        try:
+            size = file.stat().st_size
+            if size != expected.get("size"):
+                raise ModelFileError(f"{name}: {size} bytes, {MANIFEST} says {expected.get('size')}: the file was "
+                                     "changed or cut short after export; re-export it, or pass --no-verify")
+            if _sha256(file) != expected.get("sha256"):
+                raise ModelFileError(f"{name}: sha256 differs from {MANIFEST}: the file was changed after export; "
+                                     "re-export it, or pass --no-verify")
+        except OSError as e:
+            raise ModelFileError(f"{name}: cannot be read ({e.strerror or e}); check its permissions") from e
+    return True
+
+
+def _sha256(file: Path) -> str:
+    h = hashlib.sha256()
+    with file.open("rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()

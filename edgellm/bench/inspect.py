@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from edgellm.runtime.modelfile import ModelFile, read_litertlm, read_model, read_section_bytes
+from edgellm.runtime.probe import probe
 from edgellm.bench.target import resolve
 from edgellm.errors import ConfigError, EdgeLLMError
 
@@ -183,7 +184,7 @@ def _xnnpack(model: ModelFile, path: str, content: bytes | None) -> dict:
     }
 
 
-def _analyse(model: ModelFile, path: str, content: bytes | None, runtime: bool) -> dict:
+def _analyse(model: ModelFile, path: str, content: bytes | None, runtime: bool, safe: bool = False) -> dict:
     census, precision = _census(model)
     out = {
         "section": model.section,
@@ -198,6 +199,8 @@ def _analyse(model: ModelFile, path: str, content: bytes | None, runtime: bool) 
     }
     if runtime:
         try:
+            if safe and content is None:  # no hash vouches for the file: a child process loads it first
+                probe("edgellm.runtime.probe:load_and_invoke", path)
             out["xnnpack"] = _xnnpack(model, path, content)
         except EdgeLLMError as e:
             out["xnnpack"] = {"error": str(e)}
@@ -266,13 +269,18 @@ def parse_fail_on(items: list[str] | tuple[str, ...]) -> dict[str, int]:
     return out
 
 
-def inspect(path: str | os.PathLike, *, runtime: bool = True) -> InspectReport:
+def inspect(path: str | os.PathLike, *, runtime: bool = True, verify: bool = True) -> InspectReport:
     """Inspect a ``.tflite``, an export folder or a ``.litertlm`` bundle (its TFLite sections).
 
     ``runtime=False`` skips loading the model into an interpreter (no ``xnnpack`` section): the rest is read
-    from the flatbuffer alone and needs nothing but the standard library.
+    from the flatbuffer alone and needs nothing but the standard library. ``verify``: an export folder's files
+    must match edgellm.json's sizes and sha256; a .tflite no hash vouches for is loaded in a child process first.
     """
-    target = resolve(path)
+    if not isinstance(getattr(path, "path", path), (str, os.PathLike)):  # an EdgeModel has .path
+        raise ConfigError(f"path must be a str or pathlib.Path (or a model with .path); got {type(path).__name__}")
+    if not isinstance(runtime, bool):
+        raise ConfigError(f"runtime must be True or False; got {runtime!r}")
+    target = resolve(path, verify=verify)
     size = target.model_path.stat().st_size
     if target.kind == "litertlm":
         sections, models = read_litertlm(target.model_path)
@@ -288,4 +296,5 @@ def inspect(path: str | os.PathLike, *, runtime: bool = True) -> InspectReport:
         )
     model = read_model(target.model_path)
     return InspectReport(str(target.model_path), target.kind, size,
-                         (_analyse(model, str(target.model_path), None, runtime),), (), target.manifest)
+                         (_analyse(model, str(target.model_path), None, runtime, safe=not target.verified),), (),
+                         target.manifest)

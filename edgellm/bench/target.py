@@ -6,8 +6,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from edgellm.errors import ModelFileError
-from edgellm.manifest import MANIFEST, MODEL_FILE, read_manifest
+from edgellm.errors import ConfigError, ModelFileError
+from edgellm.manifest import FILES, LITERTLM_FILE, MANIFEST, MODEL_FILE, read_manifest, verify_files
 
 
 @dataclass(frozen=True)
@@ -16,6 +16,7 @@ class Target:
     model_path: Path  # the .tflite (or .litertlm) to load
     folder: Path | None = None  # the export folder, when PATH is one
     manifest: dict | None = None  # its edgellm.json
+    verified: bool = False  # the files matched edgellm.json's sizes and sha256 (else: load in safe mode)
 
     @property
     def name(self) -> str:
@@ -48,8 +49,14 @@ class Target:
                 "tolerance": v.get("tolerance"), "metrics": v.get("metrics")}
 
 
-def resolve(path: str | os.PathLike) -> Target:
-    """Resolve PATH; ModelFileError (one line, what to pass instead) when it is none of the three."""
+def resolve(path: str | os.PathLike, *, verify: bool = True) -> Target:
+    """Resolve PATH; ModelFileError (one line, what to pass instead) when it is none of the three.
+
+    ``verify``: an export folder's files must match the sizes and sha256 its edgellm.json records (a one-line
+    ModelFileError naming the file otherwise); False skips the check (``--no-verify``).
+    """
+    if not isinstance(verify, bool):
+        raise ConfigError(f"verify must be True or False; got {verify!r}")
     given = os.fspath(getattr(path, "path", path))  # also accepts an object with .path (EdgeModel)
     p = Path(given)
     if p.is_dir():
@@ -64,7 +71,9 @@ def resolve(path: str | os.PathLike) -> Target:
         if not model_path.is_file():
             raise ModelFileError(f"{manifest_path} names model_file {model_file!r} but {model_path} is missing; "
                                  "re-export the folder or copy the model back")
-        return Target(given, model_path, p, manifest)
+        reads = [name for name in (manifest.get(FILES) or {}) if name != LITERTLM_FILE or model_file == name]
+        verified = verify and verify_files(p, manifest, names=reads)
+        return Target(given, model_path, p, manifest, verified)
     if not p.exists():
         raise ModelFileError(f"{p} does not exist; pass a .tflite file, an export folder or a .litertlm bundle")
     return Target(given, p)

@@ -18,7 +18,8 @@ import numpy as np
 
 from edgellm.bundle.outdir import atomic_output_dir, check_output_dir
 from edgellm.errors import ModelFileError
-from edgellm.manifest import FORMAT_VERSION, MANIFEST, MODEL_FILE, TEXT_GENERATION, read_manifest, write_manifest
+from edgellm.manifest import (FILES, FORMAT_VERSION, MANIFEST, MODEL_FILE, TEXT_GENERATION, file_digests, read_manifest,
+                              write_manifest)
 
 __all__ = ["FORMAT_VERSION", "MANIFEST", "MODEL_FILE", "bundle", "check_output_dir", "read_manifest",
            "signature_io", "write_llm_folder"]
@@ -30,11 +31,12 @@ _VERSIONED = ("edgellm", "torch", "transformers", "litert-torch", "ai-edge-liter
 
 def bundle(output_dir: str | Path, model, *, validation=None, overwrite: bool = False) -> Path:
     """Write ``model`` (an EdgeModel), its tokenizer and the manifest into ``output_dir`` atomically."""
-    with atomic_output_dir(output_dir, overwrite=overwrite) as tmp:
+    with atomic_output_dir(output_dir, overwrite=overwrite, source=model.source.path) as tmp:
         (tmp / MODEL_FILE).write_bytes(model.content)
         tokenizer_info = _save_tokenizer(model.source.path, tmp)
         manifest = build_manifest(model, tokenizer=tokenizer_info, validation=validation)
         manifest["graph"] = graph_summary(tmp / MODEL_FILE)
+        manifest[FILES] = file_digests(tmp)  # size and sha256 of every shipped file: loaders check them
         write_manifest(tmp, manifest)
     return Path(output_dir)
 
@@ -167,6 +169,7 @@ def write_llm_folder(folder: Path, model, tokenizer, validation, *, generation_c
     # the template as fixed strings, for apps without a Jinja engine (android_demo)
     manifest["llm"]["chat_format"] = chat_format(tokenizer) if chat_check is not None else None
     manifest["litertlm"] = litertlm  # LiteRT-LM's bundle of this export (edgellm.bundle.litertlm)
+    manifest[FILES] = file_digests(folder)  # size and sha256 of every shipped file: loaders check them
     write_manifest(folder, manifest)
     return manifest
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -77,9 +78,10 @@ def read_source(path: str | Path | None) -> ModelSource:
     if not config_file.is_file():
         raise ModelFileError(f"{str(path)!r} has no config.json; pass a folder written by save_pretrained "
                              "(config.json + weights + tokenizer files)")
-    config = _read_json(config_file)
+    config = read_config(config_file)
     arch = get_arch(config.get("model_type"))
     weights = _weight_files(path)
+    check_readable(weights)
     for f in weights:
         if f.suffix == ".safetensors":
             check_safetensors(f)
@@ -138,21 +140,36 @@ def _weight_files(path: Path) -> tuple[Path, ...]:
                          "save the model with save_pretrained into this folder")
 
 
-def _read_json(file: Path) -> dict[str, Any]:
+def _read_json(file: Path, expected: type | tuple[type, ...] = dict) -> Any:
     try:
         data = json.loads(file.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
         raise ModelFileError(f"{str(file)!r} is not valid JSON ({e}); restore the file from the original model") from e
-    if not isinstance(data, (dict, list)):
-        raise ModelFileError(f"{str(file)!r} holds a {type(data).__name__}, expected a JSON object")
+    if not isinstance(data, expected):
+        kind = "a JSON object" if expected is dict else "a JSON list"
+        raise ModelFileError(f"{str(file)!r} holds a JSON {type(data).__name__}, expected {kind}; restore the file "
+                             "from the original model")
     return data
+
+
+def read_config(file: Path) -> dict[str, Any]:
+    """A model's config.json as a dict; a one-line ModelFileError when it is not a JSON object."""
+    return _read_json(file, dict)
+
+
+def check_readable(files) -> None:
+    """ModelFileError naming the first weight file this process may not read (before any conversion)."""
+    for f in files:
+        if not os.access(f, os.R_OK):
+            raise ModelFileError(f"{str(f)!r} cannot be read (permission denied); fix its permissions, e.g. "
+                                 f"chmod a+r {str(f)!r}")
 
 
 def _sentence_transformers_head(path: Path) -> SentenceTransformerHead | None:
     modules_file = path / "modules.json"
     if not modules_file.is_file():
         return None
-    modules = _read_json(modules_file)
+    modules = _read_json(modules_file, list)
     pooling, normalize = None, False
     for module in modules:
         kind = str(module.get("type", "")).rsplit(".", 1)[-1]

@@ -45,6 +45,8 @@ import numpy as np
 
 from edgellm.errors import ConfigError, MissingDependencyError, ModelFileError
 from edgellm.runtime import new_interpreter
+from edgellm.runtime.modelfile import read_model
+from edgellm.runtime.probe import probe
 
 MODES = ("auto", "compiled", "inplace", "copy")
 @dataclass(frozen=True, kw_only=True)
@@ -80,7 +82,7 @@ class LlmRunner:
     """
 
     def __init__(self, model_path: str | Path, *, num_threads: int = 1, mode: str = "auto",
-                 weight_cache: str | Path | None = None):
+                 weight_cache: str | Path | None = None, safe_load: bool = False):
         if mode not in MODES:
             raise ConfigError(f"runner mode {mode!r} is unknown; choose one of {', '.join(MODES)}")
         if not isinstance(num_threads, int) or isinstance(num_threads, bool) or num_threads < 1:
@@ -89,6 +91,9 @@ class LlmRunner:
         if not self.path.is_file():
             raise ModelFileError(f"model file {str(self.path)!r} does not exist; pass an export folder written by "
                                  "`edgellm export --task text-generation`")
+        read_model(self.path)  # the structural check: a corrupt or truncated file stops here, in one line
+        if safe_load:  # a file no hash vouches for: a first load in a child process, which may crash instead of us
+            probe("edgellm.generate.runner:probe_llm", self.path, {"num_threads": num_threads, "mode": mode})
         if weight_cache is not None:
             weight_cache = Path(weight_cache)
             if mode not in ("auto", "compiled"):
@@ -242,6 +247,17 @@ class LlmRunner:
 
 
 DECODE_ROWS = 4
+
+
+def probe_llm(path: str, *, num_threads: int = 1, mode: str = "auto") -> None:
+    """Safe mode's child (edgellm.runtime.probe): load ``path`` as LlmRunner does and run every signature once."""
+    runner = LlmRunner(path, num_threads=num_threads, mode=mode)
+    lay = runner.layout
+    for t in lay.prefill_lengths:
+        if t < lay.cache_length:
+            runner.prefill([0] * t, start=0)
+    for position in (*lay.decode_windows, lay.cache_length - 1):
+        runner.decode(0, position=min(position, lay.cache_length - 1))
 
 
 def plan_prefill(n: int, lengths: Sequence[int], *, room: int) -> list[tuple[int, int]]:

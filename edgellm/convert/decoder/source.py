@@ -8,13 +8,12 @@ download fails here in a second with a one-line error instead of deep inside tra
 from __future__ import annotations
 
 import hashlib
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from edgellm.archs.decoders import DecoderSpec, get_decoder
-from edgellm.convert.source import check_safetensors
+from edgellm.convert.source import check_readable, check_safetensors, read_config
 from edgellm.errors import ModelFileError, require
 
 WEIGHT_PATTERNS = ("*.safetensors", "pytorch_model*.bin")
@@ -90,6 +89,7 @@ def read_decoder_source(path: str | Path | None) -> DecoderSource:
     if is_gguf(path):
         if not path.is_file():
             raise ModelFileError(f"{str(path)!r} is not a file; pass the .gguf file itself")
+        check_readable([path])
         config = check_gguf(path)
         return DecoderSource(path=path.resolve(), config=config, spec=get_decoder(config.get("model_type")), gguf=True)
     if not path.is_dir():
@@ -98,15 +98,13 @@ def read_decoder_source(path: str | Path | None) -> DecoderSource:
     config_file = path / "config.json"
     if not config_file.is_file():
         raise ModelFileError(f"{str(path)!r} has no config.json; pass a folder written by save_pretrained")
-    try:
-        config = json.loads(config_file.read_text("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise ModelFileError(f"{str(config_file)!r} is not valid JSON ({e}); restore it from the original model") from e
+    config = read_config(config_file)
     source = DecoderSource(path=path.resolve(), config=config, spec=get_decoder(config.get("model_type")), gguf=False)
     weights = source.weight_files()
     if not weights:
         raise ModelFileError(f"{str(path)!r} has config.json but no weights (model.safetensors or "
                              "pytorch_model.bin); save the model with save_pretrained into this folder")
+    check_readable(weights)
     for f in weights:
         if f.suffix == ".safetensors":
             check_safetensors(f)
