@@ -60,6 +60,8 @@ def _add_parser(sub: argparse._SubParsersAction, name: str, **kwargs) -> argpars
     return p
 
 
+_NO_VERIFY_HELP = ("skip checking the export's files against the sizes and sha256 in edgellm.json (for exports "
+                   "edited on purpose); the model is then loaded in a test process first")
 
 
 # ---------------------------------------------------------------------------------------------- export
@@ -202,6 +204,7 @@ def _add_bench(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--weight-cache", default=None, metavar="FILE",
                    help="text-generation exports: keep XNNPACK's packed weights in FILE (made on the first load, "
                    "memory-mapped by later ones: faster loads)")
+    p.add_argument("--no-verify", dest="verify", action="store_false", help=_NO_VERIFY_HELP)
     p.set_defaults(func=_run_bench)
 
 
@@ -222,6 +225,7 @@ def _run_bench(args: argparse.Namespace) -> int:
         signature=args.signature,
         seed=args.seed,
         interpreter_options=dict(parse_option(o) for o in args.interpreter_options),
+        verify=args.verify,
         prompt_tokens=args.prompt_tokens,
         new_tokens=args.new_tokens,
         runtime=args.runtime,
@@ -274,6 +278,7 @@ def _add_inspect(sub: argparse._SubParsersAction) -> None:
                    help="read the flatbuffer only; skip loading it to see the XNNPACK partitions")
     p.add_argument("--output", default=None, metavar="FILE", help="write the report here instead of stdout")
     p.add_argument("--overwrite", action="store_true", help="replace --output if it exists")
+    p.add_argument("--no-verify", dest="verify", action="store_false", help=_NO_VERIFY_HELP)
     p.set_defaults(func=_run_inspect)
 
 
@@ -282,7 +287,7 @@ def _run_inspect(args: argparse.Namespace) -> int:
     from edgellm.bench.inspect import inspect, parse_fail_on
 
     limits = parse_fail_on(args.fail_on)
-    report = inspect(args.path, runtime=args.runtime)
+    report = inspect(args.path, runtime=args.runtime, verify=args.verify)
     text = render_inspect(report, args.format)
     if args.output:
         write_output(args.output, text, overwrite=args.overwrite)
@@ -323,16 +328,17 @@ def _add_generate(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--weight-cache", default=None, metavar="FILE",
                    help="keep XNNPACK's packed weights in FILE (made on the first run, memory-mapped by later ones: "
                    "faster loads)")
+    p.add_argument("--no-verify", dest="verify", action="store_false", help=_NO_VERIFY_HELP)
     p.set_defaults(func=_run_generate)
 
 
 def _run_generate(args: argparse.Namespace) -> int:
     from edgellm.generate import GenerateConfig, SamplingConfig, load_llm
 
-    llm = load_llm(args.output_dir, num_threads=args.threads, weight_cache=args.weight_cache)
     sampling = SamplingConfig.from_flags(greedy=args.greedy, temperature=args.temperature, top_k=args.top_k,
                                          top_p=args.top_p, seed=args.seed)
     config = GenerateConfig(max_new_tokens=args.max_new_tokens, chat=args.chat, sampling=sampling)
+    llm = load_llm(args.output_dir, num_threads=args.threads, weight_cache=args.weight_cache, verify=args.verify)
     for piece in llm.generate(args.prompt, config):
         sys.stdout.write(piece)
         sys.stdout.flush()
@@ -351,8 +357,15 @@ _COMMANDS: tuple[Callable[[argparse._SubParsersAction], None], ...] = (_add_expo
                                                                        _add_generate)
 
 
+class _Parser(argparse.ArgumentParser):
+    """A bad command line prints the error and a usage hint (two lines), not the whole usage block."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message}\nrun `{self.prog} --help` for usage\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="edgellm", description=__doc__.splitlines()[0])
+    parser = _Parser(prog="edgellm", description=__doc__.splitlines()[0])
     parser.add_argument("--debug", action="store_true", help="show tracebacks instead of one-line errors")
     from edgellm import __version__
 
@@ -364,18 +377,26 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run one command; the exit code: 0, an ``EdgeLLMError``'s (one line on stderr), 2 for a bad command line
+    (the error and a usage hint), 130 after Ctrl-C and 143 after SIGTERM (one line; temporary folders removed)."""
+    from edgellm.signals import EXIT_CODES, Terminated, stop_on_signals
+
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        return args.func(args)
+        with stop_on_signals():
+            return args.func(args)
     except EdgeLLMError as e:
         if args.debug:
             raise
         print(f"edgellm {args.command}: error: {e}", file=sys.stderr)
         return e.exit_code
-    except KeyboardInterrupt:
-        print(f"edgellm {args.command}: interrupted; nothing was left half-written", file=sys.stderr)
-        return 130
+    except (KeyboardInterrupt, Terminated) as e:
+        import signal
+
+        name = "SIGTERM" if isinstance(e, Terminated) else "SIGINT"
+        print(f"edgellm {args.command}: stopped by {name}; nothing was left half-written", file=sys.stderr)
+        return EXIT_CODES[signal.Signals[name]]
 
 
 if __name__ == "__main__":

@@ -58,6 +58,9 @@ class BenchConfig:
     # random inputs of a bare .tflite (token ids inside the vocabulary) are drawn from this seed
     interpreter_options: dict[str, Any] = field(default_factory=dict)
     # extra Interpreter keywords (or CpuOptions fields with an accelerator); unknown names are rejected
+    verify: bool = True
+    # export folders: check the files against edgellm.json's sizes and sha256 first; a file no hash vouches for
+    # (bare .tflite, older export, verify=False) is loaded in a child process first (edgellm.runtime.probe)
     prompt_tokens: int = 64
     # LLMs: prompt length of the prefill test (llama-bench pp64), cut from held English text
     new_tokens: int = 64
@@ -74,6 +77,9 @@ class BenchConfig:
         if not threads or any(not isinstance(t, int) or isinstance(t, bool) or t < 1 for t in threads):
             raise ConfigError(f"threads must be positive integers such as (1, 2, 4); got {self.threads!r}")
         object.__setattr__(self, "threads", threads)
+        for name in ("xnnpack", "verify"):
+            if not isinstance(getattr(self, name), bool):
+                raise ConfigError(f"{name} must be True or False; got {getattr(self, name)!r}")
         if not isinstance(self.runs, int) or self.runs < 1:
             raise ConfigError(f"runs must be an integer >= 1; got {self.runs!r}")
         if not isinstance(self.warmup, int) or self.warmup < 0:

@@ -347,12 +347,21 @@ def write_output(path: str, text: str, *, overwrite: bool) -> None:
 
     from edgellm.errors import ConfigError
 
+    if not isinstance(overwrite, bool):
+        raise ConfigError(f"overwrite must be True or False; got {overwrite!r}")
+    if os.path.isdir(path):
+        raise ConfigError(f"--output {path} is a folder; pass a file path, e.g. {os.path.join(path, 'report.txt')}")
     if os.path.exists(path) and not overwrite:
         raise ConfigError(f"{path} exists; pass --overwrite to replace it, or choose another --output")
     folder = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(folder):
         raise ConfigError(f"cannot write {path}: folder {folder} does not exist")
-    fd, tmp = tempfile.mkstemp(prefix=".edgellm-", dir=folder)
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise ConfigError(f"cannot write {path}: folder {folder} is not writable; choose another --output")
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=".edgellm-", dir=folder)
+    except OSError as e:
+        raise ConfigError(f"cannot write {path}: {e.strerror or e}; choose another --output") from e
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             f.write(text if text.endswith("\n") else text + "\n")

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from edgellm.errors import ConfigError, MissingDependencyError, ModelFileError
-from edgellm.manifest import LITERTLM_FILE, read_manifest
+from edgellm.manifest import FILES, LITERTLM_FILE, MODEL_FILE, read_manifest, verify_files
 
 EXTRA = "litertlm"
 
@@ -60,6 +60,8 @@ def bench_litertlm(folder: str | Path, config) -> dict[str, Any]:
         raise ModelFileError(f"{str(folder)!r} has no {LITERTLM_FILE}; re-export it with this edgellm "
                              "(`edgellm export --task text-generation` writes one) or use --runtime litert")
     manifest = read_manifest(folder)
+    if config.verify:  # the bundle and tokenizer match edgellm.json's sizes and sha256 (model.tflite is not read)
+        verify_files(folder, manifest, names=[n for n in (manifest.get(FILES) or {}) if n != MODEL_FILE])
     llm = manifest["llm"]
     if config.prompt_tokens + config.new_tokens > llm["cache_length"]:
         raise ConfigError(f"prompt_tokens + new_tokens = {config.prompt_tokens + config.new_tokens} exceed the "

@@ -39,12 +39,15 @@ class LlmBenchConfig:
     runs: int = 3
     mode: str = "auto"  # runner mode (edgellm.generate.runner.MODES); "copy" is the naive baseline
     weight_cache: str | None = None  # XNNPACK weight cache file (compiled runner); load_s shows what it saves
+    verify: bool = True  # check the files against edgellm.json's sizes and sha256 (load_llm's verify)
 
     def __post_init__(self):
         for name in ("threads", "prompt_tokens", "new_tokens", "runs"):
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, int) or v < 1:
                 raise ConfigError(f"{name} must be an integer >= 1; got {v!r}")
+        if not isinstance(self.verify, bool):
+            raise ConfigError(f"verify must be True or False; got {self.verify!r}")
         if self.mode not in MODES:
             raise ConfigError(f"mode {self.mode!r} is unknown; choose one of {', '.join(MODES)}")
 
@@ -55,7 +58,8 @@ class LlmBenchConfig:
 def bench_llm(folder: str | Path, config: LlmBenchConfig = LlmBenchConfig()) -> dict[str, Any]:
     folder = Path(folder)
     t0 = time.perf_counter()
-    llm = load_llm(folder, num_threads=config.threads, mode=config.mode, weight_cache=config.weight_cache)
+    llm = load_llm(folder, num_threads=config.threads, mode=config.mode, weight_cache=config.weight_cache,
+                   verify=config.verify)
     load_s = time.perf_counter() - t0
     text = " ".join(line.strip() for line in HELD_TEXT.read_text("utf-8").splitlines() if line.strip())
     ids = llm.tokenizer.encode(text)[: config.prompt_tokens]
@@ -125,7 +129,8 @@ def benchmark_llm(folders: Sequence[str | os.PathLike], config: BenchConfig, *,
             progress(j, len(jobs), label, 0.0)
         reset_peak_rss()  # each row's peak, not the process's so far (Linux)
         row = run(folder, LlmBenchConfig(threads=threads, prompt_tokens=config.prompt_tokens,
-                                         new_tokens=config.new_tokens, weight_cache=config.weight_cache))
+                                         new_tokens=config.new_tokens, weight_cache=config.weight_cache,
+                                         verify=config.verify))
         peak = peak_rss_mb()
         if peak is not None:
             row["peak_rss_bytes"] = int(peak * 2**20)

@@ -22,6 +22,7 @@ from edgellm.bench.config import BenchConfig
 from edgellm.bench.host import current_rss_mb, host_info, peak_rss_mb, reset_peak_rss
 from edgellm.bench.inputs import Samples, build_samples
 from edgellm.runtime.modelfile import ModelFile, read_model
+from edgellm.runtime.probe import probe
 from edgellm.bench.report import MIXED_KINDS, BenchReport, BenchResult, load_report
 from edgellm.runtime.litert import (Loaded, Runtime, Session, find_runtime, load_compiled_model, load_interpreter,
                                    native_stderr)
@@ -262,12 +263,14 @@ def _benchmark_encoders(paths: list, config: BenchConfig, progress: Progress | N
 
     prepared = []
     for p in paths:
-        target = resolve(p)
+        target = resolve(p, verify=config.verify)
         if target.kind == "litertlm":
             raise ConfigError(f"{target.given} is a .litertlm bundle; edgellm bench times .tflite models and export "
                               f"folders (use `edgellm inspect {target.given}` to read its sections)")
         t0 = time.perf_counter()
         model = read_model(target.model_path)
+        if not target.verified:  # no hash vouches for it: a first load in a child process, which may crash instead
+            probe("edgellm.runtime.probe:load_and_invoke", target.model_path, {"xnnpack": config.xnnpack})
         verify_ms = (time.perf_counter() - t0) * 1000.0
         signature = _choose_signature(target, model, config)
         samples = build_samples(target, model, signature, input_file=config.input_file, text_file=config.text_file,
