@@ -15,6 +15,7 @@ from typing import Any, Callable
 
 from edgellm.errors import ConfigError, ValidationError
 from edgellm.manifest import MODEL_FILE, TEXT_GENERATION
+from edgellm.signals import check as check_signals
 from edgellm.quiet import quiet_third_party
 
 Progress = Callable[[str], None]
@@ -63,7 +64,10 @@ class ExportConfig:
         for name in ("overwrite", "allow_validation_failure"):
             if not isinstance(getattr(self, name), bool):
                 raise ConfigError(f"{name} must be True or False; got {getattr(self, name)!r}")
-        recipe = get_recipe(self.quantize)  # ConfigError naming the recipes
+        if not isinstance(self.quantize, str) or self.quantize not in RECIPES:  # the recipes of this model kind
+            raise ConfigError(f"recipe {self.quantize!r} is unknown; available: "
+                              f"{', '.join(recipes_for(LLM if self.llm else ENCODER))}")
+        recipe = get_recipe(self.quantize)
         if self.llm:
             if self.quantize not in recipes_for(LLM):
                 raise ConfigError(f"recipe {self.quantize!r} is not available for {TEXT_GENERATION}; available: "
@@ -197,6 +201,7 @@ class _Stages:
         self.peak_rss: dict[str, int] = {}  # peak RSS of the process so far, after each stage (monotone)
 
     def done(self, stage: str, note: str = "") -> None:
+        check_signals()  # a Ctrl-C or SIGTERM that a library callback swallowed stops the run between stages
         now = time.perf_counter()
         self.seconds[stage] = round(now - self._last, 1)
         self.peak_rss[stage] = peak_rss()
@@ -213,6 +218,20 @@ def peak_rss() -> int:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 
 
+def _source_bytes(model) -> int:
+    """The model's size on disk (the .gguf file, or the files of the folder): the export's size, about, checked
+    against the free disk before any work (an fp32 export of fp32 weights is as large; quantized ones are smaller)."""
+    if model is None or not isinstance(model, (str, Path)):
+        return 0
+    path = Path(model).expanduser()
+    try:
+        if path.is_file():
+            return path.stat().st_size
+        return sum(f.stat().st_size for f in path.iterdir() if f.is_file()) if path.is_dir() else 0
+    except OSError:
+        return 0  # an unreadable source is reported by read_source, with its own message
+
+
 def _check_source(source, output_dir: Path) -> None:
     if source.path == output_dir.resolve():
         raise ConfigError(f"OUTPUT_DIR {str(output_dir)!r} is the model folder itself; choose another folder")
@@ -226,7 +245,8 @@ def _export_encoder(model, output_dir, config: ExportConfig, stages: _Stages) ->
     from edgellm.quantize import get_recipe, quantize
     from edgellm.validate import validate
 
-    output_dir = check_output_dir(output_dir, overwrite=config.overwrite)
+    output_dir = check_output_dir(output_dir, overwrite=config.overwrite, source=model,
+                                  needed_bytes=_source_bytes(model))
     source = read_source(model)
     _check_source(source, output_dir)
     convert_config = config.convert_config()
@@ -272,7 +292,8 @@ def _export_llm(model, output_dir, config: ExportConfig, stages: _Stages) -> Exp
     from edgellm.validate import validate
     from edgellm.validate.decoder import eos_token_ids, reference_outputs
 
-    output_dir = check_output_dir(output_dir, overwrite=config.overwrite)
+    output_dir = check_output_dir(output_dir, overwrite=config.overwrite, source=model,
+                                  needed_bytes=_source_bytes(model))
     source = read_decoder_source(model)
     _check_source(source, output_dir)
     tokenizer = load_tokenizer(source)
@@ -283,7 +304,7 @@ def _export_llm(model, output_dir, config: ExportConfig, stages: _Stages) -> Exp
     del reference
     trim_heap()  # its freed weights would stay in RSS next to the runner's packed ones (see trim_heap)
     stages.done("reference")
-    with atomic_output_dir(output_dir, overwrite=config.overwrite) as tmp:
+    with atomic_output_dir(output_dir, overwrite=config.overwrite, source=source.path) as tmp:
         (tmp / MODEL_FILE).write_bytes(edge.content)
         report = validate(edge, model_file=tmp / MODEL_FILE, tokenizer=tokenizer, expected=expected)
         stages.done("validate", "passed" if report.passed else "FAILED")

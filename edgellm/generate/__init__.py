@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any, Iterator, Sequence
 
 from edgellm.errors import ConfigError, ModelFileError
-from edgellm.manifest import MODEL_FILE, TEXT_GENERATION, read_manifest
+from edgellm.manifest import FILES, LITERTLM_FILE, MODEL_FILE, TEXT_GENERATION, read_manifest, verify_files
 from edgellm.generate.runner import MODES, CacheLayout, LlmRunner
 from edgellm.generate.sampling import Sampler, SamplingConfig
 from edgellm.generate.tokenizer import ChatTokenizer
@@ -75,17 +75,23 @@ class Llm:
     """An export folder loaded for generation: runner, tokenizer, special tokens."""
 
     def __init__(self, folder: str | Path, *, num_threads: int = 1, mode: str = "auto",
-                 weight_cache: str | Path | None = None):
+                 weight_cache: str | Path | None = None, verify: bool = True):
+        if not isinstance(verify, bool):
+            raise ConfigError(f"verify must be True or False; got {verify!r}")
         self.folder = Path(folder)
         self.manifest = read_manifest(self.folder)
         if self.manifest.get("task") != TEXT_GENERATION:
             raise ModelFileError(f"{str(self.folder)!r} is a {self.manifest.get('task')!r} export; "
                                  "generate needs one made with --task text-generation")
+        # the files generate reads (model.litertlm is LiteRT-LM's) match edgellm.json's sizes and hashes; a file no
+        # hash vouches for (older export, verify=False) is loaded in a child process first (runtime/probe.py)
+        reads = [name for name in (self.manifest.get(FILES) or {}) if name != LITERTLM_FILE]
+        verified = verify and verify_files(self.folder, self.manifest, names=reads)
         llm = self.manifest.get("llm") or {}
         self.eos_token_ids = frozenset(int(i) for i in llm.get("eos_token_ids", ()))
         self.tokenizer = ChatTokenizer(self.folder, special=llm.get("special_tokens", {}))
         self.runner = LlmRunner(self.folder / self.manifest.get("model_file", MODEL_FILE), num_threads=num_threads,
-                                mode=mode, weight_cache=weight_cache)
+                                mode=mode, weight_cache=weight_cache, safe_load=not verified)
         self.last_stats: GenerationStats | None = None
 
     @property
@@ -152,9 +158,11 @@ class Llm:
 
 
 def load_llm(folder: str | Path, *, num_threads: int = 1, mode: str = "auto",
-             weight_cache: str | Path | None = None) -> Llm:
+             weight_cache: str | Path | None = None, verify: bool = True) -> Llm:
     """An export folder ready to generate. ``mode``: edgellm.generate.runner.MODES; ``weight_cache``: a file for
-    XNNPACK's packed weights (made on the first load, memory-mapped after: faster loads; compiled runner only)."""
+    XNNPACK's packed weights (made on the first load, memory-mapped after: faster loads; compiled runner only).
+    ``verify``: check the files' sizes and sha256 against edgellm.json first (False: for exports edited on
+    purpose; the model is then loaded in a child process first, which a corrupt file can crash instead)."""
     if mode not in MODES:
         raise ConfigError(f"runner mode {mode!r} is unknown; choose one of {', '.join(MODES)}")
-    return Llm(folder, num_threads=num_threads, mode=mode, weight_cache=weight_cache)
+    return Llm(folder, num_threads=num_threads, mode=mode, weight_cache=weight_cache, verify=verify)
