@@ -44,6 +44,18 @@ class MissingDependencyError(EdgeLLMError, ImportError):
     """An optional dependency is not installed; the message names the extra that brings it."""
 
 
+def config_fields(cls, data):
+    """``data`` checked for ``cls(**data)`` (a config dataclass's ``from_dict``): a dict of its field names, else
+    a ConfigError naming the unknown keys and the known ones."""
+    if not isinstance(data, dict):
+        raise ConfigError(f"{cls.__name__}.from_dict takes a dict; got {type(data).__name__}")
+    unknown = sorted(set(data) - set(cls.__dataclass_fields__))
+    if unknown:
+        raise ConfigError(f"unknown {cls.__name__} keys {', '.join(map(repr, unknown))}; known: "
+                          f"{', '.join(cls.__dataclass_fields__)}")
+    return data
+
+
 def require(module: str, extra: str):
     """Import ``module`` or raise MissingDependencyError naming the pip extra that installs it."""
     import importlib

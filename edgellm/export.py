@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable
 
-from edgellm.errors import ConfigError, ValidationError
+from edgellm.errors import ConfigError, ValidationError, config_fields
 from edgellm.manifest import MODEL_FILE, TEXT_GENERATION
 from edgellm.signals import check as check_signals
 from edgellm.quiet import quiet_third_party
@@ -64,6 +64,11 @@ class ExportConfig:
         for name in ("overwrite", "allow_validation_failure"):
             if not isinstance(getattr(self, name), bool):
                 raise ConfigError(f"{name} must be True or False; got {getattr(self, name)!r}")
+        from edgellm.archs import TASKS
+
+        if not isinstance(self.task, str) or (self.task != "auto" and self.task not in TASKS and not self.llm):
+            raise ConfigError(f"task {self.task!r} is unknown; known tasks: auto, {', '.join(TASKS)}, "
+                              f"{TEXT_GENERATION} (causal LMs)")
         if not isinstance(self.quantize, str) or self.quantize not in RECIPES:  # the recipes of this model kind
             raise ConfigError(f"recipe {self.quantize!r} is unknown; available: "
                               f"{', '.join(recipes_for(LLM if self.llm else ENCODER))}")
@@ -134,7 +139,7 @@ class ExportConfig:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "ExportConfig":
-        return cls(**data)
+        return cls(**config_fields(cls, data))
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -9,7 +9,7 @@ from typing import Any
 from edgellm.archs import TASKS, check_task, task_from_architectures
 from edgellm.convert.model import EdgeModel
 from edgellm.convert.source import ModelSource, read_source
-from edgellm.errors import ConfigError, UnsupportedOpError, require
+from edgellm.errors import ConfigError, UnsupportedOpError, config_fields, require
 
 __all__ = ["ConvertConfig", "EdgeModel", "convert", "read_source", "resolve_task"]
 
@@ -65,7 +65,7 @@ class ConvertConfig:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "ConvertConfig":
-        return cls(**data)
+        return cls(**config_fields(cls, data))
 
 
 def resolve_task(source: ModelSource, task: str) -> str:

@@ -13,12 +13,14 @@ through decode, whose logits give the first new token. Time to first token = tha
 
 from __future__ import annotations
 
+import numbers
+import os
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Iterator, Sequence
 
-from edgellm.errors import ConfigError, ModelFileError
+from edgellm.errors import ConfigError, ModelFileError, config_fields
 from edgellm.manifest import FILES, LITERTLM_FILE, MODEL_FILE, TEXT_GENERATION, read_manifest, verify_files
 from edgellm.generate.runner import MODES, CacheLayout, LlmRunner
 from edgellm.generate.sampling import Sampler, SamplingConfig
@@ -38,15 +40,20 @@ class GenerateConfig:
     def __post_init__(self):
         if isinstance(self.max_new_tokens, bool) or not isinstance(self.max_new_tokens, int) or self.max_new_tokens < 1:
             raise ConfigError(f"max_new_tokens must be an integer >= 1; got {self.max_new_tokens!r}")
+        for name in ("chat", "stop_at_eos"):
+            if not isinstance(getattr(self, name), bool):
+                raise ConfigError(f"{name} must be True or False; got {getattr(self, name)!r}")
         if isinstance(self.sampling, dict):
             object.__setattr__(self, "sampling", SamplingConfig.from_dict(self.sampling))
+        if not isinstance(self.sampling, SamplingConfig):
+            raise ConfigError(f"sampling must be a SamplingConfig (or its dict); got {type(self.sampling).__name__}")
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "GenerateConfig":
-        return cls(**data)
+        return cls(**config_fields(cls, data))
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -78,6 +85,8 @@ class Llm:
                  weight_cache: str | Path | None = None, verify: bool = True):
         if not isinstance(verify, bool):
             raise ConfigError(f"verify must be True or False; got {verify!r}")
+        if not isinstance(folder, (str, os.PathLike)):
+            raise ConfigError(f"folder must be a path (str or pathlib.Path); got {type(folder).__name__}")
         self.folder = Path(folder)
         self.manifest = read_manifest(self.folder)
         if self.manifest.get("task") != TEXT_GENERATION:
@@ -106,6 +115,10 @@ class Llm:
     def tokens(self, prompt_ids: Sequence[int], config: GenerateConfig = GenerateConfig()) -> Iterator[int]:
         """Yield new token ids (the end-of-sequence token is not yielded); stats land in ``last_stats``."""
         prompt_ids = list(prompt_ids)
+        if not all(isinstance(i, numbers.Integral) and not isinstance(i, bool) for i in prompt_ids):
+            raise ConfigError("prompt_ids must be token ids (integers); encode text with Llm.encode_prompt, or "
+                              "call Llm.generate with the text")
+        _check_config(config)
         cache = self.layout.cache_length
         if not prompt_ids:
             raise ConfigError("the prompt is empty; give at least one token of text")
@@ -142,6 +155,9 @@ class Llm:
 
     def generate(self, prompt: str, config: GenerateConfig = GenerateConfig()) -> Iterator[str]:
         """Yield text pieces as they are decoded (a piece may hold several tokens, or wait for a whole character)."""
+        if not isinstance(prompt, str):
+            raise ConfigError(f"prompt must be a str; got {type(prompt).__name__}")
+        _check_config(config)
         ids: list[int] = []
         shown = ""
         for token in self.tokens(self.encode_prompt(prompt, chat=config.chat), config):
@@ -155,6 +171,12 @@ class Llm:
         text = self.tokenizer.decode(ids)
         if len(text) > len(shown):
             yield text[len(shown):]
+
+
+def _check_config(config) -> None:
+    if not isinstance(config, GenerateConfig):
+        raise ConfigError(f"config must be a GenerateConfig (GenerateConfig.from_dict makes one from a dict); got "
+                          f"{type(config).__name__}")
 
 
 def load_llm(folder: str | Path, *, num_threads: int = 1, mode: str = "auto",

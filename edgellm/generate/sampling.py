@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from edgellm.errors import ConfigError
+from edgellm.errors import ConfigError, config_fields
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -64,7 +64,7 @@ class SamplingConfig:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "SamplingConfig":
-        return cls(**data)
+        return cls(**config_fields(cls, data))
 
 
 class Sampler:

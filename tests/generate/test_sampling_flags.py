@@ -22,3 +22,18 @@ def test_no_flag_is_greedy_and_temperature_samples():
 def test_bad_flag_combinations(flags, match):
     with pytest.raises(ConfigError, match=match):
         SamplingConfig.from_flags(**flags)
+
+
+def test_llm_inputs_are_checked(tiny_llm_export):
+    from edgellm import GenerateConfig, load_llm
+
+    llm = load_llm(tiny_llm_export[1])
+    with pytest.raises(ConfigError, match="prompt must be a str; got NoneType"):
+        list(llm.generate(None))
+    with pytest.raises(ConfigError, match="config must be a GenerateConfig"):
+        list(llm.generate("hi", {"max_new_tokens": 3}))
+    with pytest.raises(ConfigError, match=r"prompt_ids must be token ids \(integers\)"):
+        list(llm.tokens(["hi"]))
+    import numpy as np
+
+    assert len(list(llm.tokens(np.array([1, 7, 9]), GenerateConfig(max_new_tokens=2, stop_at_eos=False)))) == 2
