@@ -42,19 +42,23 @@ def test_int8_full_is_integer_between_ops(full_export):
         for i in [*op["inputs"], *op["outputs"]]:
             if i >= 0 and tensors[i]["dtype"] == np.float32:
                 raise AssertionError(f"{op['op_name']} touches float tensor {tensors[i]['name']}")
-    for op in ops:
-        if op["op_name"] in ("FULLY_CONNECTED", "BATCH_MATMUL"):
-            assert tensors[op["inputs"][0]]["dtype"] in (np.int8, np.int16)
-            assert tensors[op["inputs"][1]]["dtype"] in (np.int8, np.int16)
+    matmuls = [op for op in ops if op["op_name"] in ("FULLY_CONNECTED", "BATCH_MATMUL")]
+    assert matmuls  # (an empty loop would check nothing)
+    for op in matmuls:
+        assert tensors[op["inputs"][0]]["dtype"] in (np.int8, np.int16)
+        assert tensors[op["inputs"][1]]["dtype"] in (np.int8, np.int16)
+    dequantized = set()
     for op in ops:
         if op["op_name"] == "DEQUANTIZE" and tensors[op["inputs"][0]]["dtype"] != np.int8:  # not a constant table
             (out,) = op["outputs"]
-            if out in outputs:
-                assert m["quantization"]["io_type"] == "float"  # the I/O dequantize
-            else:  # no activation goes back to float inside the graph
+            if out not in outputs:  # no activation goes back to float inside the graph
                 raise AssertionError(f"activation dequantized to float: {tensors[out]['name']}")
-    if m["quantization"]["io_type"] == "int8":
-        assert all(o["dtype"] == "int8" for o in m["outputs"])
+            dequantized.add(out)
+    io_type = m["quantization"]["io_type"]
+    assert io_type == full_export.name
+    # float I/O: each output is dequantized at the end; int8 I/O: none is, and the manifest says int8
+    assert dequantized == (outputs if io_type == "float" else set())
+    assert all((o["dtype"] == "int8") == (io_type == "int8") for o in m["outputs"])
 
 
 def test_outlier_channel_scaling_replaces_the_16x8_projections(tiny_bert):
