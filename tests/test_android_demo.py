@@ -7,6 +7,7 @@ code against real exports, with the model itself run by ai-edge-litert in a chil
 (android_demo/tools/litert_bridge.py), and compare with `tokenizers` and `edgellm generate`.
 """
 
+import json
 import re
 import subprocess
 import sys
@@ -178,4 +179,7 @@ def test_kotlin_llm_chats_with_smollm2(jvm_classpath, smollm2_int8_export):
     python = python_generate(smollm2_int8_export, prompts, chat=True, max_new_tokens=24)
     for k, p in zip(kotlin, python):
         assert (k["prompt_ids"], k["new_ids"], k["text"]) == (p["prompt_ids"], p["new_ids"], p["text"])
-    assert "Paris" in kotlin[0]["text"]
+    # the answer itself sits on a near tie that the CPU's int8 kernels decide (see test_smollm2_gguf_int8_dynamic):
+    # either it is right or validation reported the tie
+    near_ties = json.loads((smollm2_int8_export / "edgellm.json").read_text())["validation"]["metrics"]["chat_near_ties"]
+    assert "Paris" in kotlin[0]["text"] or prompts[0] in near_ties, kotlin[0]["text"]

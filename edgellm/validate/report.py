@@ -24,6 +24,10 @@ class Tolerance:
     min_cosine: float | None = None  # encoders: every output's mean cosine
     min_greedy_match: float | None = None  # LLMs: every prompt's greedy match (1.0 = identical tokens)
     max_perplexity_ratio: float | None = None  # LLMs: held-text perplexity, export / PyTorch
+    # LLMs with a chat template: teacher-forced on PyTorch's own greedy chat replies (whatever the export's greedy
+    # text does after a near tie), the share of positions with the same top-1 and the mean KL(PyTorch || export)
+    min_chat_top1: float | None = None
+    max_chat_kl: float | None = None
 
     def to_dict(self) -> dict[str, float]:
         return {f.name: getattr(self, f.name) for f in fields(self) if getattr(self, f.name) is not None}
@@ -40,15 +44,18 @@ TOLERANCES: Mapping[tuple[str, str], Tolerance] = MappingProxyType({
     (_E, "int16x8"): Tolerance(min_cosine=0.995, min_top1=0.95),
     # integer-only graph: all-MiniLM-L6-v2 measured 0.993 (benchmarks/full_integer.py)
     (_E, "int8-full"): Tolerance(min_cosine=0.99, min_top1=0.90),
-    (_L, "fp32"): Tolerance(min_greedy_match=1.0, min_top1=0.99, max_perplexity_ratio=1.001),
-    (_L, "fp16"): Tolerance(min_greedy_match=0.0, min_top1=0.97, max_perplexity_ratio=1.01),
+    (_L, "fp32"): Tolerance(min_greedy_match=1.0, min_top1=0.99, max_perplexity_ratio=1.001, min_chat_top1=0.99,
+                            max_chat_kl=0.001),
+    (_L, "fp16"): Tolerance(min_greedy_match=0.0, min_top1=0.97, max_perplexity_ratio=1.01, min_chat_top1=0.97),
     # int8 per-channel weights: 1.004 / 96% in a PyTorch simulation on SmolLM2; dynamic activations add a little.
-    # Greedy text may fork early on a near tie, so it is recorded, not gated.
-    (_L, "int8-dynamic"): Tolerance(min_greedy_match=0.0, min_top1=0.90, max_perplexity_ratio=1.05),
+    # Greedy text may fork early on a near tie, so it is recorded, not gated. Chat, teacher-forced: SmolLM2-135M
+    # measured top-1 0.972 and KL 0.0066 on an AVX-512 VNNI CPU (whose kernels fork its France reply at a 0.08 tie).
+    (_L, "int8-dynamic"): Tolerance(min_greedy_match=0.0, min_top1=0.90, max_perplexity_ratio=1.05,
+                                    min_chat_top1=0.90, max_chat_kl=0.03),
     # int4 from float weights (GPTQ on OCTAV-clipped block scales, down_proj int8): SmolLM2 with its Q4_1 grids
     # ignored measured 1.135 / 79.7% (benchmarks/experiments/llm_int4_float.py; round to nearest 1.269 / 74.2%); the bar
     # catches a broken recipe, not a good one.
-    (_L, "int4"): Tolerance(min_greedy_match=0.0, min_top1=0.65, max_perplexity_ratio=1.35),
+    (_L, "int4"): Tolerance(min_greedy_match=0.0, min_top1=0.65, max_perplexity_ratio=1.35, min_chat_top1=0.65),
     # int4 where every 4-bit layer carries a GGUF file's own Q4_0/Q4_1 grid (edgellm.quantize.int4): the weights
     # are the file's, so what differs from the float reference is XNNPACK's int8 rounding of the activations at
     # run time (per token row, as in int8-dynamic), the int8 LM head and the bfloat16 block scales. SmolLM2-135M
@@ -98,10 +105,17 @@ class ValidationReport:
             m = self.metrics
             chat = (f", chat {m['greedy_chat_match_mean']:.3f} (min {m['greedy_chat_match_min']:.3f}, "
                     f"{len(m['greedy_chat'])} prompts)" if m.get("greedy_chat") else "")
+            forced = ""
+            if m.get("greedy_chat") and "chat_top1" in m:
+                ties = m.get("chat_near_ties") or []
+                forced = (f"; chat teacher-forced top-1 {m['chat_top1']:.3f}, KL {m['chat_kl']:.4f} (worst: "
+                          f"{m['chat_worst']!r})" + (f"; near tie at the first token, reported not gated: "
+                                                     f"{', '.join(repr(t) for t in ties)}" if ties else ""))
             return (f"validation {verdict} [{self.recipe}] greedy match {m['greedy_match_mean']:.3f} "
                     f"(min {m['greedy_match_min']:.3f}, {m['greedy_tokens']} tokens x {len(m['greedy'])} prompts"
                     f"{chat}), top-1 {m['top1']:.3f}, perplexity {m['perplexity']:.3f} vs "
-                    f"{m['reference_perplexity']:.3f} (x{m['perplexity_ratio']:.4f}, {m['held_tokens']} held tokens)")
+                    f"{m['reference_perplexity']:.3f} (x{m['perplexity_ratio']:.4f}, {m['held_tokens']} held tokens)"
+                    f"{forced}")
         parts = []
         for name, m in self.metrics.items():
             top1 = f", top-1 {m['top1']:.3f}" if "top1" in m else ""

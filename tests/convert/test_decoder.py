@@ -204,8 +204,10 @@ def test_validation_with_precomputed_reference_outputs_matches(tiny):
     # no chat template: no chat entry (the other keys are unchanged)
     tokenizer.chat_template = None
     plain = validate_decoder(edge, out / "model.tflite", tokenizer)
-    assert not {"greedy_chat", "greedy_chat_match_mean", "greedy_chat_match_min"} & set(plain.metrics)
-    assert {k: v for k, v in own.metrics.items() if not k.startswith("greedy_chat")} == plain.metrics
+    chat_keys = {"greedy_chat", "greedy_chat_match_mean", "greedy_chat_match_min", "chat_top1", "chat_kl",
+                 "chat_worst", "chat_near_ties", "near_tie_margin"}
+    assert not chat_keys & set(plain.metrics) and chat_keys <= set(own.metrics)
+    assert {k: v for k, v in own.metrics.items() if k not in chat_keys} == plain.metrics
     assert "chat" not in plain.summary()
 
 
@@ -364,7 +366,12 @@ def test_smollm2_gguf_int8_dynamic(smollm2_int8_export):
 
     text = "".join(load_llm(out).generate("What is the capital of France?", GenerateConfig(chat=True,
                                                                                            max_new_tokens=16)))
-    assert "Paris" in text
+    # Kernel-independent budgets (teacher-forced on PyTorch's own chat replies), then the answer: PyTorch's first
+    # token of the France reply leads its runner-up by 0.08 logits, a near tie that int8 kernels decide differently
+    # on AVX2 and AVX-512 VNNI; validation must then report it, never call a wrong first token a pass silently.
+    metrics = m["validation"]["metrics"]
+    assert metrics["chat_top1"] >= 0.9 and metrics["chat_kl"] <= 0.03
+    assert "Paris" in text or "What is the capital of France?" in metrics["chat_near_ties"], text
 
 
 @pytest.mark.parametrize("model_type", ["gemma2", "gemma3_text", "gpt2"])
