@@ -129,6 +129,9 @@ def _add_export(sub: argparse._SubParsersAction) -> None:
                         "first (SmoothQuant; int4 by powers of two per block of 32, which keep 4-bit grids exact; "
                         "llama, mistral, qwen2, qwen3). Default: on where it applies; --no-smooth turns it off, "
                         "--smooth makes it an error where it does not apply")
+    p.add_argument("--quiz", default=None, metavar="FILE",
+                   help="text-generation: validation's quiz, one JSON object a line {question, answers, match, kind} "
+                   "(default: the packaged 50-question quiz, asked through the chat template)")
     p.add_argument("--smooth-alpha", type=float, default=None, metavar="A",
                    help="share of each activation range smoothing moves into the weights, 0..1 (asks for "
                         "--smooth). Default: int8-dynamic 0.5, int4 0.25")
@@ -156,8 +159,8 @@ def _add_bench(sub: argparse._SubParsersAction) -> None:
     from edgellm.bench.config import ACCELERATORS, FORMATS, BenchConfig
 
     d = BenchConfig()
-    p = sub.add_parser(
-        "bench",
+    p = _add_parser(
+        sub, "bench",
         help="time LiteRT models (.tflite or export folders) with the interpreter and XNNPACK",
         description="Time each PATH at each thread count: init, first invoke, warm-up, steady-state latency "
         "(p50/p90/p99, mean, std, min, max), inferences/s, peak RSS, XNNPACK partitions. Export folders run on "

@@ -55,6 +55,7 @@ class ExportConfig:
     # where it applies and was measured; True: asked for, an error where it does not apply; False: off.
     smooth: bool | None = None
     smooth_alpha: float | None = None  # the share of each range moved into the weights; given, it asks for smooth
+    quiz: str | None = None  # validation's quiz file (edgellm/validate/quiz.py format); None: the packaged one
 
     def __post_init__(self):
         from edgellm.calibrate import RangeConfig
@@ -80,6 +81,10 @@ class ExportConfig:
             from edgellm.quantize.decoder import check_smoothing
 
             check_smoothing(self.quantize, self.smooth, self.smooth_alpha)
+            if self.quiz is not None:
+                from edgellm.validate.quiz import load_quiz
+
+                load_quiz(self.quiz)  # a bad quiz file fails before any work
             resolved = self.decoder_config()
             object.__setattr__(self, "prefill_lengths", resolved.prefill_lengths)
             object.__setattr__(self, "decode_windows", resolved.decode_windows)
@@ -87,8 +92,9 @@ class ExportConfig:
         if self.quantize not in recipes_for(ENCODER):
             raise ConfigError(f"--quantize {self.quantize} is for --task text-generation (decoder LLMs); encoder "
                               f"tasks take {', '.join(recipes_for(ENCODER))}")
-        if self.smooth is not None or self.smooth_alpha is not None:
-            raise ConfigError("--smooth and --smooth-alpha are for --task text-generation (decoder LLMs); drop them")
+        if self.smooth is not None or self.smooth_alpha is not None or self.quiz is not None:
+            raise ConfigError("--smooth, --smooth-alpha and --quiz are for --task text-generation (decoder LLMs); "
+                              "drop them")
         self.convert_config()
         if self.calibration_data is not None and not recipe.needs_calibration:
             raise ConfigError(f"--calibration-data is only used by the static recipes "
@@ -304,7 +310,7 @@ def _export_llm(model, output_dir, config: ExportConfig, stages: _Stages) -> Exp
     tokenizer = load_tokenizer(source)
     edge = _convert_and_quantize(source, tokenizer, config, stages)
     reference = load_reference(source)
-    expected = reference_outputs(reference, tokenizer, config.cache_length)
+    expected = reference_outputs(reference, tokenizer, config.cache_length, quiz=config.quiz)
     generation_config, eos_ids = reference.generation_config, eos_token_ids(reference, tokenizer)
     del reference
     trim_heap()  # its freed weights would stay in RSS next to the runner's packed ones (see trim_heap)

@@ -35,6 +35,8 @@ HELD_TEXT = Path(__file__).resolve().parents[1] / "calibrate" / "data" / "en_eva
 # there is below this: then the choice is a near tie that any rounding (and each CPU's int8 kernels round
 # differently) may flip, and it is reported (chat_near_ties) instead of gated.
 NEAR_TIE_MARGIN = 0.5
+QUIZ_REPLY_TOKENS = 24  # each quiz answer: greedy, up to an end-of-sequence token or this many tokens
+QUIZ_SLACK = 2  # the export passes with at most this many quiz answers fewer right than PyTorch's
 
 
 def torch_greedy(model, prompt_ids: Sequence[int], n: int) -> list[int]:
@@ -84,6 +86,11 @@ class ReferenceOutputs:
     # per chat prompt, PyTorch's logits predicting each token of its own greedy reply (cut after its end-of-sequence
     # token), teacher-forced: what the export's logits are compared with, whatever its own greedy text does
     chat_logits: tuple[np.ndarray, ...] = field(default=(), repr=False)
+    # the quiz (quiz.py) through the chat template, and PyTorch's greedy answers; quiz_skipped says why there is none
+    quiz: tuple = ()
+    quiz_prompt_ids: tuple[tuple[int, ...], ...] = ()
+    quiz_answers: tuple[tuple[int, ...], ...] = ()
+    quiz_skipped: str | None = None
 
 
 def chat_prompt_ids(tokenizer, prompts: Sequence[str]) -> tuple[tuple[int, ...], ...]:
@@ -145,8 +152,11 @@ def _matched(want: Sequence[int], got: Sequence[int], stop: Sequence[int] = ()) 
 
 
 def reference_outputs(reference, tokenizer, cache_length: int, *, greedy_tokens: int = 32, held_tokens: int = 128,
-                      prompts: Sequence[str] = GREEDY_PROMPTS, chat_prompts: Sequence[str] = CHAT_PROMPTS
-                      ) -> ReferenceOutputs:
+                      prompts: Sequence[str] = GREEDY_PROMPTS, chat_prompts: Sequence[str] = CHAT_PROMPTS,
+                      quiz: str | Path | None = None) -> ReferenceOutputs:
+    """What an export is compared with, from the PyTorch model. ``quiz``: a quiz file (quiz.py's format); None
+    takes the packaged one, skipped (and said so) when the model has no chat template or the KV cache is too short
+    for it, where a given file is an error."""
     torch = require("torch", "convert")
     greedy_tokens = min(greedy_tokens, cache_length // 2)
     prompt_ids = tuple(tuple(tokenizer(p)["input_ids"])[: cache_length - greedy_tokens] for p in prompts)
@@ -164,10 +174,34 @@ def reference_outputs(reference, tokenizer, cache_length: int, *, greedy_tokens:
     ids = tuple(tokenizer(text)["input_ids"])[: min(held_tokens, cache_length)]
     with torch.no_grad():
         logits = reference(torch.tensor([ids])).logits[0].float().numpy()  # [N, V]
+    items, quiz_ids, quiz_answers, quiz_skipped = _quiz_reference(reference, tokenizer, cache_length, quiz, stop_ids)
     return ReferenceOutputs(greedy_tokens=greedy_tokens, prompt_ids=prompt_ids, greedy=greedy, held_ids=ids,
                             logits=logits, chat_prompts=tuple(chat_prompts) if chat_ids else (),
                             chat_prompt_ids=chat_ids, chat_greedy=chat_greedy, stop_ids=stop_ids,
-                            chat_logits=tuple(chat_logits))
+                            chat_logits=tuple(chat_logits), quiz=items, quiz_prompt_ids=quiz_ids,
+                            quiz_answers=quiz_answers, quiz_skipped=quiz_skipped)
+
+
+def _quiz_reference(reference, tokenizer, cache_length: int, quiz, stop_ids):
+    """(items, prompt ids, PyTorch's greedy answers, why skipped or None)."""
+    from edgellm.errors import ConfigError
+    from edgellm.validate.quiz import check_fits, load_quiz
+
+    items = load_quiz(quiz)
+    ids = chat_prompt_ids(tokenizer, [item.question for item in items])
+    if not ids:
+        if quiz is not None:
+            raise ConfigError(f"the quiz {str(quiz)!r} is asked through the chat template, which this model lacks; "
+                              "drop --quiz")
+        return (), (), (), "the model has no chat template"
+    try:
+        check_fits(items, [len(i) for i in ids], QUIZ_REPLY_TOKENS, cache_length)
+    except ConfigError as e:
+        if quiz is not None:
+            raise
+        return (), (), (), f"the KV cache is too short for the packaged quiz ({e})"
+    answers = tuple(_until_stop(torch_greedy(reference, q, QUIZ_REPLY_TOKENS), stop_ids) for q in ids)
+    return items, ids, answers, None
 
 
 def validate_decoder(candidate, model_path: str | Path, tokenizer, *, greedy_tokens: int = 32,
@@ -205,6 +239,7 @@ def validate_decoder(candidate, model_path: str | Path, tokenizer, *, greedy_tok
                             "top1": float(same.mean()), "kl": float(kl.mean()),
                             "first_token_same": bool(same[0]), "first_token_margin": _margin(ref[0]),
                             "reference": want, "export": got})
+    quiz = _quiz(runner, tokenizer, expected)
     ids, ref_logits = list(expected.held_ids), expected.logits
     runner.reset()
     got_logits = np.stack([runner.decode(t, position=i).copy() for i, t in enumerate(ids)])  # [N, V]
@@ -231,15 +266,38 @@ def validate_decoder(candidate, model_path: str | Path, tokenizer, *, greedy_tok
                         "near_tie_margin": NEAR_TIE_MARGIN,
                         "chat_near_ties": [g["prompt"] for g in greedy_chat if not g["first_token_same"]
                                            and g["first_token_margin"] < NEAR_TIE_MARGIN]})
+    metrics["quiz"] = quiz
     failures = judge(metrics, tolerance)
     return ValidationReport(passed=not failures, recipe=candidate.recipe, tolerance=tolerance, metrics=metrics,
                             failures=failures, kind=LLM)
+
+
+def _quiz(runner, tokenizer, expected: ReferenceOutputs) -> dict:
+    """The export's greedy answers to the quiz, scored beside PyTorch's."""
+    from edgellm.validate.quiz import score
+
+    if expected.quiz_skipped is not None:
+        return {"skipped": expected.quiz_skipped}
+    ours = [_until_stop(runner_greedy(runner, list(q), QUIZ_REPLY_TOKENS), expected.stop_ids)
+            for q in expected.quiz_prompt_ids]
+    text = [tokenizer.decode(list(a), skip_special_tokens=True) for a in ours]
+    reference_text = [tokenizer.decode(list(a), skip_special_tokens=True) for a in expected.quiz_answers]
+    got, want = score(text, expected.quiz), score(reference_text, expected.quiz)
+    return {"correct": got["correct"], "reference_correct": want["correct"], "total": got["total"],
+            "slack": QUIZ_SLACK, "reply_tokens": QUIZ_REPLY_TOKENS,
+            "differs": [{"question": item.question, "reference": r, "export": t, "export_correct": g}
+                        for item, r, t, g, w in zip(expected.quiz, reference_text, text, got["per_item"],
+                                                    want["per_item"]) if g != w]}
 
 
 def judge(metrics: dict, tolerance: Tolerance) -> tuple[str, ...]:
     """Why ``metrics`` (as validate_decoder computes them) fail ``tolerance``; () when they pass. A chat reply that
     leaves PyTorch's from its first token fails unless PyTorch's own margin there is a near tie (NEAR_TIE_MARGIN)."""
     failures = []
+    quiz = metrics.get("quiz") or {}
+    if "correct" in quiz and quiz["correct"] < quiz["reference_correct"] - quiz["slack"]:
+        failures.append(f"quiz {quiz['correct']}/{quiz['total']} right, more than {quiz['slack']} below PyTorch's "
+                        f"{quiz['reference_correct']}")
     greedy_chat = metrics.get("greedy_chat") or []
     for g in greedy_chat:
         if not g["first_token_same"] and g["first_token_margin"] >= NEAR_TIE_MARGIN:

@@ -111,6 +111,9 @@ class ValidationReport:
                 forced = (f"; chat teacher-forced top-1 {m['chat_top1']:.3f}, KL {m['chat_kl']:.4f} (worst: "
                           f"{m['chat_worst']!r})" + (f"; near tie at the first token, reported not gated: "
                                                      f"{', '.join(repr(t) for t in ties)}" if ties else ""))
+            quiz = m.get("quiz") or {}
+            if "correct" in quiz:
+                forced += f"; quiz {quiz['correct']}/{quiz['total']} vs PyTorch {quiz['reference_correct']}"
             return (f"validation {verdict} [{self.recipe}] greedy match {m['greedy_match_mean']:.3f} "
                     f"(min {m['greedy_match_min']:.3f}, {m['greedy_tokens']} tokens x {len(m['greedy'])} prompts"
                     f"{chat}), top-1 {m['top1']:.3f}, perplexity {m['perplexity']:.3f} vs "
