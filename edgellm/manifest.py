@@ -79,7 +79,7 @@ def file_digests(folder: str | os.PathLike) -> dict[str, dict[str, Any]]:
         name = file.relative_to(folder).as_posix()
         if name == MANIFEST or any(part.startswith(".") for part in Path(name).parts):
             continue
-        out[name] = {"size": file.stat().st_size, "sha256": _sha256(file)}
+        out[name] = {"size": file.stat().st_size, "sha256": sha256_file(file)}
     return out
 
 
@@ -114,7 +114,7 @@ def verify_files(folder: str | os.PathLike, manifest: dict[str, Any], *,
             if size != expected.get("size"):
                 raise ModelFileError(f"{name}: {size} bytes, {MANIFEST} says {expected.get('size')}: the file was "
                                      "changed or cut short after export; re-export it, or pass --no-verify")
-            if _sha256(file) != expected.get("sha256"):
+            if sha256_file(file) != expected.get("sha256"):
                 raise ModelFileError(f"{name}: sha256 differs from {MANIFEST}: the file was changed after export; "
                                      "re-export it, or pass --no-verify")
         except OSError as e:
@@ -122,7 +122,8 @@ def verify_files(folder: str | os.PathLike, manifest: dict[str, Any], *,
     return True
 
 
-def _sha256(file: Path) -> str:
+def sha256_file(file: Path) -> str:
+    """The file's sha256 (hex), read in 1 MiB blocks."""
     h = hashlib.sha256()
     with file.open("rb") as fh:
         for block in iter(lambda: fh.read(1 << 20), b""):

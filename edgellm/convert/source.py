@@ -6,7 +6,6 @@ config.json, an unsupported model_type, truncated weights, a sentence-transforme
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from dataclasses import dataclass, field
@@ -15,6 +14,7 @@ from typing import Any
 
 from edgellm.archs import ArchSpec, get_arch
 from edgellm.errors import MissingDependencyError, ModelFileError, UnsupportedArchitectureError, require
+from edgellm.manifest import sha256_file
 
 WEIGHT_PATTERNS = ("*.safetensors", "pytorch_model*.bin")
 _POOLING_MODES = ("cls_token", "mean_tokens", "max_tokens", "mean_sqrt_len_tokens")
@@ -52,7 +52,7 @@ class ModelSource:
         return n
 
     def weight_sha256(self) -> dict[str, str]:
-        return {f.name: _sha256(f) for f in self.weight_files}
+        return {f.name: sha256_file(f) for f in self.weight_files}
 
 
 def default_model_path() -> Path:
@@ -199,9 +199,3 @@ def _pooling_mode(folder: Path) -> str:
     return modes[0]
 
 
-def _sha256(file: Path) -> str:
-    h = hashlib.sha256()
-    with file.open("rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()

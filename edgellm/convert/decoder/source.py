@@ -7,7 +7,6 @@ download fails here in a second with a one-line error instead of deep inside tra
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -15,6 +14,7 @@ from typing import Any
 from edgellm.archs.decoders import DecoderSpec, get_decoder
 from edgellm.convert.source import check_readable, check_safetensors, read_config
 from edgellm.errors import ModelFileError, require
+from edgellm.manifest import sha256_file
 
 WEIGHT_PATTERNS = ("*.safetensors", "pytorch_model*.bin")
 # llama.cpp's general.architecture -> HF model_type, where they differ
@@ -64,14 +64,7 @@ class DecoderSource:
         return ()
 
     def weight_sha256(self) -> dict[str, str]:
-        out = {}
-        for f in self.weight_files():
-            h = hashlib.sha256()
-            with f.open("rb") as fh:
-                for block in iter(lambda: fh.read(1 << 20), b""):
-                    h.update(block)
-            out[f.name] = h.hexdigest()
-        return out
+        return {f.name: sha256_file(f) for f in self.weight_files()}
 
 
 def is_gguf(path: str | Path | None) -> bool:
