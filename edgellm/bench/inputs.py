@@ -161,13 +161,9 @@ class _Tokenizer:
     """The folder's tokenizer.json through the ``tokenizers`` package (Rust, no torch), padded by hand."""
 
     def __init__(self, folder: Path, manifest: dict | None):
-        import tokenizers  # ImportError handled by the caller
+        from edgellm.generate.tokenizer import read_tokenizer_json
 
-        path = folder / "tokenizer.json"
-        try:
-            self.tok = tokenizers.Tokenizer.from_file(str(path))
-        except Exception as e:  # noqa: BLE001  the Rust side raises a bare Exception for any parse error
-            raise ModelFileError(f"{path} could not be read by tokenizers ({e}); re-export the folder") from None
+        self.tok = read_tokenizer_json(folder / "tokenizer.json")
         self.tok.no_padding()
         self.tok.no_truncation()
         cfg = (manifest or {}).get("tokenizer") or {}

@@ -14,6 +14,18 @@ from typing import Any, Sequence
 from edgellm.errors import MissingDependencyError, ModelFileError
 
 
+def read_tokenizer_json(file: Path):
+    """An export's tokenizer.json as a ``tokenizers.Tokenizer`` (Rust, no torch): how the runtime side reads it."""
+    try:
+        from tokenizers import Tokenizer
+    except ImportError as e:
+        raise MissingDependencyError("reading the export's tokenizer needs tokenizers: pip install 'edgellm[llm]'") from e
+    try:
+        return Tokenizer.from_file(str(file))
+    except Exception as e:  # noqa: BLE001  the Rust library raises a bare Exception for a bad file
+        raise ModelFileError(f"{file} could not be read by tokenizers ({e}); re-run `edgellm export`") from None
+
+
 class ChatTokenizer:
     def __init__(self, folder: str | Path, *, special: dict[str, Any]):
         folder = Path(folder)
@@ -21,14 +33,7 @@ class ChatTokenizer:
         if not file.is_file():
             raise ModelFileError(f"{str(folder)!r} has no tokenizer.json; re-run `edgellm export` on a model folder "
                                  "that has its tokenizer files")
-        try:
-            from tokenizers import Tokenizer
-        except ImportError as e:
-            raise MissingDependencyError("edgellm generate needs tokenizers: pip install 'edgellm[llm]'") from e
-        try:
-            self._tok = Tokenizer.from_file(str(file))
-        except Exception as e:  # noqa: BLE001  the Rust library raises a bare Exception for a bad file
-            raise ModelFileError(f"{str(file)!r} could not be read by tokenizers ({e}); re-run `edgellm export`") from e
+        self._tok = read_tokenizer_json(file)
         self.special = special
         self.chat_template = _chat_template(folder)
 
