@@ -45,11 +45,9 @@ def read_manifest(folder: str | os.PathLike) -> dict[str, Any]:
 
 def write_manifest(folder: str | os.PathLike, manifest: dict[str, Any]) -> Path:
     """Write edgellm.json into ``folder`` at once (temporary file, then rename)."""
-    file = Path(folder) / MANIFEST
-    tmp = file.with_name(f".{MANIFEST}.partial")
-    tmp.write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
-    os.replace(tmp, file)
-    return file
+    from edgellm.files import write_atomically
+
+    return write_atomically(Path(folder) / MANIFEST, json.dumps(manifest, indent=2) + "\n")
 
 
 def task_of(path: str | os.PathLike) -> str | None:

@@ -343,9 +343,9 @@ def render_inspect(report, fmt: str) -> str:
 def write_output(path: str, text: str, *, overwrite: bool) -> None:
     """Write ``text`` to ``path`` atomically (temp file + rename); refuse to replace a file without overwrite."""
     import os
-    import tempfile
 
     from edgellm.errors import ConfigError
+    from edgellm.files import write_atomically
 
     if not isinstance(overwrite, bool):
         raise ConfigError(f"overwrite must be True or False; got {overwrite!r}")
@@ -359,14 +359,6 @@ def write_output(path: str, text: str, *, overwrite: bool) -> None:
     if not os.access(folder, os.W_OK | os.X_OK):
         raise ConfigError(f"cannot write {path}: folder {folder} is not writable; choose another --output")
     try:
-        fd, tmp = tempfile.mkstemp(prefix=".edgellm-", dir=folder)
+        write_atomically(path, text if text.endswith("\n") else text + "\n")
     except OSError as e:
         raise ConfigError(f"cannot write {path}: {e.strerror or e}; choose another --output") from e
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text if text.endswith("\n") else text + "\n")
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise

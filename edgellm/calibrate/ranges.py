@@ -28,7 +28,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import tempfile
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -37,6 +36,7 @@ from typing import Any
 import numpy as np
 
 from edgellm.errors import CalibrationError, ConfigError
+from edgellm.files import write_atomically
 
 KINDS = ("minmax", "percentile", "mse")
 STATS_FORMAT = "edgellm-calibration-stats"
@@ -503,15 +503,7 @@ def save_stats(path: str | os.PathLike, stats: Mapping[str, TensorStats], *, ove
     }
     text = json.dumps(doc, allow_nan=False, indent=1)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    return write_atomically(path, text)
 
 
 def load_stats(path: str | os.PathLike) -> dict[str, TensorStats]:
