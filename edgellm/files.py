@@ -18,7 +18,7 @@ def write_atomically(path: str | os.PathLike, data: bytes | str) -> Path:
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data.encode("utf-8") if isinstance(data, str) else data)
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes it 0600; the file is as readable as any other
+        os.chmod(tmp, 0o666 & ~umask())  # mkstemp makes it 0600; the file is as readable as any other
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -26,7 +26,7 @@ def write_atomically(path: str | os.PathLike, data: bytes | str) -> Path:
     return path
 
 
-def _umask() -> int:
+def umask() -> int:
     mask = os.umask(0)
     os.umask(mask)
     return mask

@@ -18,6 +18,7 @@ import tempfile
 from pathlib import Path
 from typing import Iterator
 
+from edgellm.files import umask
 from edgellm.errors import ConfigError, ModelFileError
 from edgellm.manifest import MANIFEST, read_manifest
 from edgellm.signals import check
@@ -99,7 +100,7 @@ def atomic_output_dir(path: str | Path, *, overwrite: bool, source: str | Path |
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.partial-", dir=path.parent))
     try:
-        tmp.chmod(0o777 & ~_umask())  # mkdtemp makes it 0700; an export folder is as readable as any other
+        tmp.chmod(0o777 & ~umask())  # mkdtemp makes it 0700; an export folder is as readable as any other
         yield tmp
         check()  # a Ctrl-C or SIGTERM that a library callback swallowed still stops the run here
         check_output_dir(path, overwrite=overwrite, source=source)  # still ours after the (long) build
@@ -157,9 +158,3 @@ def _signals_held() -> Iterator[None]:
         yield
     finally:
         signal.pthread_sigmask(signal.SIG_SETMASK, previous)
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
