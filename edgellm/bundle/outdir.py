@@ -18,8 +18,8 @@ import tempfile
 from pathlib import Path
 from typing import Iterator
 
-from edgellm.files import umask
 from edgellm.errors import ConfigError, ModelFileError
+from edgellm.files import umask
 from edgellm.manifest import MANIFEST, read_manifest
 from edgellm.signals import check
 
