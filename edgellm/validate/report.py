@@ -60,7 +60,9 @@ TOLERANCES: Mapping[tuple[str, str], Tolerance] = MappingProxyType({
     # are the file's, so what differs from the float reference is XNNPACK's int8 rounding of the activations at
     # run time (per token row, as in int8-dynamic), the int8 LM head and the bfloat16 block scales. SmolLM2-135M
     # Q4_1 measured 1.021 / 93.8% (int8-dynamic 1.038 / 91.4%): the gate is int8-dynamic's.
-    (_L, "int4-grid"): Tolerance(min_greedy_match=0.0, min_top1=0.90, max_perplexity_ratio=1.05),
+    # Chat, teacher-forced, on an AVX-512 VNNI CPU: top-1 0.986, KL 0.0061.
+    (_L, "int4-grid"): Tolerance(min_greedy_match=0.0, min_top1=0.90, max_perplexity_ratio=1.05, min_chat_top1=0.90,
+                                 max_chat_kl=0.03),
 })
 
 
