@@ -4,7 +4,7 @@ Copies of a tiny encoder export and a tiny LLM export, each with ``--flips`` ran
 go through every command as a subprocess (with a timeout), with ``--no-verify`` (the hash would refuse them all
 first: this exercises the structural check and the safe-mode child load behind it). Each run is counted as
 ok (exit 0), error (exit 1/2 ending in edgellm's one-line error), traceback, signal (killed), hang or other (any
-other failure). Issue 16 asks for 0 of the last four.
+other failure). The target is 0 of the last four.
 
     python benchmarks/fuzz_model_files.py --copies 100            # the full 200-copy run (about 20 min, 2 cores)
     python benchmarks/fuzz_model_files.py --copies 5 --seed 1     # what tests/bundle/test_file_safety.py runs
