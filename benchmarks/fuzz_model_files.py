@@ -6,8 +6,8 @@ first: this exercises the structural check and the safe-mode child load behind i
 ok (exit 0), error (exit 1/2 ending in edgellm's one-line error), traceback, signal (killed), hang or other (any
 other failure). The target is 0 of the last four.
 
-    python benchmarks/fuzz_model_files.py --copies 100            # the full 200-copy run (about 20 min, 2 cores)
-    python benchmarks/fuzz_model_files.py --copies 5 --seed 1     # what tests/bundle/test_file_safety.py runs
+    python benchmarks/fuzz_model_files.py --copies 100            # the full 200-copy run (about 4 min on 2 cores)
+    python benchmarks/fuzz_model_files.py --copies 50 --seed 1    # what tests/bundle/test_file_safety.py runs
 
 The suite's fuzz test imports ``fuzz`` from here.
 """
