@@ -26,6 +26,8 @@ _EXPORTS = {
     "quantize": "edgellm.quantize", "RECIPES": "edgellm.quantize",
     "validate": "edgellm.validate", "ValidationReport": "edgellm.validate", "Tolerance": "edgellm.validate",
     "bundle": "edgellm.bundle",
+    # compress/ (PyTorch side, before conversion)
+    "prune": "edgellm.compress", "PruneConfig": "edgellm.compress", "PruneResult": "edgellm.compress",
     # calibrate/
     "load_samples": "edgellm.calibrate", "load_texts": "edgellm.calibrate", "CalibrationSet": "edgellm.calibrate",
     "CalibrationReport": "edgellm.calibrate", "RangeConfig": "edgellm.calibrate",

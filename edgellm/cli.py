@@ -355,9 +355,51 @@ def _run_generate(args: argparse.Namespace) -> int:
     return 0
 
 
+# ---------------------------------------------------------------------------------------------- prune
+def _add_prune(sub: argparse._SubParsersAction) -> None:
+    p = _add_parser(
+        sub, "prune",
+        help="remove the least important FFN neurons, KV groups or layers of an HF model folder (or zero small "
+        "weights) before export",
+        description="Prune a local Hugging Face model folder into OUTPUT_DIR, a smaller HF folder that `edgellm "
+        "export` takes as it is, with compress.json recording what was removed and why.\n\n"
+        "  ffn: X of each layer's FFN neurons, lowest mean |activation| on the data first\n"
+        "  heads: X of each layer's KV groups (llama, mistral, qwen2, qwen3), lowest attention output norm first\n"
+        "  layers: X of the layers, lowest block influence (1 - cosine of hidden state in and out) first\n"
+        "  magnitude: zero the X smallest-|w| weights of each block linear (LiteRT CPU runs it no faster, the "
+        "file is not smaller)\n\n"
+        "Examples:\n"
+        "  edgellm prune --model all-MiniLM-L6-v2/ --method ffn --amount 0.3 out/minilm-ffn30\n"
+        "  edgellm prune --model SmolLM2-135M-Instruct/ --method layers --amount 0.2 out/smollm2-l20\n\n"
+        "Exit codes: 0 success, 2 bad input or unsupported model.",
+    )
+    p.add_argument("output_dir", metavar="OUTPUT_DIR",
+                   help="folder to write; it must not exist or be empty unless --overwrite")
+    p.add_argument("--model", required=True, help="HF model folder (encoders: bert, roberta, xlm-roberta, electra; "
+                   "decoders: llama, mistral, qwen2, qwen3)")
+    p.add_argument("--method", required=True, choices=("heads", "ffn", "layers", "magnitude"), help="what to remove")
+    p.add_argument("--amount", required=True, type=float, metavar="X", help="share removed, in (0, 1)")
+    p.add_argument("--data", default=None, metavar="FILE",
+                   help="texts the importance is measured on (.txt one per line, .jsonl, .csv, .tsv, or a datasets "
+                   "folder); default: the packaged English corpus calibration/en.txt")
+    p.add_argument("--text-column", default=None, help="column of --data (.jsonl/.csv/.tsv/datasets)")
+    p.add_argument("--num-samples", type=int, default=64, metavar="N", help="texts taken from --data")
+    p.add_argument("--overwrite", action="store_true", help="replace OUTPUT_DIR if it exists and is not empty")
+    p.set_defaults(func=_run_prune)
+
+
+def _run_prune(args: argparse.Namespace) -> int:
+    from edgellm.compress import PruneConfig, prune
+
+    config = PruneConfig(method=args.method, amount=args.amount, data=args.data, text_column=args.text_column,
+                         num_samples=args.num_samples, overwrite=args.overwrite)
+    print(prune(args.model, args.output_dir, config, progress=_stderr_progress("prune")).summary())
+    return 0
+
+
 # ---------------------------------------------------------------------------------------------- main
 _COMMANDS: tuple[Callable[[argparse._SubParsersAction], None], ...] = (_add_export, _add_bench, _add_inspect,
-                                                                       _add_generate)
+                                                                       _add_generate, _add_prune)
 
 
 class _Parser(argparse.ArgumentParser):

@@ -1,0 +1,6 @@
+"""Compression before conversion, on the PyTorch side: structured pruning (``prune``) of a local HF folder into a
+smaller HF folder that ``edgellm export`` takes as it is."""
+
+from edgellm.compress.prune import PruneConfig, PruneResult, prune
+
+__all__ = ["PruneConfig", "PruneResult", "prune"]

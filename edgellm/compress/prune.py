@@ -1,0 +1,396 @@
+"""Structured pruning of a local HF folder into a smaller HF folder: the ``prune`` verb.
+
+Methods (``amount`` is the share removed, in (0, 1)):
+
+- ``ffn``: the same count of FFN neurons removed from every layer (``intermediate_size`` is one number in the
+  config), in each layer the ones with the lowest mean |activation| on the data. BERT-style: rows of
+  ``intermediate.dense`` and columns of ``output.dense``; llama-style: rows of ``gate_proj``/``up_proj`` and
+  columns of ``down_proj``. E.g. intermediate_size 48, amount 0.25 -> 12 neurons removed per layer, 36 kept.
+- ``heads`` (llama, mistral, qwen2, qwen3): whole KV groups removed, the same count in every layer, so
+  ``num_key_value_heads`` and ``num_attention_heads`` shrink together and ``head_dim`` is written explicitly:
+  4 query heads over 2 KV heads, amount 0.5 -> 2 query heads over 1 KV head. Ranked by the group's attention
+  output norm on the data. BERT-style encoders are refused: transformers 5 dropped ``prune_heads`` and a BERT
+  config has one head count tied to ``hidden_size``, so a folder with fewer heads would not load back.
+- ``layers``: whole blocks removed (``num_hidden_layers`` and, where present, ``layer_types`` shrink), the ones
+  with the lowest block influence (1 - cosine of hidden state in and out) on the data.
+- ``magnitude``: unstructured; the smallest-|w| share of every block linear set to zero. The LiteRT CPU interpreter
+  does not run zeros faster and the file is not smaller: this only prepares a model for sparse runtimes.
+
+Not here: low-rank factorisation (a Linear split in two is not a module transformers knows, so the folder would not
+load back as a plain HF model), and recovery fine-tuning after pruning.
+
+The output folder is the pruned HF model (``save_pretrained``), every other file of the source (tokenizer,
+sentence-transformers modules) copied, and ``compress.json`` recording what was done.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import os
+import shutil
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Mapping
+
+from edgellm.compress import importance
+from edgellm.compress.families import Family, family_of
+from edgellm.errors import ConfigError, UnsupportedArchitectureError, config_fields
+
+METHODS = ("heads", "ffn", "layers", "magnitude")
+COMPRESS_FILE = "compress.json"
+FORMAT = "edgellm.compress/1"
+_WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth", ".gguf", ".h5", ".msgpack")
+_NOT_COPIED = {"config.json", COMPRESS_FILE, "edgellm.json", "model.safetensors.index.json",
+               "pytorch_model.bin.index.json"}
+MAGNITUDE_NOTE = ("unstructured zeros: the LiteRT CPU interpreter does not run them faster and the file is not "
+                  "smaller")
+
+
+@dataclass(frozen=True, kw_only=True)
+class PruneConfig:
+    method: str  # heads | ffn | layers | magnitude
+    amount: float  # share removed (structured: of each layer's units / of the layers; magnitude: of each linear's weights)
+    data: str | None = None  # calibration texts for the importance scores (None: the packaged calibration/en.txt)
+    text_column: str | None = None  # column of a .jsonl/.csv/.tsv/datasets data source
+    num_samples: int = 64  # texts the importance scores are measured on
+    max_length: int = 128  # tokens per text (longer ones are cut)
+    overwrite: bool = False  # replace OUTPUT_DIR (only a folder edgellm wrote)
+
+    def __post_init__(self):
+        if self.method not in METHODS:
+            raise ConfigError(f"method {self.method!r} is not known; choose one of {', '.join(METHODS)}")
+        if isinstance(self.amount, bool) or not isinstance(self.amount, (int, float)) or not 0 < self.amount < 1:
+            raise ConfigError(f"amount must be a share strictly between 0 and 1, e.g. 0.25; got {self.amount!r}")
+        for name in ("num_samples", "max_length"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ConfigError(f"{name} must be a positive integer; got {value!r}")
+        if self.data is not None and not isinstance(self.data, (str, os.PathLike)):
+            raise ConfigError(f"data must be a path; got {type(self.data).__name__}")
+        if self.method == "magnitude" and (self.data is not None or self.text_column is not None):
+            raise ConfigError("magnitude pruning reads no data; drop --data/--text-column")
+        if not isinstance(self.overwrite, bool):
+            raise ConfigError(f"overwrite must be True or False; got {self.overwrite!r}")
+
+    def to_dict(self) -> dict[str, Any]:
+        d = dataclasses.asdict(self)
+        d["data"] = None if self.data is None else str(self.data)
+        return d
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> "PruneConfig":
+        return cls(**config_fields(cls, dict(data) if isinstance(data, Mapping) else data))
+
+
+@dataclass(frozen=True, kw_only=True)
+class PruneResult:
+    output_dir: Path
+    method: str
+    amount: float
+    params_before: int
+    params_after: int
+    bytes_before: int  # weight files of the source
+    bytes_after: int  # weight files written
+    removed: dict[str, Any] = field(default_factory=dict)  # what went, per layer (or the layers removed)
+    sparsity: float | None = None  # magnitude: share of zeros in the block linears
+    wall_s: float = 0.0
+
+    def summary(self) -> str:
+        line = (f"pruned {self.method} {self.amount:g}: {self.params_before / 1e6:.3f} M -> "
+                f"{self.params_after / 1e6:.3f} M parameters, {self.bytes_before / 1e6:.2f} MB -> "
+                f"{self.bytes_after / 1e6:.2f} MB in {self.wall_s:.1f} s ({self.output_dir})")
+        if self.sparsity is not None:
+            line += f"\nsparsity {self.sparsity:.1%} of block linear weights; {MAGNITUDE_NOTE}"
+        return line
+
+
+def prune(model: str | os.PathLike, output_dir: str | os.PathLike, config: PruneConfig | None = None, *,
+          progress: Callable[[str], None] | None = None, **options) -> PruneResult:
+    """Prune the HF folder ``model`` into ``output_dir`` (built in a temporary sibling, renamed into place).
+
+    ``config`` or its fields as keywords: ``prune(src, out, method="ffn", amount=0.3)``.
+    """
+    from edgellm.bundle.outdir import atomic_output_dir, check_output_dir
+
+    if config is None:
+        config = PruneConfig(**options)
+    elif options:
+        raise ConfigError(f"pass a PruneConfig or keywords, not both (got {', '.join(options)})")
+    start = time.perf_counter()
+    say = progress or (lambda _line: None)
+    source = _source_dir(model)
+    output_dir = check_output_dir(output_dir, overwrite=config.overwrite, source=source,
+                                  needed_bytes=_weight_bytes(source))
+    family = family_of(_model_type(source))
+    if config.method == "heads" and not family.decoder:
+        raise UnsupportedArchitectureError(
+            f"heads pruning of {family.model_type!r} is not supported: transformers 5 dropped prune_heads and the "
+            "config has one head count tied to hidden_size, so fewer heads would not load back; use ffn or layers, "
+            "or heads on llama, mistral, qwen2, qwen3")
+    samples = None
+    if config.method != "magnitude":
+        from edgellm.calibrate import load_texts
+
+        samples = load_texts(config.data, text_column=config.text_column, num_samples=config.num_samples)
+        if len(samples) == 0:
+            raise ConfigError(f"{samples.source} holds no text samples; give a file with at least one")
+    hf = _load(source, family)
+    params_before = _num_params(hf)
+    tokenizer = None
+    if samples is not None:
+        from transformers import AutoTokenizer
+
+        tokenizer = AutoTokenizer.from_pretrained(source)
+    say(f"loaded {family.model_type} ({params_before / 1e6:.2f} M parameters)")
+    record = _apply(hf, family, config, tokenizer, samples)
+    say(f"{config.method} pruned")
+    params_after = _num_params(hf)
+    with atomic_output_dir(output_dir, overwrite=config.overwrite, source=source) as tmp:
+        _copy_extras(source, tmp)
+        hf.save_pretrained(tmp)
+        wall = time.perf_counter() - start
+        result = PruneResult(output_dir=output_dir, method=config.method, amount=float(config.amount),
+                             params_before=params_before, params_after=params_after,
+                             bytes_before=_weight_bytes(source), bytes_after=_weight_bytes(tmp),
+                             removed=record["removed"], sparsity=record.get("sparsity"), wall_s=wall)
+        doc = {
+            "format": FORMAT,
+            "source": {"path": str(source), "model_type": family.model_type,
+                       "sha256": {p.name: _sha256(p) for p in _weight_files(source)}},
+            "method": config.method, "amount": float(config.amount), "config": config.to_dict(),
+            "importance": record.get("importance"), "removed": record["removed"],
+            "config_changes": record.get("config_changes", {}),
+            "parameters": {"before": params_before, "after": params_after},
+            "weight_bytes": {"before": result.bytes_before, "after": result.bytes_after},
+            "data": None if samples is None else {"source": samples.source, "sha256": _data_sha256(samples),
+                                                  "samples": len(samples)},
+            "wall_s": round(wall, 3),
+        }
+        if config.method == "magnitude":
+            doc["sparsity"] = record["sparsity"]
+            doc["note"] = MAGNITUDE_NOTE
+        (tmp / COMPRESS_FILE).write_text(json.dumps(doc, indent=2) + "\n", encoding="utf-8")
+    return result
+
+
+# ---------------------------------------------------------------------------------------------------- source
+def _source_dir(model: str | os.PathLike) -> Path:
+    if not isinstance(model, (str, os.PathLike)):
+        raise ConfigError(f"model must be a path to a Hugging Face model folder; got {type(model).__name__}")
+    path = Path(model).expanduser()
+    if not (path / "config.json").is_file():
+        raise ConfigError(f"{str(path)!r} is not a Hugging Face model folder (no config.json); pass the folder "
+                          "save_pretrained wrote")
+    return path
+
+
+def _model_type(source: Path) -> str:
+    try:
+        data = json.loads((source / "config.json").read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise ConfigError(f"{source / 'config.json'} cannot be read as JSON ({e}); fix or re-save the model") from e
+    model_type = data.get("model_type") if isinstance(data, dict) else None
+    if not isinstance(model_type, str):
+        raise ConfigError(f"{source / 'config.json'} has no model_type; re-save the model with transformers")
+    return model_type
+
+
+def _weight_files(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.iterdir() if p.is_file() and p.name.endswith(_WEIGHT_SUFFIXES))
+
+
+def _weight_bytes(folder: Path) -> int:
+    return sum(p.stat().st_size for p in _weight_files(folder))
+
+
+def _sha256(path: Path) -> str:
+    from edgellm.manifest import sha256_file
+
+    return sha256_file(path)
+
+
+def _data_sha256(samples) -> str:
+    src = Path(samples.source)
+    if src.is_file():
+        return _sha256(src)
+    return hashlib.sha256("\n".join(samples.texts).encode("utf-8")).hexdigest()  # a datasets folder: its texts
+
+
+def _copy_extras(source: Path, dest: Path) -> None:
+    """Every source file but the weights and config (tokenizer, sentence-transformers modules) into ``dest``."""
+    for item in source.iterdir():
+        if item.name in _NOT_COPIED or item.name.startswith(".") or item.name.endswith(_WEIGHT_SUFFIXES):
+            continue
+        if item.is_dir():
+            shutil.copytree(item, dest / item.name)
+        elif item.is_file():
+            shutil.copy2(item, dest / item.name)
+
+
+def _load(source: Path, family: Family):
+    import transformers
+
+    if family.decoder:
+        auto = transformers.AutoModelForCausalLM
+    else:
+        config = transformers.AutoConfig.from_pretrained(source)
+        names = getattr(config, "architectures", None) or []
+        auto = next((getattr(transformers, n) for n in names if hasattr(transformers, n)), transformers.AutoModel)
+    return auto.from_pretrained(source).eval()
+
+
+def _num_params(model) -> int:
+    return sum(p.numel() for p in model.parameters())
+
+
+# ---------------------------------------------------------------------------------------------------- surgery
+def _count(amount: float, total: int, what: str, *, keep_one: bool = True) -> int:
+    n = int(round(amount * total))
+    if n == 0:
+        raise ConfigError(f"amount {amount:g} of {total} {what} removes none; raise the amount to at least "
+                          f"{0.5 / total:.3g}")
+    if keep_one and n >= total:
+        raise ConfigError(f"amount {amount:g} would remove every one of the {total} {what}; keep at least one "
+                          f"(amount below {(total - 0.5) / total:.3g})")
+    return n
+
+
+def _lowest(scores, n: int) -> list[int]:
+    return sorted(sorted(range(len(scores)), key=lambda i: (scores[i], i))[:n])
+
+
+def _apply(model, family: Family, config: PruneConfig, tokenizer, samples) -> dict[str, Any]:
+    import torch
+
+    texts = None if samples is None else list(samples.texts)
+    cfg = model.config
+    positions = getattr(cfg, "max_position_embeddings", None) or config.max_length
+    offset = 2 if family.model_type in ("roberta", "xlm-roberta") else 0  # their positions start after padding_idx
+    config = dataclasses.replace(config, max_length=max(1, min(config.max_length, positions - offset)))
+    with torch.no_grad():
+        if config.method == "ffn":
+            return _prune_ffn(model, family, config, tokenizer, texts)
+        if config.method == "heads":
+            return _prune_groups(model, family, config, tokenizer, texts)
+        if config.method == "layers":
+            return _prune_layers(model, family, config, tokenizer, texts)
+        return _magnitude(model, family, config, cfg)
+
+
+def _rows(linear, keep) -> None:
+    import torch
+
+    linear.weight = torch.nn.Parameter(linear.weight.data[keep].clone())
+    if linear.bias is not None:
+        linear.bias = torch.nn.Parameter(linear.bias.data[keep].clone())
+    linear.out_features = len(keep)
+
+
+def _cols(linear, keep) -> None:
+    import torch
+
+    linear.weight = torch.nn.Parameter(linear.weight.data[:, keep].clone())
+    linear.in_features = len(keep)
+
+
+def _prune_ffn(model, family, config, tokenizer, texts) -> dict[str, Any]:
+    import torch
+
+    size = model.config.intermediate_size
+    n = _count(config.amount, size, "FFN neurons of a layer")
+    scores = importance.ffn_scores(model, family, tokenizer, texts, config.max_length)
+    removed = {}
+    for i, layer in enumerate(family.layers(model)):
+        drop = _lowest(scores[i], n)
+        keep = torch.tensor([j for j in range(size) if j not in set(drop)])
+        for lin in family.ffn_in(layer):
+            _rows(lin, keep)
+        _cols(family.ffn_out(layer), keep)
+        removed[str(i)] = drop
+    model.config.intermediate_size = size - n
+    return {"removed": removed, "importance": importance.FFN_SCORE,
+            "config_changes": {"intermediate_size": [size, size - n]}}
+
+
+def _prune_groups(model, family, config, tokenizer, texts) -> dict[str, Any]:
+    import torch
+
+    cfg = model.config
+    heads = cfg.num_attention_heads
+    kv = getattr(cfg, "num_key_value_heads", None) or heads
+    head_dim = getattr(cfg, "head_dim", None) or cfg.hidden_size // heads
+    per_group = heads // kv
+    n = _count(config.amount, kv, "KV groups of a layer")
+    scores = importance.group_scores(model, family, tokenizer, texts, config.max_length, num_heads=heads,
+                                     num_kv=kv, head_dim=head_dim)
+    removed = {}
+    for i, layer in enumerate(family.layers(model)):
+        drop = _lowest(scores[i], n)
+        groups = [g for g in range(kv) if g not in set(drop)]
+        kv_rows = torch.tensor([g * head_dim + d for g in groups for d in range(head_dim)])
+        q_rows = torch.tensor([(g * per_group + h) * head_dim + d
+                               for g in groups for h in range(per_group) for d in range(head_dim)])
+        attn = layer.self_attn
+        _rows(attn.q_proj, q_rows)
+        _rows(attn.k_proj, kv_rows)
+        _rows(attn.v_proj, kv_rows)
+        _cols(attn.o_proj, q_rows)
+        removed[str(i)] = {"kv_groups": drop,
+                           "query_heads": [g * per_group + h for g in drop for h in range(per_group)]}
+    new_kv = kv - n
+    cfg.num_key_value_heads = new_kv
+    cfg.num_attention_heads = new_kv * per_group
+    cfg.head_dim = head_dim
+    return {"removed": removed, "importance": importance.HEADS_SCORE,
+            "config_changes": {"num_attention_heads": [heads, new_kv * per_group],
+                               "num_key_value_heads": [kv, new_kv], "head_dim": [head_dim, head_dim]}}
+
+
+def _prune_layers(model, family, config, tokenizer, texts) -> dict[str, Any]:
+    import torch
+
+    layers = family.layers(model)
+    total = len(layers)
+    n = _count(config.amount, total, "layers")
+    scores = importance.layer_scores(model, family, tokenizer, texts, config.max_length)
+    drop = _lowest(scores, n)
+    keep = [i for i in range(total) if i not in set(drop)]
+    family.set_layers(model, torch.nn.ModuleList([layers[i] for i in keep]))
+    changes: dict[str, Any] = {"num_hidden_layers": [total, len(keep)]}
+    if family.decoder:
+        for new, layer in enumerate(family.layers(model)):
+            if hasattr(layer.self_attn, "layer_idx"):
+                layer.self_attn.layer_idx = new
+            if hasattr(layer, "layer_idx"):
+                layer.layer_idx = new
+    types = getattr(model.config, "layer_types", None)
+    if types:
+        model.config.layer_types = [types[i] for i in keep]
+        changes["layer_types"] = [list(types), list(model.config.layer_types)]
+    model.config.num_hidden_layers = len(keep)
+    return {"removed": {"layers": drop, "scores": [round(s, 6) for s in scores]},
+            "importance": importance.LAYERS_SCORE, "config_changes": changes}
+
+
+def _magnitude(model, family, config, _cfg) -> dict[str, Any]:
+    import torch
+
+    zeros = total = 0
+    removed = {}
+    for i, layer in enumerate(family.layers(model)):
+        for name, module in layer.named_modules():
+            if not isinstance(module, torch.nn.Linear):
+                continue
+            w = module.weight.data
+            k = int(round(config.amount * w.numel()))
+            if k:
+                idx = torch.argsort(w.abs().flatten(), stable=True)[:k]
+                w.view(-1)[idx] = 0
+            zeros += int((w == 0).sum())
+            total += w.numel()
+            removed[f"{i}.{name}"] = k
+    return {"removed": removed, "importance": "|weight| (smallest set to zero)",
+            "sparsity": zeros / max(total, 1)}

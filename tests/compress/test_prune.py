@@ -1,0 +1,226 @@
+"""edgellm.prune on tiny random BERT and llama folders: fewer parameters, the folder loads back in transformers,
+exports and validates; the importance ranking removes the unit made unimportant; bad input is refused whole."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parents[1] / "generate"))
+
+from tiny import make_model  # noqa: E402
+from tiny_llm import make_llm  # noqa: E402
+
+import edgellm  # noqa: E402
+from edgellm import cli  # noqa: E402
+from edgellm.compress import PruneConfig, prune  # noqa: E402
+from edgellm.errors import CalibrationError, ConfigError, UnsupportedArchitectureError  # noqa: E402
+
+LLM_EXPORT = dict(task="text-generation", cache_length=64, prefill_lengths=(8,), decode_windows=())
+
+
+@pytest.fixture(scope="module")
+def bert(tmp_path_factory) -> Path:
+    return make_model(tmp_path_factory.mktemp("src") / "bert", "bert")
+
+
+@pytest.fixture(scope="module")
+def llama(tmp_path_factory) -> Path:
+    return make_llm(tmp_path_factory.mktemp("src") / "llama", "llama")
+
+
+def _params(folder: Path, decoder: bool) -> int:
+    import transformers
+
+    auto = transformers.AutoModelForCausalLM if decoder else transformers.AutoModel
+    return sum(p.numel() for p in auto.from_pretrained(folder).parameters())
+
+
+def _nothing_written(out: Path) -> None:
+    assert not out.exists()
+    assert not [p for p in out.parent.iterdir() if p.name.startswith(f".{out.name}.partial-")]
+
+
+@pytest.mark.parametrize("method", ["ffn", "layers", "magnitude"])
+def test_bert_prunes_loads_and_exports(bert, tmp_path, method):
+    out = tmp_path / method
+    result = edgellm.prune(bert, out, edgellm.PruneConfig(method=method, amount=0.5, num_samples=8))
+    assert isinstance(result, edgellm.PruneResult)
+    before, after = _params(bert, False), _params(out, False)
+    assert result.params_before == before and result.params_after == after
+    if method == "magnitude":
+        assert after == before and result.sparsity == pytest.approx(0.5, abs=0.01)
+        assert "does not run them faster" in result.summary()
+    else:
+        assert after < before
+    doc = json.loads((out / "compress.json").read_text())
+    assert doc["method"] == method and doc["parameters"] == {"before": before, "after": after}
+    assert doc["source"]["sha256"] and doc["wall_s"] > 0
+    assert (out / "tokenizer.json").is_file() or (out / "vocab.txt").is_file()
+    exported = edgellm.export(out, tmp_path / f"{method}_export", sequence_length=16)
+    assert exported.validation.passed
+
+
+@pytest.mark.parametrize("method", ["ffn", "layers", "heads", "magnitude"])
+def test_llama_prunes_loads_and_exports(llama, tmp_path, method):
+    import transformers
+
+    out = tmp_path / method
+    result = prune(llama, out, method=method, amount=0.5, num_samples=8)
+    before, after = _params(llama, True), _params(out, True)
+    assert (after == before) if method == "magnitude" else (after < before)
+    config = transformers.AutoConfig.from_pretrained(out)
+    if method == "heads":  # one of the two KV groups gone, with its two query heads
+        assert (config.num_attention_heads, config.num_key_value_heads, config.head_dim) == (2, 1, 8)
+        assert config.num_attention_heads % config.num_key_value_heads == 0
+        model = transformers.AutoModelForCausalLM.from_pretrained(out)
+        assert model.model.layers[0].self_attn.q_proj.out_features == 2 * 8
+    if method == "layers":
+        assert config.num_hidden_layers == 1
+    if method == "magnitude":
+        doc = json.loads((out / "compress.json").read_text())
+        assert doc["sparsity"] == pytest.approx(0.5, abs=0.01) and "not" in doc["note"]
+        assert result.sparsity == doc["sparsity"]
+    exported = edgellm.export(out, tmp_path / f"{method}_export", **LLM_EXPORT)
+    assert exported.validation.passed
+
+
+def test_ffn_removes_the_dead_neuron(tmp_path):
+    import torch
+    import transformers
+
+    src = make_llm(tmp_path / "llama", tokenizer=True)
+    model = transformers.AutoModelForCausalLM.from_pretrained(src)
+    with torch.no_grad():
+        for i, dead in enumerate((7, 30)):  # act(gate) * up = 0 for this neuron on every token
+            model.model.layers[i].mlp.up_proj.weight[dead] = 0
+    model.save_pretrained(src)
+    out = tmp_path / "out"
+    prune(src, out, method="ffn", amount=1 / 48, num_samples=8)
+    doc = json.loads((out / "compress.json").read_text())
+    assert doc["removed"] == {"0": [7], "1": [30]}
+    assert "mean |activation|" in doc["importance"]
+    assert transformers.AutoConfig.from_pretrained(out).intermediate_size == 47
+
+
+def test_bert_ffn_removes_the_dead_neuron(tmp_path):
+    import torch
+    import transformers
+
+    src = make_model(tmp_path / "bert", "bert")
+    model = transformers.AutoModel.from_pretrained(src)
+    with torch.no_grad():  # GELU(0) = 0
+        model.encoder.layer[1].intermediate.dense.weight[11] = 0
+        model.encoder.layer[1].intermediate.dense.bias[11] = 0
+    model.save_pretrained(src)
+    out = tmp_path / "out"
+    prune(src, out, method="ffn", amount=1 / 37, num_samples=8)
+    assert json.loads((out / "compress.json").read_text())["removed"]["1"] == [11]
+
+
+def test_layers_removes_the_identity_layer_and_heads_the_silent_group(tmp_path):
+    import torch
+    import transformers
+
+    src = make_llm(tmp_path / "llama", tokenizer=True)
+    model = transformers.AutoModelForCausalLM.from_pretrained(src)
+    with torch.no_grad():
+        layer = model.model.layers[0]  # layer 0 adds nothing to the residual stream: output = input
+        layer.self_attn.o_proj.weight.zero_()
+        layer.mlp.down_proj.weight.zero_()
+        model.model.layers[1].self_attn.v_proj.weight[8:16] = 0  # KV group 1 of layer 1 outputs zeros
+    model.save_pretrained(src)
+    prune(src, tmp_path / "layers", method="layers", amount=0.5, num_samples=8)
+    doc = json.loads((tmp_path / "layers" / "compress.json").read_text())
+    assert doc["removed"]["layers"] == [0] and doc["removed"]["scores"][0] == pytest.approx(0, abs=1e-6)
+    prune(src, tmp_path / "heads", method="heads", amount=0.5, num_samples=8)
+    doc = json.loads((tmp_path / "heads" / "compress.json").read_text())
+    assert doc["removed"]["1"] == {"kv_groups": [1], "query_heads": [2, 3]}
+
+
+@pytest.mark.parametrize("amount", [0, 1, 1.5, -0.2, True])
+def test_amount_outside_0_1(amount):
+    with pytest.raises(ConfigError, match="strictly between 0 and 1"):
+        PruneConfig(method="ffn", amount=amount)
+
+
+def test_config_round_trip_and_checks():
+    config = PruneConfig(method="layers", amount=0.25, data="x.txt", num_samples=4)
+    assert PruneConfig.from_dict(config.to_dict()) == config
+    with pytest.raises(ConfigError, match="not known"):
+        PruneConfig(method="lowrank", amount=0.5)
+    with pytest.raises(ConfigError, match="reads no data"):
+        PruneConfig(method="magnitude", amount=0.5, data="x.txt")
+    with pytest.raises(ConfigError, match="unknown PruneConfig keys"):
+        PruneConfig.from_dict({"method": "ffn", "amount": 0.5, "recover_steps": 3})
+
+
+def _bad_data(tmp_path: Path, kind: str) -> dict:
+    if kind == "empty":
+        (tmp_path / "empty.txt").write_text("\n\n")
+        return {"data": str(tmp_path / "empty.txt")}
+    if kind == "binary":
+        (tmp_path / "bin.txt").write_bytes(bytes(range(256)) * 4)
+        return {"data": str(tmp_path / "bin.txt")}
+    (tmp_path / "rows.jsonl").write_text('{"text": "hello world"}\n')
+    return {"data": str(tmp_path / "rows.jsonl"), "text_column": "body"}
+
+
+@pytest.mark.parametrize("kind", ["empty", "binary", "column"])
+def test_bad_data_writes_nothing(bert, tmp_path, kind):
+    out = tmp_path / "out"
+    with pytest.raises((CalibrationError, ConfigError)):
+        prune(bert, out, method="ffn", amount=0.3, **_bad_data(tmp_path, kind))
+    _nothing_written(out)
+
+
+@pytest.mark.parametrize("model, method, amount, error, match", [
+    ("llama", "layers", 0.9, ConfigError, "every one of the 2 layers"),
+    ("llama", "heads", 0.9, ConfigError, "every one of the 2 KV groups"),
+    ("bert", "ffn", 0.001, ConfigError, "removes none"),
+    ("bert", "heads", 0.5, UnsupportedArchitectureError, "heads pruning of 'bert'"),
+])
+def test_refusals_write_nothing(request, tmp_path, model, method, amount, error, match):
+    out = tmp_path / "out"
+    with pytest.raises(error, match=match):
+        prune(request.getfixturevalue(model), out, method=method, amount=amount, num_samples=4)
+    _nothing_written(out)
+
+
+def test_unsupported_family(tmp_path):
+    src = make_model(tmp_path / "distilbert", "distilbert")
+    with pytest.raises(UnsupportedArchitectureError, match="supported: bert, .*llama"):
+        prune(src, tmp_path / "out", method="ffn", amount=0.5)
+    _nothing_written(tmp_path / "out")
+
+
+def test_existing_output_is_kept(bert, tmp_path):
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "notes.txt").write_text("mine")
+    with pytest.raises(ConfigError, match="not empty"):
+        prune(bert, out, method="ffn", amount=0.5)
+    assert (out / "notes.txt").read_text() == "mine"
+
+
+def test_cli_prune(bert, tmp_path, capsys):
+    out = tmp_path / "out"
+    assert cli.main(["prune", "--model", str(bert), "--method", "layers", "--amount", "0.5", "--num-samples", "4",
+                     str(out)]) == 0
+    assert "parameters" in capsys.readouterr().out and (out / "compress.json").is_file()
+
+
+@pytest.mark.parametrize("extra", [["--amount", "1.0"], ["--amount", "0.5", "--data", "EMPTY"],
+                                   ["--amount", "0.5", "--data", "ROWS", "--text-column", "body"]])
+def test_cli_bad_input_one_line_exit_2(bert, tmp_path, capsys, extra):
+    (tmp_path / "empty.txt").write_text("")
+    (tmp_path / "rows.jsonl").write_text('{"text": "hello world"}\n')
+    extra = [{"EMPTY": str(tmp_path / "empty.txt"), "ROWS": str(tmp_path / "rows.jsonl")}.get(a, a) for a in extra]
+    out = tmp_path / "out"
+    assert cli.main(["prune", "--model", str(bert), "--method", "ffn", *extra, str(out)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("edgellm prune: error:") and "\n" not in err
+    _nothing_written(out)
