@@ -166,7 +166,7 @@ def prune(model: str | os.PathLike, output_dir: str | os.PathLike, config: Prune
             "parameters": {"before": params_before, "after": params_after},
             "weight_bytes": {"before": result.bytes_before, "after": result.bytes_after},
             "data": None if samples is None else {"source": samples.source, "sha256": _data_sha256(samples),
-                                                  "samples": len(samples)},
+                                                  "samples": len(samples), "max_length": record["max_length"]},
             "wall_s": round(wall, 3),
         }
         if config.method == "magnitude":
@@ -271,13 +271,10 @@ def _apply(model, family: Family, config: PruneConfig, tokenizer, samples) -> di
     offset = 2 if family.model_type in ("roberta", "xlm-roberta") else 0  # their positions start after padding_idx
     config = dataclasses.replace(config, max_length=max(1, min(config.max_length, positions - offset)))
     with torch.no_grad():
-        if config.method == "ffn":
-            return _prune_ffn(model, family, config, tokenizer, texts)
-        if config.method == "heads":
-            return _prune_groups(model, family, config, tokenizer, texts)
-        if config.method == "layers":
-            return _prune_layers(model, family, config, tokenizer, texts)
-        return _magnitude(model, family, config, cfg)
+        if config.method == "magnitude":
+            return _magnitude(model, family, config, cfg)
+        run = {"ffn": _prune_ffn, "heads": _prune_groups, "layers": _prune_layers}[config.method]
+        return {**run(model, family, config, tokenizer, texts), "max_length": config.max_length}
 
 
 def _rows(linear, keep) -> None:

@@ -224,3 +224,51 @@ def test_cli_bad_input_one_line_exit_2(bert, tmp_path, capsys, extra):
     err = capsys.readouterr().err.strip()
     assert err.startswith("edgellm prune: error:") and "\n" not in err
     _nothing_written(out)
+
+
+@pytest.mark.parametrize("model_type, method", [("qwen2", "heads"), ("qwen3", "heads"), ("mistral", "heads"),
+                                                ("qwen2", "ffn"), ("qwen3", "layers")])
+def test_other_decoder_families_load_and_run(tmp_path, model_type, method):
+    import torch
+    import transformers
+
+    src = make_llm(tmp_path / model_type, model_type)
+    out = tmp_path / "out"
+    result = prune(src, out, method=method, amount=0.5, num_samples=4)
+    assert result.params_after < result.params_before
+    model = transformers.AutoModelForCausalLM.from_pretrained(out)
+    assert sum(p.numel() for p in model.parameters()) == result.params_after
+    logits = model(torch.tensor([[1, 7, 9, 11]])).logits
+    assert logits.shape == (1, 4, 160) and torch.isfinite(logits).all()
+
+
+@pytest.mark.parametrize("model_type", ["roberta", "electra"])
+def test_other_encoder_families_load(tmp_path, model_type):
+    import transformers
+
+    src = make_model(tmp_path / model_type, model_type)
+    result = prune(src, tmp_path / "out", method="ffn", amount=0.5, num_samples=4)
+    model = transformers.AutoModel.from_pretrained(tmp_path / "out")
+    assert sum(p.numel() for p in model.parameters()) == result.params_after < result.params_before
+
+
+def test_prune_help_documents_every_option(capsys):
+    import argparse
+
+    parser = cli.build_parser()
+    (sub,) = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+    p = sub.choices["prune"]
+    for action in p._actions:
+        assert action.help, action.option_strings
+    with pytest.raises(SystemExit):
+        cli.main(["prune", "--help"])
+    out = capsys.readouterr().out
+    assert "magnitude" in out and "(default: 64)" in out and "--recover-steps" not in out
+
+
+def test_import_is_light():
+    import subprocess
+
+    code = "import sys, edgellm.compress; print('torch' in sys.modules, 'transformers' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.split() == ["False", "False"]
