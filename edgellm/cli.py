@@ -385,7 +385,7 @@ def _add_prune(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--text-column", default=None, help="column of --data (.jsonl/.csv/.tsv/datasets)")
     p.add_argument("--num-samples", type=int, default=64, metavar="N", help="texts taken from --data")
     p.add_argument("--overwrite", action="store_true", help="replace OUTPUT_DIR if it is not empty (only a folder "
-                   "holding an edgellm.json, as export writes; an earlier prune output is not replaced yet)")
+                   "edgellm wrote: an earlier prune output or an export)")
     p.set_defaults(func=_run_prune)
 
 

@@ -20,6 +20,8 @@ MANIFEST = "edgellm.json"
 MODEL_FILE = "model.tflite"
 LITERTLM_FILE = "model.litertlm"  # LLM exports: the same model as a LiteRT-LM bundle
 TEXT_GENERATION = "text-generation"  # the task of LLM exports; every other task is an encoder's
+COMPRESS_FILE = "compress.json"  # what `edgellm prune` did, in the HF folder it writes
+COMPRESS_FORMAT = "edgellm.compress/1"
 
 
 def read_manifest(folder: str | os.PathLike) -> dict[str, Any]:
@@ -48,6 +50,15 @@ def write_manifest(folder: str | os.PathLike, manifest: dict[str, Any]) -> Path:
     from edgellm.files import write_atomically
 
     return write_atomically(Path(folder) / MANIFEST, json.dumps(manifest, indent=2) + "\n")
+
+
+def is_compress_output(folder: str | os.PathLike) -> bool:
+    """``folder`` holds the compress.json of an `edgellm prune` output."""
+    try:
+        doc = json.loads((Path(folder) / COMPRESS_FILE).read_text("utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        return False
+    return isinstance(doc, dict) and doc.get("format") == COMPRESS_FORMAT
 
 
 def task_of(path: str | os.PathLike) -> str | None:

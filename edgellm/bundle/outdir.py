@@ -20,7 +20,7 @@ from typing import Iterator
 
 from edgellm.errors import ConfigError, ModelFileError
 from edgellm.files import umask
-from edgellm.manifest import MANIFEST, read_manifest
+from edgellm.manifest import MANIFEST, is_compress_output, read_manifest
 from edgellm.signals import check
 
 _SHOWN_FILES = 4  # unexpected files named in a refusal
@@ -60,7 +60,10 @@ def check_output_dir(path: str | Path, *, overwrite: bool, source: str | Path | 
 
 
 def _check_ours(path: Path) -> None:
-    """ConfigError unless ``path`` holds an edgellm.json that read_manifest accepts."""
+    """ConfigError unless ``path`` holds an edgellm.json that read_manifest accepts (an export), or the
+    compress.json of an `edgellm prune` output."""
+    if is_compress_output(path):
+        return
     try:
         read_manifest(path)
         return

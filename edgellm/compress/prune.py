@@ -38,10 +38,10 @@ from typing import Any, Callable, Mapping
 from edgellm.compress import importance
 from edgellm.compress.families import Family, family_of
 from edgellm.errors import ConfigError, UnsupportedArchitectureError, config_fields
+from edgellm.manifest import COMPRESS_FILE, COMPRESS_FORMAT, sha256_file
 
 METHODS = ("heads", "ffn", "layers", "magnitude")
-COMPRESS_FILE = "compress.json"
-FORMAT = "edgellm.compress/1"
+FORMAT = COMPRESS_FORMAT
 _WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth", ".gguf", ".h5", ".msgpack")
 _NOT_COPIED = {"config.json", COMPRESS_FILE, "edgellm.json", "model.safetensors.index.json",
                "pytorch_model.bin.index.json"}
@@ -159,7 +159,7 @@ def prune(model: str | os.PathLike, output_dir: str | os.PathLike, config: Prune
         doc = {
             "format": FORMAT,
             "source": {"path": str(source), "model_type": family.model_type,
-                       "sha256": {p.name: _sha256(p) for p in _weight_files(source)}},
+                       "sha256": {p.name: sha256_file(p) for p in _weight_files(source)}},
             "method": config.method, "amount": float(config.amount), "config": config.to_dict(),
             "importance": record.get("importance"), "removed": record["removed"],
             "config_changes": record.get("config_changes", {}),
@@ -206,16 +206,12 @@ def _weight_bytes(folder: Path) -> int:
     return sum(p.stat().st_size for p in _weight_files(folder))
 
 
-def _sha256(path: Path) -> str:
-    from edgellm.manifest import sha256_file
-
-    return sha256_file(path)
 
 
 def _data_sha256(samples) -> str:
     src = Path(samples.source)
     if src.is_file():
-        return _sha256(src)
+        return sha256_file(src)
     return hashlib.sha256("\n".join(samples.texts).encode("utf-8")).hexdigest()  # a datasets folder: its texts
 
 

@@ -272,3 +272,13 @@ def test_import_is_light():
     code = "import sys, edgellm.compress; print('torch' in sys.modules, 'transformers' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.split() == ["False", "False"]
+
+
+def test_overwrite_replaces_an_earlier_prune_output(tmp_path):
+    model = make_llm(tmp_path / "m")
+    out = tmp_path / "pruned"
+    prune(model, out, PruneConfig(method="ffn", amount=0.25))
+    with pytest.raises(ConfigError, match="exists and is not empty"):
+        prune(model, out, PruneConfig(method="ffn", amount=0.5))
+    prune(model, out, PruneConfig(method="ffn", amount=0.5, overwrite=True))
+    assert json.loads((out / "compress.json").read_text())["amount"] == 0.5
