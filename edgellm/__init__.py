@@ -47,7 +47,10 @@ def __getattr__(name: str):
     module = _EXPORTS.get(name)
     if module is None:
         raise AttributeError(f"module 'edgellm' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
+    # a verb named as its own module (export, convert, quantize, validate, bundle) is that module, made callable
+    # (edgellm/_verbs.py): Python sets the module as this attribute anyway when it is first imported
+    value = importlib.import_module(module) if module == f"edgellm.{name}" else \
+        getattr(importlib.import_module(module), name)
     globals()[name] = value
     return value
 

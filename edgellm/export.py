@@ -362,3 +362,8 @@ def _convert_and_quantize(source, tokenizer, config: ExportConfig, stages: _Stag
         edge = edge.with_content(edge.content, recipe=edge.recipe, quantization={**edge.quantization, **extra})
     stages.done("quantize", config.quantize)
     return edge
+
+
+from edgellm._verbs import make_callable  # noqa: E402  (edgellm.export(...) calls export(); see _verbs.py)
+
+make_callable(__name__)

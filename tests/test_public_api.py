@@ -22,3 +22,20 @@ def test_import_edgellm_loads_nothing_heavy():
             "if m in sys.modules]; print(heavy)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+def test_verbs_named_as_their_modules_stay_callable(tiny_bert, tmp_path):
+    """edgellm.convert/quantize/validate/bundle/export are called as the README shows, also after their modules
+    were imported (which makes the attribute the module): the modules are callable and call their verb."""
+    import edgellm.bundle  # noqa: F401  the import that used to turn edgellm.bundle into a plain module
+    import edgellm.convert  # noqa: F401
+    from edgellm.export import ExportConfig  # noqa: F401
+
+    model = edgellm.convert(str(tiny_bert), edgellm.ConvertConfig(sequence_length=16))
+    qmodel = edgellm.quantize(model, "int8-dynamic")
+    report = edgellm.validate(qmodel)
+    assert report.passed and qmodel.recipe == "int8-dynamic"
+    assert edgellm.bundle(tmp_path / "out", qmodel, validation=report) == tmp_path / "out"
+    assert (tmp_path / "out" / "edgellm.json").is_file()
+    result = edgellm.export(str(tiny_bert), tmp_path / "exported", sequence_length=16)
+    assert result.validation.passed and edgellm.quantize.RECIPES["int8"].needs_calibration

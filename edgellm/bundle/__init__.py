@@ -227,3 +227,8 @@ def build_llm_manifest(edge, model_file: Path, tokenizer, tokenizer_files: list[
         "export": export_stats,
         "versions": library_versions(),
     }
+
+
+from edgellm._verbs import make_callable  # noqa: E402  (edgellm.bundle(...) calls bundle(); see _verbs.py)
+
+make_callable(__name__)

@@ -150,3 +150,8 @@ def _sample_inputs(source: ModelSource, length: int) -> dict[str, Any]:
     if source.arch.token_type_ids:
         sample["token_type_ids"] = torch.zeros_like(ids)
     return sample
+
+
+from edgellm._verbs import make_callable  # noqa: E402  (edgellm.convert(...) calls convert(); see _verbs.py)
+
+make_callable(__name__)

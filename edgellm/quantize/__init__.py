@@ -115,3 +115,8 @@ def quantize(model: EdgeModel, recipe: str, *, calibration=None, ranges=None, io
     else:
         content = quantize_outputs(content, {}, "float")
     return model.with_content(content, recipe=spec.name, quantization=details)
+
+
+from edgellm._verbs import make_callable  # noqa: E402  (edgellm.quantize(...) calls quantize(); see _verbs.py)
+
+make_callable(__name__)

@@ -184,3 +184,8 @@ def validate(candidate, *, texts: Sequence[str] | None = None, reference=None, t
     failures = judge(metrics, tolerance)
     return ValidationReport(passed=not failures, recipe=candidate.recipe, tolerance=tolerance, metrics=metrics,
                             num_samples=len(samples), failures=failures)
+
+
+from edgellm._verbs import make_callable  # noqa: E402  (edgellm.validate(...) calls validate(); see _verbs.py)
+
+make_callable(__name__)
