@@ -4,6 +4,7 @@
 # package kotlin-compiler (a full kotlinc distribution), each installed here when missing.
 #
 #   bash android_demo/run_jvm_tests.sh        # from anywhere; exit 0 when every test passed, 1 otherwise
+#   bash android_demo/run_jvm_tests.sh IntegrityTest LlmSessionTest   # compile all, run only these classes
 #
 # Also compiles the Android-side files against tools/api_stubs (see step 3b).
 #
@@ -114,6 +115,15 @@ echo "$BUILD/classes:$STDLIB" > "$BUILD/classpath"
 # 4. Run every *Test class; JvmTestMain exits 1 on a failure or when no test ran.
 mapfile -t classes < <(cd "$BUILD/classes" && find . -name '*Test.class' ! -name '*$*' | sed 's|^\./||; s|\.class$||; s|/|.|g' | sort)
 [ "${#classes[@]}" -gt 0 ] || die "no test classes were compiled into $BUILD/classes"
+if [ "$#" -gt 0 ]; then  # only the classes named on the command line (simple names)
+    wanted=()
+    for name in "$@"; do
+        match="$(printf '%s\n' "${classes[@]}" | grep -E "(^|\.)$name\$" || true)"
+        [ -n "$match" ] || die "no test class $name; compiled: ${classes[*]##*.}"
+        wanted+=("$match")
+    done
+    classes=("${wanted[@]}")
+fi
 set +e
 java -cp "$BUILD/classes:$STDLIB:$JUNIT_JAR:$HAMCREST_JAR" dev.edgellm.demo.core.JvmTestMainKt "${classes[@]}"
 rc=$?

@@ -5,9 +5,10 @@ import java.io.IOException
 
 /**
  * An export folder written by `edgellm bundle`: edgellm.json, the .tflite model it names, tokenizer files.
- * [open] checks all three up front so the app fails with one clear line instead of inside the interpreter.
+ * [open] checks all three up front so the app fails with one clear line instead of inside the interpreter, and
+ * checks the model and tokenizer files against the sizes and sha256 edgellm.json records ([integrity]).
  */
-class ExportFolder private constructor(val dir: File, val manifest: Manifest) {
+class ExportFolder private constructor(val dir: File, val manifest: Manifest, val integrity: IntegrityReport) {
     val modelFile: File get() = File(dir, manifest.modelFile)
 
     fun loadTokenizer(): BertTokenizer = try {
@@ -47,7 +48,8 @@ class ExportFolder private constructor(val dir: File, val manifest: Manifest) {
             if (model.length() == 0L) {
                 throw ModelFileException("model file $model is empty; copy the export folder again")
             }
-            return ExportFolder(dir, manifest)
+            val integrity = Integrity.check(dir, Integrity.records(text, manifestFile.path), listOf(manifest.modelFile) + manifest.tokenizer.files)
+            return ExportFolder(dir, manifest, integrity)
         }
     }
 }

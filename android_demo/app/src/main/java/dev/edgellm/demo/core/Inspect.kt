@@ -18,6 +18,7 @@ fun main(args: Array<String>) {
     try {
         val folder = ExportFolder.open(File(args[0]))
         summarize(folder.manifest).forEach { println(it) }
+        println(folder.integrity.describe())
         if (args.size > 1) {
             val tokenizer = folder.loadTokenizer()
             for (text in args.drop(1)) {

@@ -3,6 +3,9 @@ package dev.edgellm.demo.core
 import java.io.File
 import java.io.IOException
 
+/** The LiteRT-LM bundle an LLM export ships beside model.tflite (edgellm.manifest.LITERTLM_FILE). */
+const val LITERTLM_FILE = "model.litertlm"
+
 /** The manifest's "task" for decoder LLMs (`edgellm export --task text-generation`). */
 const val TEXT_GENERATION = "text-generation"
 
@@ -159,8 +162,16 @@ data class LlmManifest(
 private val SHOWN_METRICS = setOf("top1", "perplexity_ratio", "greedy_match_mean")
 
 /** An LLM export folder: edgellm.json (task text-generation), the .tflite it names, tokenizer.json. */
-class LlmFolder private constructor(val dir: File, val manifest: LlmManifest) {
+class LlmFolder private constructor(val dir: File, val manifest: LlmManifest, val integrity: IntegrityReport) {
     val modelFile: File get() = File(dir, manifest.modelFile)
+
+    /** The export's LiteRT-LM bundle, checked against edgellm.json like the model (when the chat screen picks it). */
+    fun litertlmFile(): File {
+        val file = File(dir, LITERTLM_FILE)
+        if (!file.isFile) throw ModelFileException("$LITERTLM_FILE is missing from $dir; export with edgellm export --task text-generation (it writes one) and copy the whole folder")
+        Integrity.checkFolder(dir, listOf(LITERTLM_FILE))
+        return file
+    }
 
     fun loadTokenizer(): BpeTokenizer = BpeTokenizer.load(File(dir, manifest.tokenizerFile))
 
@@ -178,7 +189,8 @@ class LlmFolder private constructor(val dir: File, val manifest: LlmManifest) {
                 val f = File(dir, name)
                 if (!f.isFile || f.length() == 0L) throw ModelFileException("'$name' named in $manifestFile is missing or empty; copy the whole export folder")
             }
-            return LlmFolder(dir, manifest)
+            val integrity = Integrity.check(dir, Integrity.records(text, manifestFile.path), listOf(manifest.modelFile, manifest.tokenizerFile))
+            return LlmFolder(dir, manifest, integrity)
         }
 
         /** True when [dir]'s edgellm.json says task text-generation (false when it is missing or unreadable). */
