@@ -170,13 +170,15 @@ class ExportResult:
 
 
 def export(model: str | Path | None, output_dir: str | Path, config: ExportConfig | None = None, *,
-           progress: Progress | None = None, **options: Any) -> ExportResult:
+           progress: Progress | None = None, reuse: dict | None = None, **options: Any) -> ExportResult:
     """Convert, quantize and validate a local HF model folder (or a .gguf causal LM), and write OUTPUT_DIR.
 
     ``options`` are ExportConfig fields (task=, quantize=, sequence_length=, cache_length=, ...), applied over
     ``config``. ``model`` None exports the packaged all-MiniLM-L6-v2; a .gguf file is a causal LM (task
     text-generation). Raises ValidationError (nothing written) when the export is outside the recipe's tolerance,
     unless ``allow_validation_failure``. ``progress`` gets one line per finished stage (the CLI prints them).
+    ``reuse``: a dict shared by several exports of one model in one process (``edgellm.optimize``): encoders'
+    calibration samples and float conversion of equal arguments are computed once and kept in it.
 
     >>> export("all-MiniLM-L6-v2/", "out/minilm", quantize="int8-dynamic")  # doctest: +SKIP
     >>> export("SmolLM2.Q4_1.gguf", "out/smollm2", quantize="int4", cache_length=256)  # doctest: +SKIP
@@ -200,7 +202,7 @@ def export(model: str | Path | None, output_dir: str | Path, config: ExportConfi
         stages = _Stages(progress)
         if config.llm:
             return _export_llm(model, output_dir, config, stages)
-        return _export_encoder(model, output_dir, config, stages)
+        return _export_encoder(model, output_dir, config, stages, {} if reuse is None else reuse)
 
 
 class _Stages:
@@ -223,6 +225,13 @@ class _Stages:
     @property
     def total(self) -> float:
         return time.perf_counter() - self.t0
+
+
+def _lock(config: ExportConfig, source) -> dict[str, Any]:
+    """The manifest's ``lock`` section: inputs, config and seed, for `edgellm verify` (edgellm/lock.py)."""
+    from edgellm.lock import export_lock
+
+    return export_lock({**config.to_dict(), "overwrite": False}, source.path, calibration_data=config.calibration_data)
 
 
 def peak_rss() -> int:
@@ -249,7 +258,15 @@ def _check_source(source, output_dir: Path) -> None:
 
 
 # ---------------------------------------------------------------------------------------------- encoders
-def _export_encoder(model, output_dir, config: ExportConfig, stages: _Stages) -> ExportResult:
+def _once(reuse: dict, key: tuple, make: Callable[[], Any]) -> tuple[Any, bool]:
+    """(value, reused): ``reuse[key]``, made first where missing."""
+    if key in reuse:
+        return reuse[key], True
+    reuse[key] = make()
+    return reuse[key], False
+
+
+def _export_encoder(model, output_dir, config: ExportConfig, stages: _Stages, reuse: dict) -> ExportResult:
     from edgellm.bundle import bundle, check_output_dir
     from edgellm.calibrate import RangeConfig, load_samples
     from edgellm.convert import convert, read_source
@@ -263,12 +280,17 @@ def _export_encoder(model, output_dir, config: ExportConfig, stages: _Stages) ->
     convert_config = config.convert_config()
     calibration = None
     if get_recipe(config.quantize).needs_calibration:  # loaded first: convert may scale outlier channels with it
-        calibration = load_samples(config.calibration_data, str(source.path),
-                                   num_samples=config.num_calibration_samples,
-                                   sequence_length=max(convert_config.lengths), text_column=config.text_column)
-        stages.done("calibration data", f"{calibration.input_ids.shape[0]} samples")
-    edge = convert(source, convert_config, calibration=calibration)
-    stages.done("convert")
+        cal_key = ("calibration", str(source.path), config.calibration_data, config.num_calibration_samples,
+                   max(convert_config.lengths), config.text_column)
+        calibration, reused = _once(reuse, cal_key, lambda: load_samples(
+            config.calibration_data, str(source.path), num_samples=config.num_calibration_samples,
+            sequence_length=max(convert_config.lengths), text_column=config.text_column))
+        stages.done("calibration data", f"{calibration.input_ids.shape[0]} samples" + (", reused" if reused else ""))
+    # the float model depends on the convert config only (and on the samples where it scales outlier channels)
+    key = ("convert", str(source.path), convert_config,
+           cal_key if calibration is not None and convert_config.outlier_channel_ratio is not None else None)
+    edge, reused = _once(reuse, key, lambda: convert(source, convert_config, calibration=calibration))
+    stages.done("convert", "reused" if reused else "")
     edge = quantize(edge, config.quantize, calibration=calibration,
                     ranges=RangeConfig(kind=config.calibration_range) if calibration is not None else None,
                     io_type=config.io_type, accuracy_budget=config.accuracy_budget)
@@ -278,7 +300,7 @@ def _export_encoder(model, output_dir, config: ExportConfig, stages: _Stages) ->
     if not report.passed and not config.allow_validation_failure:
         raise ValidationError(f"{report.summary()}; nothing was written (pass --allow-validation-failure to keep "
                               "the export marked not passed, or try a less aggressive --quantize)")
-    bundle(output_dir, edge, validation=report, overwrite=config.overwrite)
+    bundle(output_dir, edge, validation=report, overwrite=config.overwrite, extra={"lock": _lock(config, source)})
     stages.done("bundle")
     return ExportResult(output_dir=output_dir, model=edge, validation=report, seconds=stages.total,
                         peak_rss_bytes=peak_rss(), stage_seconds=dict(stages.seconds))
@@ -327,7 +349,8 @@ def _export_llm(model, output_dir, config: ExportConfig, stages: _Stages) -> Exp
                          export_stats={"seconds": round(seconds, 1), "peak_rss_bytes": peak,
                                        "peak_rss_bytes_after": {k: stages.peak_rss[k] for k in
                                                                 ("convert", "quantize", "reference", "validate")},
-                                       "stage_seconds": dict(stages.seconds)})
+                                       "stage_seconds": dict(stages.seconds)},
+                         extra={"lock": _lock(config, source)})
     stages.done("bundle")
     return ExportResult(output_dir=output_dir, model=edge, validation=report, seconds=seconds, peak_rss_bytes=peak,
                         stage_seconds=dict(stages.seconds))

@@ -29,13 +29,16 @@ _VOCAB_FILES = ("vocab.txt", "merges.txt", "vocab.json", "spiece.model", "senten
 _VERSIONED = ("edgellm", "torch", "transformers", "litert-torch", "ai-edge-litert", "ai-edge-quantizer", "numpy")
 
 
-def bundle(output_dir: str | Path, model, *, validation=None, overwrite: bool = False) -> Path:
-    """Write ``model`` (an EdgeModel), its tokenizer and the manifest into ``output_dir`` atomically."""
+def bundle(output_dir: str | Path, model, *, validation=None, overwrite: bool = False,
+           extra: Mapping[str, Any] | None = None) -> Path:
+    """Write ``model`` (an EdgeModel), its tokenizer and the manifest into ``output_dir`` atomically.
+    ``extra``: more manifest sections (the export's ``lock``)."""
     with atomic_output_dir(output_dir, overwrite=overwrite, source=model.source.path) as tmp:
         (tmp / MODEL_FILE).write_bytes(model.content)
         tokenizer_info = _save_tokenizer(model.source.path, tmp)
         manifest = build_manifest(model, tokenizer=tokenizer_info, validation=validation)
         manifest["graph"] = graph_summary(tmp / MODEL_FILE)
+        manifest.update(extra or {})
         manifest[FILES] = file_digests(tmp)  # size and sha256 of every shipped file: loaders check them
         write_manifest(tmp, manifest)
     return Path(output_dir)
@@ -148,7 +151,7 @@ def library_versions() -> dict[str, str]:
 
 # ---------------------------------------------------------------------------------------------- LLM exports
 def write_llm_folder(folder: Path, model, tokenizer, validation, *, generation_config, eos_token_ids: list[int],
-                     export_stats: dict[str, Any]) -> dict[str, Any]:
+                     export_stats: dict[str, Any], extra: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """Complete an LLM export in ``folder`` (which holds the validated model.tflite): the tokenizer (with its chat
     template), generation_config.json, model.litertlm and edgellm.json. Returns the manifest."""
     from edgellm.bundle.chat import chat_format, chat_references, check_chat_template
@@ -169,6 +172,7 @@ def write_llm_folder(folder: Path, model, tokenizer, validation, *, generation_c
     # the template as fixed strings, for apps without a Jinja engine (android_demo)
     manifest["llm"]["chat_format"] = chat_format(tokenizer) if chat_check is not None else None
     manifest["litertlm"] = litertlm  # LiteRT-LM's bundle of this export (edgellm.bundle.litertlm)
+    manifest.update(extra or {})  # the export's lock
     manifest[FILES] = file_digests(folder)  # size and sha256 of every shipped file: loaders check them
     write_manifest(folder, manifest)
     return manifest
