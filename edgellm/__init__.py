@@ -35,6 +35,8 @@ _EXPORTS = {
     # bench/ (runtime only)
     "benchmark": "edgellm.bench", "BenchConfig": "edgellm.bench", "BenchReport": "edgellm.bench",
     "inspect": "edgellm.bench", "InspectReport": "edgellm.bench",
+    # report/ (tables and plots comparing recipes or devices)
+    "ReportEntry": "edgellm.report", "write_report": "edgellm.report", "entries_from_bench": "edgellm.report",
     # generate/ (runtime only)
     "load_llm": "edgellm.generate", "Llm": "edgellm.generate", "GenerateConfig": "edgellm.generate",
     "SamplingConfig": "edgellm.generate", "GenerationStats": "edgellm.generate",

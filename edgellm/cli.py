@@ -121,6 +121,9 @@ def _add_export(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--decode-windows", type=_windows, default=None, metavar="W,W,...|none",
                    help="text-generation: decode_<W> signatures that read only the first W cache positions, used "
                    "while the conversation fits (default: cache length / 2, / 4, / 8 down to 64; none for none)")
+    p.add_argument("--verify-lengths", type=_windows, default=(2, 4, 8), metavar="T,T,...|none",
+                   help="text-generation: verify_<T> signatures for `edgellm generate --speculative` (the pending "
+                   "token + up to T - 1 draft tokens checked in one call); none for none")
     p.add_argument("--overwrite", action="store_true", help="replace OUTPUT_DIR if it exists and is not empty")
     p.add_argument("--allow-validation-failure", action="store_true",
                    help="keep the export (marked not passed) when validation fails; still exits 1")
@@ -366,6 +369,8 @@ def _add_prune(sub: argparse._SubParsersAction) -> None:
         "  ffn: X of each layer's FFN neurons, lowest mean |activation| on the data first\n"
         "  heads: X of each layer's KV groups (llama, mistral, qwen2, qwen3), lowest attention output norm first\n"
         "  layers: X of the layers, lowest block influence (1 - cosine of hidden state in and out) first\n"
+        "  lowrank: each block linear as two thinner ones from its SVD, at the rank keeping X of its energy (sum "
+        "of squared singular values), where that is smaller\n"
         "  magnitude: zero the X smallest-|w| weights of each block linear (LiteRT CPU runs it no faster, the "
         "file is not smaller)\n\n"
         "Examples:\n"
@@ -377,8 +382,10 @@ def _add_prune(sub: argparse._SubParsersAction) -> None:
                    help="folder to write; it must not exist or be empty unless --overwrite")
     p.add_argument("--model", required=True, help="HF model folder (encoders: bert, roberta, xlm-roberta, electra; "
                    "decoders: llama, mistral, qwen2, qwen3)")
-    p.add_argument("--method", required=True, choices=("heads", "ffn", "layers", "magnitude"), help="what to remove")
-    p.add_argument("--amount", required=True, type=float, metavar="X", help="share removed, in (0, 1)")
+    p.add_argument("--method", required=True, choices=("heads", "ffn", "layers", "lowrank", "magnitude"),
+                   help="what to remove")
+    p.add_argument("--amount", required=True, type=float, metavar="X", help="share removed, in (0, 1) (lowrank: "
+                   "share of each linear's energy kept)")
     p.add_argument("--data", default=None, metavar="FILE",
                    help="texts the importance is measured on (.txt one per line, .jsonl, .csv, .tsv, or a datasets "
                    "folder); default: the packaged English corpus calibration/en.txt")
@@ -398,9 +405,47 @@ def _run_prune(args: argparse.Namespace) -> int:
     return 0
 
 
+# ---------------------------------------------------------------------------------------------- report
+def _add_report(sub: argparse._SubParsersAction) -> None:
+    p = _add_parser(
+        sub, "report",
+        help="compare saved `edgellm bench --format json` reports (a fleet of boards) in one table with plots",
+        description="Build report.md, a self-contained report.html (plots inlined; opens from a file) and "
+        "report.json with the PNG plots from bench reports saved with `edgellm bench ... --format json --output "
+        "FILE`: one entry per file, labelled by the board or CPU it ran on, speed-ups against the first file. "
+        "Every file must time the same model(s).\n\n"
+        "Example:\n"
+        "  edgellm report x86.json pi4.json pi5.json --output out/fleet\n\n"
+        "Exit codes: 0 success, 2 bad input (unreadable file, unknown schema version, different models); on bad "
+        "input nothing is written and an earlier report in DIR is kept.",
+    )
+    p.add_argument("paths", nargs="+", metavar="FILE.json", help="bench report saved with --format json")
+    p.add_argument("--output", default="report", metavar="DIR",
+                   help="folder for report.md, report.html, report.json and report_plots/; other files in it are "
+                   "left alone")
+    p.add_argument("--title", default=None, help="report title (default: the model and the number of devices)")
+    p.set_defaults(func=_run_report)
+
+
+def _run_report(args: argparse.Namespace) -> int:
+    from edgellm.report import entries_from_bench, write_report
+
+    entries = entries_from_bench(args.paths)
+    models = list(dict.fromkeys(r["model"].get("name") or r["model"].get("path") for e in entries
+                                for r in e.bench["results"]))
+    title = args.title or f"{', '.join(models)} on {len(args.paths)} bench report{'s' if len(args.paths) > 1 else ''}"
+    paths = write_report(entries, args.output, title=title)
+    for key in ("html", "md", "json"):
+        print(paths[key])
+    print(f"edgellm report: {len(entries)} entries, {len(paths['plots'])} plots in {paths['json'].parent}",
+          file=sys.stderr)
+    return 0
+
+
 # ---------------------------------------------------------------------------------------------- main
 _COMMANDS: tuple[Callable[[argparse._SubParsersAction], None], ...] = (_add_export, _add_bench, _add_inspect,
-                                                                       _add_generate, _add_prune)
+                                                                       _add_generate, _add_prune,
+                                                                       _add_report)
 
 
 class _Parser(argparse.ArgumentParser):

@@ -1,9 +1,9 @@
 """The report's one table: a row per entry × thread count, as data (report.json ``rows``) and as markdown/HTML cells.
 
 Encoders: size, p50/p90 latency, speed-up (reference p50 / this p50); LLMs: size, time to first token, decode
-tokens/s, speed-up (this decode tokens/s / reference's). The reference is the first entry with a row at the same
-thread count, as in ``BenchReport.comparison``. Fidelity columns (cosine, top-1, perplexity ratio) and XNNPACK
-partitions appear when some row has them. Standard library only; cell formats are ``edgellm.bench.format``'s.
+tokens/s, speed-up (this decode tokens/s / reference's). The reference is the first entry's row at the same
+thread count (no speed-up at a thread count the first entry was not timed at). Fidelity columns (cosine, top-1,
+perplexity ratio) and XNNPACK partitions appear when some row has them. Standard library only; cell formats are ``edgellm.bench.format``'s.
 """
 
 from __future__ import annotations
@@ -76,7 +76,7 @@ def _speed(kind: str, data: dict) -> float | None:
 def build_rows(entries: Sequence[ReportEntry]) -> list[dict[str, Any]]:
     """One dict per entry × thread count (an entry without bench rows: one row with its label and status)."""
     kind = report_kind(entries)
-    reference: dict[int, tuple[str, float | None]] = {}  # threads -> (label, speed) of the first entry there
+    reference: dict[int, tuple[str, float | None]] = {}  # threads -> (label, speed) of the first entry
     rows = []
     for entry in entries:
         report = entry.report
@@ -91,7 +91,9 @@ def build_rows(entries: Sequence[ReportEntry]) -> list[dict[str, Any]]:
         for r in results:
             d = r.data
             speed = _speed(kind, d)
-            ref_label, ref_speed = reference.setdefault(r.num_threads, (entry.label, speed))
+            if entry is entries[0]:
+                reference[r.num_threads] = (entry.label, speed)
+            ref_label, ref_speed = reference.get(r.num_threads, (None, None))
             if speed and ref_speed:
                 speedup = round(speed / ref_speed if kind == LLM else ref_speed / speed, 3)
             else:
