@@ -1,9 +1,10 @@
-"""The report's one table: a row per entry × thread count, as data (report.json ``rows``) and as markdown/HTML cells.
+"""The report's one table: a row per entry × thread count, as data (report.json ``rows``) and as cells.
 
 Encoders: size, p50/p90 latency, speed-up (reference p50 / this p50); LLMs: size, time to first token, decode
 tokens/s, speed-up (this decode tokens/s / reference's). The reference is the first entry's row at the same
 thread count (no speed-up at a thread count the first entry was not timed at). Fidelity columns (cosine, top-1,
-perplexity ratio) and XNNPACK partitions appear when some row has them. Standard library only; cell formats are ``edgellm.bench.format``'s.
+perplexity ratio) and XNNPACK partitions appear when some row has them. Standard library only; cell formats
+are ``edgellm.bench.format``'s.
 """
 
 from __future__ import annotations

@@ -217,7 +217,7 @@ body { font-family: system-ui, -apple-system, "Segoe UI", sans-serif; margin: 2r
        padding: 0 1rem; color: #222; }
 table { border-collapse: collapse; font-size: 0.9rem; }
 th, td { border: 1px solid #ccc; padding: 0.3rem 0.6rem; text-align: right; }
-th:first-child, td:first-child { text-align: left; }
+th:first-child, td:first-child, td.text { text-align: left; }
 th { background: #f2f2f2; }
 tr.best td { background: #e8f5e9; font-weight: 600; }
 figure { margin: 1.5rem 0; }
@@ -228,6 +228,9 @@ pre { background: #f7f7f7; padding: 0.6rem; overflow-x: auto; font-size: 0.8rem;
 """
 
 
+_TEXT = {"label", "device", "status", "reason"}  # left-aligned cells
+
+
 def _html(entries, rows, kind, title, plots: list[Plot], notes, lock, extra, plot_dir: Path) -> str:
     e = html.escape
     shown = columns(rows, kind)
@@ -235,7 +238,8 @@ def _html(entries, rows, kind, title, plots: list[Plot], notes, lock, extra, plo
     body = []
     for r in rows:
         css = ' class="best"' if r["status"] == "best" else ""
-        body.append(f"<tr{css}>" + "".join(f"<td>{e(c)}</td>" for c in cells(r, shown)) + "</tr>")
+        body.append(f"<tr{css}>" + "".join(f'<td class="text">{e(c)}</td>' if key in _TEXT else f"<td>{e(c)}</td>"
+                                           for (key, _), c in zip(shown, cells(r, shown))) + "</tr>")
     parts = [
         "<!DOCTYPE html>", '<html lang="en">', "<head>", '<meta charset="utf-8">',
         '<meta name="viewport" content="width=device-width, initial-scale=1">',
