@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from edgellm.errors import ConfigError, EdgeLLMError
+from edgellm.errors import ConfigError, EdgeLLMError, ModelFileError
 from edgellm.manifest import FILES, MANIFEST, read_manifest, sha256_file
 
 LOCK_FORMAT = "edgellm.lock/1"
@@ -163,22 +163,30 @@ def _verify_optimize(root: Path, lock: dict[str, Any], progress: Progress | None
                 continue
             rebuilt = Path(tmp) / stage["recipe"]
             _rebuild({**lock, "config": stage["args"]}, rebuilt, progress, label=stage["recipe"])
-            recorded = stage["outputs"]
-            on_disk = root / stage["folder"] if stage.get("folder") else None
-            name = f"export[{stage['recipe']}]"
-            for check in _compare(on_disk, rebuilt, recorded=recorded, causes=causes, stage=name):
-                prefix = stage["folder"] if stage.get("folder") else f"{stage['recipe']} (stage {stage['key'][:12]})"
-                checks.append(FileCheck(name=f"{prefix}/{check.name}", status=check.status, reason=check.reason,
+            # the folder users ship (best/) for the winner, else the stage's own folder where it is still there
+            shown = stage.get("folder") or stage["path"]
+            for check in _compare(root / shown, rebuilt, recorded=stage["outputs"], causes=causes,
+                                  stage=f"export[{stage['recipe']}]"):
+                checks.append(FileCheck(name=f"{shown}/{check.name}", status=check.status, reason=check.reason,
                                         detail=check.detail))
-    notes.append("bench figures and the report's tables are measurements: recorded in report.json, not rebuilt; "
-                 "the recipe picked is recomputed from them" + _reselect(lock))
+    notes.append("bench figures and the report's tables and plots are measurements: recorded in report.json, not "
+                 "rebuilt" + _reselect(lock))
     return VerifyReport(target=root, files=tuple(checks), notes=tuple(notes))
 
 
 def _reselect(lock: dict[str, Any]) -> str:
-    chosen = lock.get("selected")
-    again = lock.get("reselected")
-    return f" ({chosen} again)" if chosen and chosen == again else ""
+    """The recipe choice recomputed from the recorded measurements, said next to the recorded one."""
+    from edgellm.optimize.budget import parse_budget
+    from edgellm.optimize.select import Measurement, select
+
+    config = lock.get("config") or {}
+    measurements = [Measurement.from_dict(m) for m in lock.get("measurements") or []]
+    if not measurements:
+        return ""
+    _, again = select(measurements, parse_budget(config.get("budget")), config.get("objective", "latency"))
+    if again == lock.get("selected"):
+        return f"; the recorded measurements pick {again} again"
+    return f"; the recorded measurements now pick {again}, the lock says {lock.get('selected')}"
 
 
 def _causes(inputs: dict[str, dict[str, Any]], versions: dict[str, str]) -> tuple[list[str], list[str]]:
@@ -230,7 +238,11 @@ def output_digests(folder: Path) -> dict[str, str]:
     from edgellm.manifest import file_digests
 
     out = {name: d["sha256"] for name, d in file_digests(folder).items()}
-    out[MANIFEST] = _json_digest(read_manifest(folder))
+    if (folder / MANIFEST).is_file():
+        try:
+            out[MANIFEST] = _json_digest(read_manifest(folder))
+        except ModelFileError:  # not JSON any more (changed on disk): its raw hash, which matches nothing
+            out[MANIFEST] = sha256_file(folder / MANIFEST)
     return out
 
 
