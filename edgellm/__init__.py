@@ -37,6 +37,9 @@ _EXPORTS = {
     "inspect": "edgellm.bench", "InspectReport": "edgellm.bench",
     # report/ (tables and plots comparing recipes or devices)
     "ReportEntry": "edgellm.report", "write_report": "edgellm.report", "entries_from_bench": "edgellm.report",
+    # optimize/ (recipe search) and the lock (edgellm verify)
+    "optimize": "edgellm.optimize", "OptimizeConfig": "edgellm.optimize", "OptimizeResult": "edgellm.optimize",
+    "verify": "edgellm.lock", "VerifyReport": "edgellm.lock",
     # generate/ (runtime only)
     "load_llm": "edgellm.generate", "Llm": "edgellm.generate", "GenerateConfig": "edgellm.generate",
     "SamplingConfig": "edgellm.generate", "GenerationStats": "edgellm.generate",

@@ -442,10 +442,98 @@ def _run_report(args: argparse.Namespace) -> int:
     return 0
 
 
+# ---------------------------------------------------------------------------------------------- optimize
+def _csv_names(text: str) -> tuple[str, ...]:
+    names = tuple(n.strip() for n in text.split(",") if n.strip())
+    if not names:
+        raise argparse.ArgumentTypeError(f"expected comma-separated recipe names such as fp32,int8, or auto; got "
+                                         f"{text!r}")
+    return () if names == ("auto",) else names
+
+
+def _add_optimize(sub: argparse._SubParsersAction) -> None:
+    p = _add_parser(
+        sub, "optimize",
+        help="export a model with several recipes, time each, and keep the fastest (or smallest) inside a "
+        "fidelity budget, with a report and a lock",
+        description="Export --model with each recipe (validated as `edgellm export` does), bench each (as `edgellm "
+        "bench` does), copy the fastest (or smallest) whose fidelity is inside --budget to OUTPUT_DIR/best, and "
+        "write OUTPUT_DIR/report.md, report.html and report.json (with the lock `edgellm verify` rebuilds from). "
+        "Every stage is kept in OUTPUT_DIR/.stages under a hash of its inputs and arguments: running again, or "
+        "after Ctrl-C, skips what is done.\n\n"
+        "Examples:\n"
+        "  edgellm optimize --model all-MiniLM-L6-v2/ --budget cosine:0.99 out/minilm-opt\n"
+        "  edgellm optimize --model SmolLM2.Q4_1.gguf --budget ppl:1.05 --threads 1,4 out/smollm2-opt\n\n"
+        "Exit codes: 0 a recipe was picked, 2 bad input or a budget no recipe meets (the report is still "
+        "written, best/ is left as it was).",
+    )
+    p.add_argument("output_dir", metavar="OUTPUT_DIR",
+                   help="folder to write: new, empty, or an earlier optimize OUTPUT_DIR (resumed)")
+    p.add_argument("--model", default=None, help="HF model folder, or a .gguf file (a causal LM) "
+                   "(default: the packaged all-MiniLM-L6-v2)")
+    p.add_argument("--task", default="auto", help="as `edgellm export --task`; text-generation for LLMs")
+    p.add_argument("--recipes", type=_csv_names, default=(), metavar="R,R,...|auto",
+                   help="recipes to try, in order (ties go to the earlier); auto: fp32,fp16,int8-dynamic,int8,"
+                   "int16x8 for encoders, fp32,int8-dynamic,int4 for LLMs (default: auto)")
+    p.add_argument("--budget", default=None, metavar="METRIC:BOUND",
+                   help="fidelity a recipe must keep: cosine:0.99 (encoders, worst output's mean cosine), top1:0.9, "
+                   "ppl:1.05 or kl:0.03 (LLMs) (default: each recipe's own validation row only)")
+    p.add_argument("--objective", default="latency", choices=("latency", "size"),
+                   help="latency: lowest p50 (LLMs: highest decode tokens/s) at the first --threads; size: smallest "
+                   "file")
+    p.add_argument("--threads", type=_csv_ints, default=(1,), metavar="N,N,...", help="bench thread counts")
+    p.add_argument("--sequence-length", type=int, default=128, metavar="N", help="encoders: tokens per input")
+    p.add_argument("--sequence-lengths", type=_csv_ints, default=(), metavar="N,N,...",
+                   help="encoders: length buckets, as `edgellm export`")
+    p.add_argument("--calibration-data", metavar="FILE", default=None,
+                   help="static recipes' samples (default: the packaged calibration/en.txt)")
+    p.add_argument("--cache-length", type=int, default=512, metavar="N", help="text-generation: KV-cache positions")
+    p.add_argument("--device-results", nargs="+", default=(), metavar="FILE.json",
+                   help="`edgellm bench --format json` results of these exports on other devices, added to the report")
+    p.add_argument("--runs", type=int, default=50, metavar="N", help="bench: minimum timed invokes (encoders)")
+    p.add_argument("--min-seconds", type=float, default=1.0, metavar="S", help="bench: minimum timed seconds")
+    p.set_defaults(func=_run_optimize)
+
+
+def _run_optimize(args: argparse.Namespace) -> int:
+    from edgellm.optimize import OptimizeConfig, optimize
+
+    options = {name: getattr(args, name) for name in OptimizeConfig.__dataclass_fields__}
+    print(optimize(args.model, args.output_dir, progress=_stderr_progress("optimize"), **options).summary())
+    return 0
+
+
+# ---------------------------------------------------------------------------------------------- verify
+def _add_verify(sub: argparse._SubParsersAction) -> None:
+    p = _add_parser(
+        sub, "verify",
+        help="rebuild an export (edgellm.json) or an optimize run (report.json) from its lock and compare byte "
+        "for byte",
+        description="Rebuild what LOCK records (an export folder's edgellm.json, or the report.json of `edgellm "
+        "optimize`) into a temporary folder and print MATCH, or name each file that differs and why: an input "
+        "file that changed, a library version that changed, a file changed on disk after it was written, or a "
+        "stage that is not byte-deterministic (shown: size, first byte, JSON keys, op census).\n\n"
+        "Examples:\n"
+        "  edgellm verify out/minilm/edgellm.json\n"
+        "  edgellm verify out/minilm-opt/report.json\n\n"
+        "Exit codes: 0 MATCH, 1 a file differs, 2 bad input (no lock, an input file missing).",
+    )
+    p.add_argument("lock", metavar="LOCK", help="an export's edgellm.json, or an optimize OUTPUT_DIR/report.json")
+    p.set_defaults(func=_run_verify)
+
+
+def _run_verify(args: argparse.Namespace) -> int:
+    from edgellm.lock import verify
+
+    report = verify(args.lock, progress=_stderr_progress("verify"))
+    print(report.summary())
+    return 0 if report.matched else 1
+
+
 # ---------------------------------------------------------------------------------------------- main
 _COMMANDS: tuple[Callable[[argparse._SubParsersAction], None], ...] = (_add_export, _add_bench, _add_inspect,
                                                                        _add_generate, _add_prune,
-                                                                       _add_report)
+                                                                       _add_report, _add_optimize, _add_verify)
 
 
 class _Parser(argparse.ArgumentParser):

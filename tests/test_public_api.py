@@ -39,3 +39,12 @@ def test_verbs_named_as_their_modules_stay_callable(tiny_bert, tmp_path):
     assert (tmp_path / "out" / "edgellm.json").is_file()
     result = edgellm.export(str(tiny_bert), tmp_path / "exported", sequence_length=16)
     assert result.validation.passed and edgellm.quantize.RECIPES["int8"].needs_calibration
+
+
+def test_optimize_and_verify_are_public():
+    from edgellm.lock import verify
+    from edgellm.optimize import OptimizeConfig
+
+    assert {"optimize", "OptimizeConfig", "OptimizeResult", "verify", "VerifyReport"} <= set(edgellm.__all__)
+    assert edgellm.verify is verify and edgellm.OptimizeConfig is OptimizeConfig
+    assert callable(edgellm.optimize)  # the module, callable like the other verbs named as their modules
