@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from edgellm.report import ReportEntry
+
 X86 = {"cpu": "AMD EPYC 7B13", "board": None, "cores": 2, "usable_cores": 2, "os": "Debian GNU/Linux 12 (bookworm)",
        "arch": "x86_64", "python": "3.11.7", "python_bits": 64}
 PI4 = {**X86, "cpu": "Cortex-A72", "board": "Raspberry Pi 4 Model B Rev 1.4", "cores": 4, "usable_cores": 4,
@@ -53,3 +55,33 @@ def bench(rows: list[dict], host: dict = X86) -> dict:
 def llm_validation(ppl: float, top1: float, passed: bool = True) -> dict:
     return {"passed": passed, "recipe": "x", "tolerance": {}, "failures": [],
             "metrics": {"top1": top1, "perplexity_ratio": ppl, "kl": 0.01}}
+
+
+def encoders() -> list:
+    """fp32 (reference), int8 (best), int8-full (failed validation); fp32 and int8 at 1 and 2 threads."""
+    return [
+        ReportEntry(label="fp32", bench=bench([encoder_row("fp32", 20.0, 90_000_000, recipe="fp32"),
+                                               encoder_row("fp32", 12.0, 90_000_000, 2, recipe="fp32")]),
+                    fidelity=validation(0.99999, 1.0)),
+        ReportEntry(label="int8", bench=bench([encoder_row("int8", 8.0, 23_000_000),
+                                               encoder_row("int8", 5.0, 23_000_000, 2)]),
+                    fidelity=validation(0.995, 0.97), status="best", reason="fastest inside cosine 0.99"),
+        ReportEntry(label="int8-full", bench=bench([encoder_row("int8full", 30.0, 22_000_000, recipe="int8-full",
+                                                                partitions=3)]),
+                    fidelity=validation(0.96, passed=False), status="failed validation", reason="cosine 0.96 < 0.99"),
+    ]
+
+
+def llms() -> list:
+    """fp32 (reference), int8-dynamic (best), int4 (slower) at 1 and 2 threads."""
+    return [
+        ReportEntry(label="fp32", bench=bench([llm_row("fp32", 20.0, 540_000_000, recipe="fp32"),
+                                               llm_row("fp32", 32.0, 540_000_000, 2, recipe="fp32")]),
+                    fidelity=llm_validation(1.0, 1.0)),
+        ReportEntry(label="int8-dynamic", bench=bench([llm_row("i8", 50.0, 148_000_000),
+                                                       llm_row("i8", 80.0, 148_000_000, 2)]),
+                    fidelity=llm_validation(1.03, 0.93), status="best"),
+        ReportEntry(label="int4", bench=bench([llm_row("i4", 46.0, 108_000_000, recipe="int4"),
+                                               llm_row("i4", 70.0, 108_000_000, 2, recipe="int4")]),
+                    fidelity=llm_validation(1.02, 0.94), status="slower", reason="46.0 < 50.0 decode tok/s"),
+    ]
