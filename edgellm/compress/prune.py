@@ -13,11 +13,14 @@ Methods (``amount`` is the share removed, in (0, 1)):
   config has one head count tied to ``hidden_size``, so a folder with fewer heads would not load back.
 - ``layers``: whole blocks removed (``num_hidden_layers`` and, where present, ``layer_types`` shrink), the ones
   with the lowest block influence (1 - cosine of hidden state in and out) on the data.
+- ``lowrank``: every block linear replaced by two thinner ones from its SVD, at the rank that keeps the share
+  ``amount`` of its energy (sum of squared singular values; here ``amount`` is what is *kept*), where that is smaller
+  (edgellm/compress/lowrank.py). config.json records the ranks as a ``quantization_config`` that edgellm registers
+  with transformers (edgellm/convert/lowrank.py), so the folder loads back and exports as two FULLY_CONNECTED ops.
 - ``magnitude``: unstructured; the smallest-|w| share of every block linear set to zero. The LiteRT CPU interpreter
   does not run zeros faster and the file is not smaller: this only prepares a model for sparse runtimes.
 
-Not here: low-rank factorisation (a Linear split in two is not a module transformers knows, so the folder would not
-load back as a plain HF model), and recovery fine-tuning after pruning.
+Not here: recovery fine-tuning after pruning.
 
 The output folder is the pruned HF model (``save_pretrained``), every other file of the source (tokenizer,
 sentence-transformers modules) copied, and ``compress.json`` recording what was done.
@@ -40,7 +43,7 @@ from edgellm.compress.families import Family, family_of
 from edgellm.errors import ConfigError, UnsupportedArchitectureError, config_fields
 from edgellm.manifest import COMPRESS_FILE, COMPRESS_FORMAT, sha256_file
 
-METHODS = ("heads", "ffn", "layers", "magnitude")
+METHODS = ("heads", "ffn", "layers", "lowrank", "magnitude")
 FORMAT = COMPRESS_FORMAT
 _WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth", ".gguf", ".h5", ".msgpack")
 _NOT_COPIED = {"config.json", COMPRESS_FILE, "edgellm.json", "model.safetensors.index.json",
@@ -51,7 +54,7 @@ MAGNITUDE_NOTE = ("unstructured zeros: the LiteRT CPU interpreter does not run t
 
 @dataclass(frozen=True, kw_only=True)
 class PruneConfig:
-    method: str  # heads | ffn | layers | magnitude
+    method: str  # heads | ffn | layers | lowrank | magnitude
     amount: float  # share removed (structured: of each layer's units / of the layers; magnitude: of each linear's weights)
     data: str | None = None  # calibration texts for the importance scores (None: the packaged calibration/en.txt)
     text_column: str | None = None  # column of a .jsonl/.csv/.tsv/datasets data source
@@ -70,8 +73,8 @@ class PruneConfig:
                 raise ConfigError(f"{name} must be a positive integer; got {value!r}")
         if self.data is not None and not isinstance(self.data, (str, os.PathLike)):
             raise ConfigError(f"data must be a path; got {type(self.data).__name__}")
-        if self.method == "magnitude" and (self.data is not None or self.text_column is not None):
-            raise ConfigError("magnitude pruning reads no data; drop --data/--text-column")
+        if self.method in ("magnitude", "lowrank") and (self.data is not None or self.text_column is not None):
+            raise ConfigError(f"{self.method} pruning reads no data; drop --data/--text-column")
         if not isinstance(self.overwrite, bool):
             raise ConfigError(f"overwrite must be True or False; got {self.overwrite!r}")
 
@@ -130,8 +133,9 @@ def prune(model: str | os.PathLike, output_dir: str | os.PathLike, config: Prune
             f"heads pruning of {family.model_type!r} is not supported: transformers 5 dropped prune_heads and the "
             "config has one head count tied to hidden_size, so fewer heads would not load back; use ffn or layers, "
             "or heads on llama, mistral, qwen2, qwen3")
+    _refuse_factorised(source)
     samples = None
-    if config.method != "magnitude":
+    if config.method not in ("magnitude", "lowrank"):
         from edgellm.calibrate import load_texts
 
         samples = load_texts(config.data, text_column=config.text_column, num_samples=config.num_samples)
@@ -269,6 +273,8 @@ def _apply(model, family: Family, config: PruneConfig, tokenizer, samples) -> di
     with torch.no_grad():
         if config.method == "magnitude":
             return _magnitude(model, family, config, cfg)
+        if config.method == "lowrank":
+            return _lowrank(model, family, config)
         run = {"ffn": _prune_ffn, "heads": _prune_groups, "layers": _prune_layers}[config.method]
         return {**run(model, family, config, tokenizer, texts), "max_length": config.max_length}
 
@@ -387,3 +393,30 @@ def _magnitude(model, family, config, _cfg) -> dict[str, Any]:
             removed[f"{i}.{name}"] = k
     return {"removed": removed, "importance": "|weight| (smallest set to zero)",
             "sparsity": zeros / max(total, 1)}
+
+
+def _lowrank(model, family, config) -> dict[str, Any]:
+    from edgellm.compress import lowrank
+    from edgellm.convert.lowrank import mark
+
+    record = lowrank.factorise(model, lowrank.block_linears(model, family), config.amount)
+    done = {name: r for name, r in record.items() if r["factorised"]}
+    if not done:
+        ranks = sorted({(r["rank"], r["full_rank"]) for r in record.values()})
+        raise ConfigError(f"amount {config.amount:g} keeps so much energy that no linear layer gets smaller (rank, "
+                          f"full rank: {ranks[:3]}); lower --amount (the share of energy kept), e.g. 0.5")
+    changed = mark(model, config.amount)
+    return {"removed": record, "importance": lowrank.ENERGY_NOTE,
+            "config_changes": {"quantization_config": [None, changed]}}
+
+
+def _refuse_factorised(source: Path) -> None:
+    from edgellm.convert.lowrank import is_factorised
+
+    try:
+        data = json.loads((source / "config.json").read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        return  # _model_type already read it
+    if is_factorised(data):
+        raise ConfigError(f"{source} is already low-rank factorised (edgellm prune --method lowrank); prune the "
+                          "unfactorised model, with lowrank last")

@@ -9,6 +9,7 @@ This module imports torch at the top: only the convert path imports it (never `e
 from __future__ import annotations
 
 from edgellm.archs import TASKS
+from edgellm.convert.lowrank import register_for
 from edgellm.convert.source import ModelSource, SentenceTransformerHead
 from edgellm.errors import ModelFileError, require
 
@@ -26,6 +27,7 @@ def load_reference(source: ModelSource, task: str, *, bounded_layer_norm: bool =
     """
     transformers = require("transformers", "convert")
     auto_class = getattr(transformers, TASKS[task][0])
+    register_for(source.config)  # a low-rank factorised folder (prune --method lowrank) loads through edgellm
     try:
         model = auto_class.from_pretrained(source.path, trust_remote_code=False, dtype=torch.float32)
     except (OSError, ValueError, RuntimeError, KeyError) as e:

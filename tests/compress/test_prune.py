@@ -151,7 +151,7 @@ def test_config_round_trip_and_checks():
     config = PruneConfig(method="layers", amount=0.25, data="x.txt", num_samples=4)
     assert PruneConfig.from_dict(config.to_dict()) == config
     with pytest.raises(ConfigError, match="not known"):
-        PruneConfig(method="lowrank", amount=0.5)
+        PruneConfig(method="svd", amount=0.5)
     with pytest.raises(ConfigError, match="reads no data"):
         PruneConfig(method="magnitude", amount=0.5, data="x.txt")
     with pytest.raises(ConfigError, match="unknown PruneConfig keys"):

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from edgellm.archs.decoders import DecoderSpec, get_decoder
+from edgellm.convert.lowrank import register_for
 from edgellm.convert.source import check_readable, check_safetensors, read_config
 from edgellm.errors import ModelFileError, require
 from edgellm.manifest import sha256_file
@@ -92,6 +93,7 @@ def read_decoder_source(path: str | Path | None) -> DecoderSource:
     if not config_file.is_file():
         raise ModelFileError(f"{str(path)!r} has no config.json; pass a folder written by save_pretrained")
     config = read_config(config_file)
+    register_for(config)  # a low-rank factorised folder (prune --method lowrank) loads through edgellm's loader
     source = DecoderSource(path=path.resolve(), config=config, spec=get_decoder(config.get("model_type")), gguf=False)
     weights = source.weight_files()
     if not weights:
