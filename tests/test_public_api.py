@@ -48,3 +48,10 @@ def test_optimize_and_verify_are_public():
     assert {"optimize", "OptimizeConfig", "OptimizeResult", "verify", "VerifyReport"} <= set(edgellm.__all__)
     assert edgellm.verify is verify and edgellm.OptimizeConfig is OptimizeConfig
     assert callable(edgellm.optimize)  # the module, callable like the other verbs named as their modules
+
+
+def test_report_names_are_public():
+    from edgellm.report import ReportEntry, entries_from_bench, write_report
+
+    assert (edgellm.ReportEntry, edgellm.write_report, edgellm.entries_from_bench) == (ReportEntry, write_report,
+                                                                                        entries_from_bench)

@@ -104,3 +104,14 @@ def test_help_lists_the_command(capsys):
     with pytest.raises(SystemExit):
         cli.main(["report", "--help"])
     assert "--output DIR" in capsys.readouterr().out
+
+
+def test_reading_reports_and_building_rows_needs_no_matplotlib(fleet):
+    import subprocess
+    import sys
+
+    code = ("import sys; from edgellm.report import entries_from_bench; from edgellm.report.table import build_rows; "
+            f"rows = build_rows(entries_from_bench({fleet!r})); from edgellm import cli; cli.build_parser(); "
+            "print(len(rows), 'matplotlib' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.split() == ["5", "False"]
