@@ -111,11 +111,12 @@ def test_kotlin_llm_tokenizer_matches_tokenizers(jvm_classpath, tmp_path):
         assert compare(file, texts) == [], name
 
 
-def kotlin_generate(classpath: str, export: Path, prompts: list[str], *, chat: bool, max_new_tokens: int) -> list[dict]:
+def kotlin_generate(classpath: str, export: Path, prompts: list[str], *, chat: bool, max_new_tokens: int,
+                    bound: bool = False) -> list[dict]:
     import json
 
     argv = ["java", "-cp", classpath, "dev.edgellm.demo.core.LlmCheckKt", "generate", str(export), sys.executable,
-            "--max-new-tokens", str(max_new_tokens)] + (["--chat"] if chat else [])
+            "--max-new-tokens", str(max_new_tokens)] + (["--chat"] if chat else []) + (["--bound"] if bound else [])
     proc = subprocess.run(argv, input=json.dumps(prompts).encode(), capture_output=True, timeout=1200)
     assert proc.returncode == 0, proc.stderr.decode()[-2000:]
     results, current = [], {}
@@ -150,18 +151,21 @@ def python_generate(export: Path, prompts: list[str], *, chat: bool, max_new_tok
 def test_kotlin_llm_session_generates_what_edgellm_generate_does(jvm_classpath, tmp_path_factory):
     """The app's tokenizer, chat format, prefill chunks, decode windows and cache copies, with the tiny llama's
     export run by ai-edge-litert through tools/litert_bridge.py: same prompt ids, same greedy tokens, same text as
-    `edgellm generate`. Prompts of 2 to 22 tokens cross prefill_8's chunks; 24 new tokens cross decode_16/decode_32."""
+    `edgellm generate`. Prompts of 2 to 22 tokens cross prefill_8's chunks; 24 new tokens cross decode_16/decode_32.
+    Both cache homes: the session's own buffers passed to every call (Interpreter), and a cache bound once in the
+    backend that gets only the new rows (CompiledModel's way, `--bound`)."""
     sys.path.insert(0, str(Path(__file__).parent / "generate"))
     from tiny_llm import cached_export
 
     _, export = cached_export(tmp_path_factory)
     prompts = ["hello", "hello world. what time is it?", "the quick brown fox jumps"]  # 2, 7 and 22 tokens
     for chat in (False, True):
-        kotlin = kotlin_generate(jvm_classpath, export, prompts, chat=chat, max_new_tokens=24)
         python = python_generate(export, prompts, chat=chat, max_new_tokens=24)
-        for k, p in zip(kotlin, python):
-            assert (k["prompt_ids"], k["new_ids"], k["text"]) == (p["prompt_ids"], p["new_ids"], p["text"]), chat
-            assert k["streamed"] == k["text"]
+        for bound in (False, True):
+            kotlin = kotlin_generate(jvm_classpath, export, prompts, chat=chat, max_new_tokens=24, bound=bound)
+            for k, p in zip(kotlin, python):
+                assert (k["prompt_ids"], k["new_ids"], k["text"]) == (p["prompt_ids"], p["new_ids"], p["text"]), (chat, bound)
+                assert k["streamed"] == k["text"]
     assert max(len(p["prompt_ids"]) for p in python) > 16 and max(len(p["new_ids"]) for p in python) > 16
 
 

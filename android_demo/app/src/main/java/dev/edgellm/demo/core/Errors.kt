@@ -24,3 +24,6 @@ class TensorException(message: String, cause: Throwable? = null) : EdgeDemoExcep
 
 /** A setting the user chose (temperature, top-k, new-token count, prompt length) is out of range. */
 class ConfigException(message: String, cause: Throwable? = null) : EdgeDemoException(message, cause)
+
+/** The chosen accelerator cannot run the model (not on this phone, or it refused the graph); CPU is tried next. */
+class AcceleratorException(message: String, cause: Throwable? = null) : EdgeDemoException(message, cause)

@@ -105,11 +105,14 @@ fun planPrefill(n: Int, lengths: List<Int>, room: Int): List<Pair<Int, Int>> {
 const val DECODE_ROWS = 4
 
 /**
- * A conversation's KV cache and the calls that fill it, over [backend] (the LiteRT Interpreter on the phone).
- * Every signature takes token ids, their positions and the whole cache, and returns the next-token logits
- * (decode) and the K/V rows of its tokens only, which are copied into the cache here. A decode step at position
- * p runs decode_<W> for the smallest window W >= p, else decode, as `edgellm generate` does.
- * Not thread-safe: one worker thread runs it.
+ * A conversation's KV cache and the calls that fill it, over [backend]. Every signature takes token ids, their
+ * positions and the whole cache, and returns the next-token logits (decode) and the K/V rows of its tokens only,
+ * which go into the cache at their positions ([newRowSpans]). A decode step at position p runs decode_<W> for the
+ * smallest window W >= p, else decode, as `edgellm generate` does.
+ *
+ * Where the cache lives depends on the backend: a [BoundCacheBackend] (LiteRT's CompiledModel) holds it, bound
+ * once and shared by every signature, and gets only the new rows; any other [ModelBackend] (the Interpreter)
+ * gets the session's own cache buffers as inputs of every call. Not thread-safe: one worker thread runs it.
  */
 class LlmSession(
     val manifest: LlmManifest,
@@ -117,9 +120,20 @@ class LlmSession(
     private val clockNanos: () -> Long = System::nanoTime,
 ) {
     private val m = manifest
-    private val kCache = List(m.numLayers) { direct(4 * m.k.shape.fold(1) { a, d -> a * d }) }
-    private val vCache = List(m.numLayers) { direct(4 * m.v.shape.fold(1) { a, d -> a * d }) }
+    private val bound = backend as? BoundCacheBackend
+    private val kFloats = m.k.shape.fold(1) { a, d -> a * d }
+    private val vFloats = m.v.shape.fold(1) { a, d -> a * d }
+    private val kCache = if (bound == null) List(m.numLayers) { direct(4 * kFloats) } else emptyList()
+    private val vCache = if (bound == null) List(m.numLayers) { direct(4 * vFloats) } else emptyList()
     private val calls = HashMap<String, Call>()
+
+    /** Floats handed to the cache since the session began: new rows only (tests check it per call). */
+    var cacheFloatsWritten = 0L
+        private set
+
+    init {
+        bound?.bindCache((0 until m.numLayers).flatMap { i -> listOf(m.k.inputName(i) to kFloats, m.v.inputName(i) to vFloats) }.toMap())
+    }
 
     /** One signature's buffers, made once: inputs (ids, positions, the shared cache) and outputs. */
     private inner class Call(val signature: SignatureSpec) {
@@ -129,16 +143,22 @@ class LlmSession(
         val outputs: Map<String, ByteBuffer> = signature.outputs.associate { it.name to direct(it.byteCount()) }
 
         init {
-            val caches = (0 until m.numLayers).flatMap { i -> listOf(m.k.inputName(i) to kCache[i], m.v.inputName(i) to vCache[i]) }.toMap()
+            val floats = (0 until m.numLayers).flatMap { i -> listOf(m.k.inputName(i) to kFloats, m.v.inputName(i) to vFloats) }.toMap()
             for (spec in signature.inputs) {
-                val cache = caches[spec.name] ?: continue
-                if (spec.dtype != DType.FLOAT32 || spec.byteCount() != cache.capacity()) {
-                    throw TensorException("cache input '${spec.name}' of ${signature.name} is ${spec.dtype.wireName} ${spec.shape}; the manifest's kv_cache says float32 of ${cache.capacity() / 4} values")
+                val count = floats[spec.name] ?: continue
+                if (spec.dtype != DType.FLOAT32 || spec.byteCount() != 4 * count) {
+                    throw TensorException("cache input '${spec.name}' of ${signature.name} is ${spec.dtype.wireName} ${spec.shape}; the manifest's kv_cache says float32 of $count values")
                 }
             }
-            val unknown = signature.inputs.map { it.name }.filter { it != "tokens" && it != "input_pos" && it !in caches }
+            val unknown = signature.inputs.map { it.name }.filter { it != "tokens" && it != "input_pos" && it !in floats }
             if (unknown.isNotEmpty()) throw TensorException("${signature.name} takes inputs this app does not fill: ${unknown.joinToString()}")
-            inputs = mapOf("tokens" to tokens, "input_pos" to positions) + caches.filterKeys { name -> signature.inputs.any { it.name == name } }
+            val caches = if (bound != null) {
+                emptyMap() // bound in the backend once, shared by every signature
+            } else {
+                (0 until m.numLayers).flatMap { i -> listOf(m.k.inputName(i) to kCache[i], m.v.inputName(i) to vCache[i]) }.toMap()
+                    .filterKeys { name -> signature.inputs.any { it.name == name } }
+            }
+            inputs = mapOf("tokens" to tokens, "input_pos" to positions) + caches
         }
 
         private fun intInput(name: String): ByteBuffer {
@@ -167,6 +187,7 @@ class LlmSession(
 
     /** Forget the conversation. Masked cache rows still enter the products (with weight 0), so they are zeroed. */
     fun reset() {
+        bound?.zeroCache()
         val zeros = ByteArray(1 shl 16)
         for (b in kCache + vCache) {
             b.clear()
@@ -201,26 +222,29 @@ class LlmSession(
         return FloatArray(m.vocabSize).also { floats(logits).get(it) }
     }
 
-    /** Copy the first [n] new rows of each layer's k/v outputs into the cache at positions [start]... */
+    /** The first [n] new rows of each layer's k/v outputs into the cache at positions [start]... */
     private fun store(out: Map<String, ByteBuffer>, start: Int, n: Int) {
         for (i in 0 until m.numLayers) {
-            copyRows(out.getValue(m.k.outputName(i)), kCache[i], m.k, start, n)
-            copyRows(out.getValue(m.v.outputName(i)), vCache[i], m.v, start, n)
+            storeRows(out.getValue(m.k.outputName(i)), m.k, m.k.inputName(i), if (bound == null) kCache[i] else null, start, n)
+            storeRows(out.getValue(m.v.outputName(i)), m.v, m.v.inputName(i), if (bound == null) vCache[i] else null, start, n)
         }
     }
 
-    private fun copyRows(new: ByteBuffer, cache: ByteBuffer, spec: KvSpec, start: Int, n: Int) {
-        val axis = spec.sequenceAxis
-        val outer = spec.shape.take(axis).fold(1) { a, d -> a * d }
-        val inner = spec.shape.drop(axis + 1).fold(1) { a, d -> a * d }
-        val rows = new.capacity() / 4 / (outer * inner) // the call's token count T
+    private fun storeRows(new: ByteBuffer, spec: KvSpec, name: String, cache: ByteBuffer?, start: Int, n: Int) {
+        val rows = new.capacity() / 4 / (spec.shape.fold(1) { a, d -> a * d } / spec.shape[spec.sequenceAxis]) // the call's T
+        val spans = newRowSpans(spec, rows, start, n)
+        cacheFloatsWritten += spans.sumOf { it.count.toLong() }
+        if (cache == null) {
+            bound!!.writeRows(name, floats(new), spans)
+            return
+        }
         val src = floats(new)
         val dst = floats(cache)
-        val chunk = FloatArray(n * inner)
-        for (o in 0 until outer) {
-            src.position(o * rows * inner)
+        val chunk = FloatArray(spans.firstOrNull()?.count ?: 0)
+        for (span in spans) {
+            src.position(span.from)
             src.get(chunk)
-            dst.position((o * spec.shape[axis] + start) * inner)
+            dst.position(span.to)
             dst.put(chunk)
         }
     }

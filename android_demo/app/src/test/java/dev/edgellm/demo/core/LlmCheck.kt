@@ -6,9 +6,10 @@ import kotlin.system.exitProcess
 /**
  * The app's LLM code on the JVM, for tests/test_android_demo.py to compare with `edgellm generate`:
  *
- *   LlmCheckKt generate EXPORT_DIR PYTHON [--chat] [--max-new-tokens N] < prompts.json
+ *   LlmCheckKt generate EXPORT_DIR PYTHON [--chat] [--max-new-tokens N] [--bound] < prompts.json
  *       For each prompt (a JSON list of strings on stdin): "prompt_ids", "new_ids" (greedy, through
- *       tools/litert_bridge.py) and "text" lines, then "stats".
+ *       tools/litert_bridge.py) and "text" lines, then "stats". --bound: the session binds the KV cache in the
+ *       backend once and hands over only new rows (BoundCacheBackend, as on CompiledModel), through HostBoundCache.
  *   LlmCheckKt tokenize TOKENIZER_JSON < texts.json
  *       For each text: "ids" (encode with special tokens), "plain" (without), "decoded" (decode of ids, JSON).
  *
@@ -33,8 +34,9 @@ fun main(args: Array<String>) {
                 val max = args.indexOf("--max-new-tokens").takeIf { it > 0 }?.let { args[it + 1].toInt() } ?: 16
                 val tokenizer = folder.loadTokenizer()
                 val script = File(File(LlmCheck::class.java.protectionDomain.codeSource.location.toURI()), "../../../tools/litert_bridge.py")
-                LiteRtBridge(args[2], script.canonicalFile, folder.modelFile).use { bridge ->
-                    val session = LlmSession(folder.manifest, bridge)
+                val bridge = LiteRtBridge(args[2], script.canonicalFile, folder.modelFile)
+                (if ("--bound" in args) HostBoundCache(bridge) else bridge).use { backend ->
+                    val session = LlmSession(folder.manifest, backend)
                     for (prompt in texts) {
                         val ids = encodePrompt(tokenizer, folder.manifest, prompt, chat)
                         val stream = TextStream(tokenizer)

@@ -8,10 +8,10 @@ import java.nio.ByteBuffer
 import java.nio.ByteOrder
 
 /** A 2-layer fake LLM with the export's cache layout: k [heads, C, D] (axis 1), v [heads, D, C] (axis 2). */
-private const val C = 16
-private const val HEADS = 2
-private const val D = 3
-private const val VOCAB = 10
+internal const val C = 16
+internal const val HEADS = 2
+internal const val D = 3
+internal const val VOCAB = 10
 
 fun llmManifestJson(chatFormat: String = """{"identical": true, "begin": "<s>[U]", "user_to_assistant": "[/U][A]",
     "assistant_to_user": "[/A][U]", "generation_prompt": "[/U][A]"}"""): String {
@@ -38,7 +38,7 @@ fun llmManifestJson(chatFormat: String = """{"identical": true, "begin": "<s>[U]
  * cache it is given holds every earlier position's code (so rows were copied to the right place along each
  * layout's axis); its logits make the next token (sum of all tokens so far + p) % VOCAB.
  */
-private class FakeLlm : ModelBackend {
+internal class FakeLlm : ModelBackend {
     val history = HashMap<Int, Int>() // position -> token
     val calls = ArrayList<String>()
     override val signatureKeys = listOf("prefill_4", "decode", "decode_8")
