@@ -28,6 +28,7 @@ _EXPORTS = {
     "bundle": "edgellm.bundle",
     # compress/ (PyTorch side, before conversion)
     "prune": "edgellm.compress", "PruneConfig": "edgellm.compress", "PruneResult": "edgellm.compress",
+    "distill": "edgellm.compress", "DistillConfig": "edgellm.compress", "DistillResult": "edgellm.compress",
     # calibrate/
     "load_samples": "edgellm.calibrate", "load_texts": "edgellm.calibrate", "CalibrationSet": "edgellm.calibrate",
     "CalibrationReport": "edgellm.calibrate", "RangeConfig": "edgellm.calibrate",

@@ -530,10 +530,87 @@ def _run_verify(args: argparse.Namespace) -> int:
     return 0 if report.matched else 1
 
 
+# ---------------------------------------------------------------------------------------------- distill
+def _add_distill(sub: argparse._SubParsersAction) -> None:
+    p = _add_parser(
+        sub, "distill",
+        help="train a smaller student (fewer layers of the teacher, or a given folder) to imitate an HF model",
+        description="Distill the HF folder --teacher into OUTPUT_DIR, a smaller HF folder that `edgellm export` "
+        "takes as it is. Loss: alpha*hard + (1-alpha)*T^2*KL(teacher || student) on logits (causal LMs: hard = "
+        "next-token cross-entropy); encoders: a hidden-state term (cosine or MSE, per token and mean-pooled) to the "
+        "teacher's output. OUTPUT_DIR keeps a checkpoint (distill.ckpt, every --checkpoint-every steps and on "
+        "Ctrl-C); --resume continues it bit-for-bit.\n\n"
+        "Examples:\n"
+        "  edgellm distill --teacher all-MiniLM-L6-v2/ --student-layers 3 --max-minutes 45 out/minilm-l3\n"
+        "  edgellm distill --teacher SmolLM2-135M-Instruct/ --student-layers 24 --data teacher out/smollm2-l24\n"
+        "  edgellm distill --teacher all-MiniLM-L6-v2/ --student-layers 3 --max-minutes 45 --resume out/minilm-l3\n\n"
+        "Exit codes: 0 success, 2 bad input, 130/143 stopped by Ctrl-C/SIGTERM (checkpoint saved).",
+    )
+    p.add_argument("output_dir", metavar="OUTPUT_DIR", help="folder to write (checkpoint, then the student)")
+    p.add_argument("--teacher", required=True, help="HF model folder (encoders: bert, roberta, xlm-roberta, "
+                   "electra; decoders: llama, mistral, qwen2, qwen3)")
+    who = p.add_mutually_exclusive_group(required=True)
+    who.add_argument("--student", default=None, metavar="PATH", help="HF folder of the student (the teacher's "
+                     "tokenizer, not wider)")
+    who.add_argument("--student-layers", type=int, default=None, metavar="N", help="the student is the teacher's "
+                     "every k-th layer, N of them (DistilBERT style)")
+    p.add_argument("--student-hidden", type=int, default=None, metavar="H", help="with --student-layers: a "
+                   "narrower hidden size (a multiple of the head size)")
+    p.add_argument("--data", default=None, metavar="FILE|teacher", help="training text (.txt one per line, .jsonl, "
+                   ".csv, .tsv, a datasets folder), or 'teacher' (causal LMs: replies the teacher samples to the "
+                   "chat-templated calibration sentences); default: calibration/en.txt")
+    p.add_argument("--text-column", default=None, help="column of --data (.jsonl/.csv/.tsv/datasets)")
+    p.add_argument("--num-samples", type=int, default=None, metavar="N", help="texts used (default: all; "
+                   "'teacher': 64)")
+    end = p.add_mutually_exclusive_group()
+    end.add_argument("--epochs", type=int, default=None, metavar="E", help="passes over the data (default: 1)")
+    end.add_argument("--max-steps", type=int, default=None, metavar="S", help="optimizer steps")
+    end.add_argument("--max-minutes", type=float, default=None, metavar="M", help="minutes of training")
+    d = _distill_defaults()
+    p.add_argument("--temperature", type=float, default=d.temperature, metavar="T", help="softmax temperature")
+    p.add_argument("--alpha", type=float, default=d.alpha, metavar="A", help="weight of the hard term")
+    p.add_argument("--hidden-loss", choices=("cosine", "mse"), default=d.hidden_loss, help="encoders' "
+                   "hidden-state term")
+    p.add_argument("--lr", type=float, default=d.lr, help="AdamW learning rate")
+    p.add_argument("--warmup-steps", type=int, default=d.warmup_steps, metavar="N", help="linear warm-up steps")
+    p.add_argument("--batch-size", type=int, default=d.batch_size, metavar="B", help="texts per step")
+    p.add_argument("--max-length", type=int, default=d.max_length, metavar="N", help="tokens per text")
+    p.add_argument("--freeze-embeddings", action="store_true", help="keep the input embeddings as the teacher's "
+                   "(faster on CPU)")
+    p.add_argument("--seed", type=int, default=d.seed, metavar="S", help="data order and sampling")
+    p.add_argument("--checkpoint-every", type=int, default=d.checkpoint_every, metavar="N",
+                   help="steps between checkpoints")
+    again = p.add_mutually_exclusive_group()
+    again.add_argument("--resume", action="store_true", help="continue OUTPUT_DIR's checkpoint (same settings)")
+    again.add_argument("--overwrite", action="store_true", help="replace OUTPUT_DIR (only a folder edgellm wrote)")
+    p.set_defaults(func=_run_distill)
+
+
+def _distill_defaults():
+    from edgellm.compress.distill import DistillConfig
+
+    return DistillConfig(student_layers=1)
+
+
+def _run_distill(args: argparse.Namespace) -> int:
+    from edgellm.compress import DistillConfig, distill
+
+    config = DistillConfig(
+        student=args.student, student_layers=args.student_layers, student_hidden=args.student_hidden,
+        data=args.data, text_column=args.text_column, num_samples=args.num_samples, max_length=args.max_length,
+        epochs=args.epochs, max_steps=args.max_steps, max_minutes=args.max_minutes, temperature=args.temperature,
+        alpha=args.alpha, hidden_loss=args.hidden_loss, lr=args.lr, warmup_steps=args.warmup_steps,
+        batch_size=args.batch_size, freeze_embeddings=args.freeze_embeddings, seed=args.seed,
+        checkpoint_every=args.checkpoint_every, resume=args.resume, overwrite=args.overwrite)
+    print(distill(args.teacher, args.output_dir, config, progress=_stderr_progress("distill")).summary())
+    return 0
+
+
 # ---------------------------------------------------------------------------------------------- main
 _COMMANDS: tuple[Callable[[argparse._SubParsersAction], None], ...] = (_add_export, _add_bench, _add_inspect,
                                                                        _add_generate, _add_prune,
-                                                                       _add_report, _add_optimize, _add_verify)
+                                                                       _add_report, _add_optimize, _add_verify,
+                                                                       _add_distill)
 
 
 class _Parser(argparse.ArgumentParser):

@@ -41,7 +41,8 @@ CHECKPOINT_FORMAT = "edgellm.distill-checkpoint/1"
 TEACHER_DATA = "teacher"  # data="teacher": causal LMs sample their own training text
 TEACHER_SAMPLES = 64  # texts sampled from the teacher when num_samples is not given
 _RESUME_FIXED = ("student", "student_layers", "student_hidden", "data", "text_column", "num_samples", "max_length",
-                 "temperature", "alpha", "lr", "batch_size", "seed", "hidden_loss", "warmup_steps")
+                 "temperature", "alpha", "lr", "batch_size", "seed", "hidden_loss", "warmup_steps",
+                 "freeze_embeddings")  # what a resumed run must share with the checkpoint
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -62,6 +63,7 @@ class DistillConfig:
     lr: float = 1e-4  # AdamW learning rate
     warmup_steps: int = 0  # linear warm-up steps, then a constant rate (a longer run continues a shorter one)
     batch_size: int = 16  # texts per step
+    freeze_embeddings: bool = False  # keep the input embeddings as they start (the largest matrix: faster on CPU)
     seed: int = 0  # data order (and the teacher's sampling)
     checkpoint_every: int = 100  # steps between checkpoints
     resume: bool = False  # continue from OUTPUT_DIR's checkpoint
@@ -98,7 +100,7 @@ class DistillConfig:
             raise ConfigError(f"data must be a path or 'teacher'; got {type(self.data).__name__}")
         if self.hidden_loss not in HIDDEN_KINDS:
             raise ConfigError(f"hidden_loss {self.hidden_loss!r} is not known; choose {' or '.join(HIDDEN_KINDS)}")
-        for name in ("resume", "overwrite"):
+        for name in ("resume", "overwrite", "freeze_embeddings"):
             if not isinstance(getattr(self, name), bool):
                 raise ConfigError(f"{name} must be True or False; got {getattr(self, name)!r}")
         if self.resume and self.overwrite:
@@ -171,6 +173,8 @@ def distill(teacher: str | os.PathLike, output_dir: str | os.PathLike, config: D
     teacher_model = _load(source, family.decoder)
     student, kept = _student(teacher_model, family, config)
     _check_student(teacher_model, student, family)
+    if config.freeze_embeddings:
+        student.get_input_embeddings().requires_grad_(False)
     if saved is None:
         ids, data_doc = _data(config, family, tokenizer, teacher_model, say)
     else:
@@ -439,15 +443,15 @@ def _sample_teacher(config: DistillConfig, tokenizer, teacher, say) -> tuple[lis
         for i, text in enumerate(prompts.texts):
             check()
             if getattr(tokenizer, "chat_template", None):
-                prompt = tokenizer.apply_chat_template([{"role": "user", "content": text}], add_generation_prompt=True,
-                                                       tokenize=True, return_dict=False)
+                prompt = tokenizer.apply_chat_template([{"role": "user", "content": text}],
+                                                       add_generation_prompt=True, tokenize=True, return_dict=False)
                 prompt = list(prompt["input_ids"] if isinstance(prompt, Mapping) else prompt)
             else:
                 prompt = tokenizer(text)["input_ids"]
             prompt = prompt[: limit // 2]
             with torch.no_grad():
-                out = teacher.generate(torch.tensor([prompt]), attention_mask=torch.ones(1, len(prompt), dtype=torch.long),
-                                       do_sample=True, temperature=1.0, top_k=0, top_p=1.0,
+                out = teacher.generate(torch.tensor([prompt]),
+                                       attention_mask=torch.ones(1, len(prompt), dtype=torch.long), do_sample=True, temperature=1.0, top_k=0, top_p=1.0,
                                        max_new_tokens=limit - len(prompt),
                                        pad_token_id=_pad_id(tokenizer))
             ids.append([int(t) for t in out[0]])
