@@ -103,7 +103,15 @@ def test_bad_input_writes_no_new_folder(tmp_path, fleet):
 def test_help_lists_the_command(capsys):
     with pytest.raises(SystemExit):
         cli.main(["report", "--help"])
-    assert "--output DIR" in capsys.readouterr().out
+    out = " ".join(capsys.readouterr().out.split())
+    assert "--output DIR" in out and "(default: report)" in out and "Exit codes: 0 success, 2 bad input" in out
+
+
+def test_debug_after_the_command_shows_the_traceback(tmp_path, fleet):
+    bad = tmp_path / "bad.json"
+    bad.write_text("{}")
+    with pytest.raises(ConfigError, match="not an edgellm bench report"):
+        cli.main(["report", "--debug", fleet[0], str(bad), "--output", str(tmp_path / "r")])
 
 
 def test_reading_reports_and_building_rows_needs_no_matplotlib(fleet):
