@@ -165,7 +165,7 @@ def _devices(entries: Sequence[ReportEntry]) -> list[tuple[str, str]]:
     return [(", ".join(labels), line) for line, labels in lines.items()]
 
 
-def _speed_note(kind: str, reference: str, threads: int | None) -> str:
+def _speed_note(kind: str, reference: str) -> str:
     what = ("decode tokens/s divided by the reference's" if kind == LLM else
             "the reference's p50 latency divided by this one's")
     return f"speed-up: {what}, at the same thread count; reference: {reference} (the first entry)"
@@ -200,7 +200,7 @@ def _lock_line(lock: dict | None) -> str | None:
 
 def _markdown(entries, rows, kind, title, plots, notes, lock) -> str:
     out = [f"# {title}", "", markdown_table(rows, kind), "",
-           _speed_note(kind, entries[0].label, primary_threads(rows)) + ".", ""]
+           _speed_note(kind, entries[0].label) + ".", ""]
     out += ["## Devices", ""] + [f"- {labels}: {line}" for labels, line in _devices(entries)] + [""]
     for p in plots:
         out += [f"## {p.title}", "", f"![{p.title}]({PLOTS}/{p.file})", "", p.caption, ""]
@@ -246,7 +246,7 @@ def _html(entries, rows, kind, title, plots: list[Plot], notes, lock, extra, plo
         f"<title>{e(title)}</title>", f"<style>{_CSS}</style>", "</head>", "<body>",
         f"<h1>{e(title)}</h1>",
         f"<table>\n<thead><tr>{head}</tr></thead>\n<tbody>\n" + "\n".join(body) + "\n</tbody>\n</table>",
-        f'<p class="note">{e(_speed_note(kind, entries[0].label, primary_threads(rows)))}.</p>',
+        f'<p class="note">{e(_speed_note(kind, entries[0].label))}.</p>',
         "<h2>Devices</h2>", "<ul>" + "".join(f"<li>{e(labels)}: {e(line)}</li>" for labels, line in
                                             _devices(entries)) + "</ul>",
     ]

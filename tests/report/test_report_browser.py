@@ -10,8 +10,8 @@ from report_data import encoders, llms
 
 from edgellm.report import write_report
 
-_MISSING = ("chromium not found at /usr/bin/chromium or on PATH: apt-get install chromium (scripts/setup.sh installs "
-            "it on Debian as root)")
+_MISSING = ("chromium not found at /usr/bin/chromium or on PATH: apt-get install chromium, or bash "
+            "scripts/install_chromium.sh (setup.sh runs it)")
 
 
 @pytest.fixture(scope="module")
