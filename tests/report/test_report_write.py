@@ -220,3 +220,14 @@ def test_host_lines_name_each_device(tmp_path):
                ReportEntry(label="pi5", bench=bench([encoder_row("m", 25.0, 100)], pi))]
     text = write_report(entries, tmp_path / "r", title="t")["md"].read_text()
     assert "- x86: host: AMD EPYC 7B13" in text and "- pi5: host: Raspberry Pi 5 Model B Rev 1.0, Cortex-A76" in text
+
+
+def test_without_matplotlib_the_error_names_the_extra_and_nothing_is_written(tmp_path, monkeypatch):
+    import sys
+
+    from edgellm.errors import MissingDependencyError
+
+    monkeypatch.setitem(sys.modules, "matplotlib", None)  # import matplotlib -> ImportError
+    with pytest.raises(MissingDependencyError, match=r"pip install 'edgellm\[report\]'"):
+        write_report(_encoders(), tmp_path / "r", title="t")
+    assert list(tmp_path.iterdir()) == []
