@@ -51,6 +51,7 @@ class ExportConfig:
     cache_length: int = 512  # KV-cache positions: prompt + new tokens
     prefill_lengths: tuple[int, ...] = (32, 128)  # prefill_<T> signatures; longer prompts go in chunks
     decode_windows: tuple[int, ...] | None = None  # decode_<W> signatures; None: cache / 2, / 4, / 8 down to 64
+    verify_lengths: tuple[int, ...] = (2, 4, 8)  # verify_<T> signatures (speculative decoding); () for none
     # int8-dynamic and int4: migrate activation outliers into the weights first (edgellm.quantize.smooth). None:
     # where it applies and was measured; True: asked for, an error where it does not apply; False: off.
     smooth: bool | None = None
@@ -88,6 +89,7 @@ class ExportConfig:
             resolved = self.decoder_config()
             object.__setattr__(self, "prefill_lengths", resolved.prefill_lengths)
             object.__setattr__(self, "decode_windows", resolved.decode_windows)
+            object.__setattr__(self, "verify_lengths", resolved.verify_lengths)
             return
         if self.quantize not in recipes_for(ENCODER):
             raise ConfigError(f"--quantize {self.quantize} is for --task text-generation (decoder LLMs); encoder "
@@ -138,7 +140,7 @@ class ExportConfig:
         from edgellm.convert.decoder import DecoderConfig
 
         return DecoderConfig(cache_length=self.cache_length, prefill_lengths=self.prefill_lengths,
-                             decode_windows=self.decode_windows)
+                             decode_windows=self.decode_windows, verify_lengths=self.verify_lengths)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

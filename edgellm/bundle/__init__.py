@@ -216,6 +216,8 @@ def build_llm_manifest(edge, model_file: Path, tokenizer, tokenizer_files: list[
             "prefill_lengths": list(layout.prefill_lengths),
             # decode_<W>: decode over cache positions [0, W) only, for a step at position <= W
             "decode_windows": list(layout.decode_windows),
+            # verify_<T>: the pending token + up to T - 1 draft tokens, logits [T, V] (speculative decoding)
+            "verify_lengths": list(layout.verify_lengths),
             "vocab_size": layout.vocab_size,
             "kv_cache": describe(layout),
             "prefill_returns_logits": False,  # the prompt's last token goes through decode

@@ -55,7 +55,8 @@ def _variant(content: bytes | bytearray) -> tuple[bytearray, dict[str, int]]:
     kept (SLICE), a copy of the cache per layer per prefill call, none per decode step.
 
     The ``decode_<W>`` signatures (decode over the first W cache positions) are edgellm's runner's; LiteRT-LM picks
-    its signatures by name and runs ``decode``, so they are left out of the bundle's signature list.
+    its signatures by name and runs ``decode``, so they are left out of the bundle's signature list, and so are the
+    ``verify_<T>`` signatures of edgellm's speculative decoding.
     """
     import re
 
@@ -64,7 +65,8 @@ def _variant(content: bytes | bytearray) -> tuple[bytearray, dict[str, int]]:
 
     # the object tree's weight buffers are views of this bytearray: no copy of the weights (a bytearray is used as is)
     model = flatbuffer_utils.read_model_from_bytearray(content if isinstance(content, bytearray) else bytearray(content))
-    model.signatureDefs = [s for s in model.signatureDefs if not re.fullmatch(r"decode_\d+", _name(s.signatureKey))]
+    model.signatureDefs = [s for s in model.signatureDefs if not re.fullmatch(r"(decode|verify)_\d+",
+                                                                                 _name(s.signatureKey))]
     ops = model.operatorCodes
     code = {}
     for op in ("SLICE", "MUL", "DYNAMIC_UPDATE_SLICE", "RESHAPE", "CONCATENATION"):

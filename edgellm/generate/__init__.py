@@ -36,6 +36,10 @@ class GenerateConfig:
     chat: bool = False  # wrap the prompt as one user message in the export's chat template
     sampling: SamplingConfig = field(default_factory=SamplingConfig)  # default greedy
     stop_at_eos: bool = True  # False runs exactly max_new_tokens (validation and bench do)
+    # exact speculative decoding (edgellm.generate.speculative): "lookup" (draft tokens copied from the prompt and
+    # the text so far) or "draft:PATH" (a smaller export with the same tokenizer drafts); None: plain decoding
+    speculative: str | None = None
+    draft_tokens: int | None = None  # most draft tokens per step; None: lookup all the export verifies, a draft 4
 
     def __post_init__(self):
         if isinstance(self.max_new_tokens, bool) or not isinstance(self.max_new_tokens, int) or self.max_new_tokens < 1:
@@ -43,6 +47,16 @@ class GenerateConfig:
         for name in ("chat", "stop_at_eos"):
             if not isinstance(getattr(self, name), bool):
                 raise ConfigError(f"{name} must be True or False; got {getattr(self, name)!r}")
+        from edgellm.generate.speculative import parse_speculative
+
+        parse_speculative(self.speculative)
+        k = self.draft_tokens
+        if k is not None and (isinstance(k, bool) or not isinstance(k, int) or k < 1):
+            raise ConfigError(f"draft_tokens must be an integer >= 1 (the export's verify_<T> checks up to T - 1); "
+                              f"got {k!r}")
+        if k is not None and self.speculative is None:
+            raise ConfigError("draft_tokens is for speculative decoding; pass speculative='lookup' or 'draft:PATH' "
+                              "too, or drop it")
         if isinstance(self.sampling, dict):
             object.__setattr__(self, "sampling", SamplingConfig.from_dict(self.sampling))
         if not isinstance(self.sampling, SamplingConfig):
@@ -64,6 +78,22 @@ class GenerationStats:
     prefill_s: float
     decode_s: float  # the new tokens after the first
     stop_reason: str  # "eos", "max_new_tokens" or "cache_full"
+    speculative: str | None = None  # the mode, None for plain decoding
+    target_steps: int = 0  # speculative: target calls after the first token (decode, or verify of drafts)
+    verify_steps: int = 0  # of which verify_<T> calls
+    drafted_tokens: int = 0
+    accepted_tokens: int = 0
+
+    @property
+    def acceptance_rate(self) -> float:
+        """Accepted / drafted tokens (speculative decoding; 0 without drafts)."""
+        return self.accepted_tokens / self.drafted_tokens if self.drafted_tokens else 0.0
+
+    @property
+    def mean_accepted_tokens_per_step(self) -> float:
+        """New tokens per target call after the first token: accepted drafts + the target's own token (1.0 is
+        plain decoding; speculative decoding only)."""
+        return (self.new_tokens - 1) / self.target_steps if self.target_steps else 0.0
 
     @property
     def prefill_tokens_per_second(self) -> float:
@@ -75,7 +105,9 @@ class GenerationStats:
 
     def to_dict(self) -> dict[str, Any]:
         return {**asdict(self), "prefill_tokens_per_second": self.prefill_tokens_per_second,
-                "decode_tokens_per_second": self.decode_tokens_per_second}
+                "decode_tokens_per_second": self.decode_tokens_per_second,
+                "acceptance_rate": self.acceptance_rate,
+                "mean_accepted_tokens_per_step": self.mean_accepted_tokens_per_step}
 
 
 class Llm:
@@ -102,6 +134,31 @@ class Llm:
         self.runner = LlmRunner(self.folder / self.manifest.get("model_file", MODEL_FILE), num_threads=num_threads,
                                 mode=mode, weight_cache=weight_cache, safe_load=not verified)
         self.last_stats: GenerationStats | None = None
+        self._num_threads, self._mode, self._verify = num_threads, mode, verify
+        self._drafts: dict[str, Llm] = {}  # draft exports (speculative "draft:PATH"), loaded once
+        self._speculative_costs: dict = {}  # seconds per decode / verify_<T> call, measured while generating
+
+    def draft(self, speculative: str) -> "Llm":
+        """The draft export of ``speculative`` ("draft:PATH"), loaded with this one's threads and runner mode and
+        checked against it: same tokenizer and vocabulary, a cache at least as long."""
+        from edgellm.generate.speculative import parse_speculative
+
+        path = parse_speculative(speculative)[1]
+        key = str(path)
+        if key not in self._drafts:
+            draft = Llm(path, num_threads=self._num_threads, mode=self._mode, verify=self._verify)
+            if draft.layout.vocab_size != self.layout.vocab_size or \
+                    draft.tokenizer._tok.get_vocab(with_added_tokens=True) != \
+                    self.tokenizer._tok.get_vocab(with_added_tokens=True):
+                raise ConfigError(f"draft export {key!r} has another tokenizer or vocabulary "
+                                  f"({draft.layout.vocab_size} logits against {self.layout.vocab_size}); a draft "
+                                  "must be exported from a model with the target's tokenizer")
+            if draft.layout.cache_length < self.layout.cache_length:
+                raise ConfigError(f"draft export {key!r} has a KV cache of {draft.layout.cache_length}, shorter "
+                                  f"than the target's {self.layout.cache_length}; re-export the draft with "
+                                  f"--cache-length {self.layout.cache_length}")
+            self._drafts[key] = draft
+        return self._drafts[key]
 
     @property
     def layout(self) -> CacheLayout:
@@ -126,6 +183,9 @@ class Llm:
             raise ConfigError(f"the prompt has {len(prompt_ids)} tokens but the KV cache holds {cache} (prompt and "
                               f"new tokens); shorten the prompt or re-export with --cache-length above "
                               f"{len(prompt_ids) + config.max_new_tokens}")
+        if config.speculative is not None:
+            yield from self._speculative(prompt_ids, config)
+            return
         sample = Sampler(config.sampling)
         t0 = time.perf_counter()
         self.runner.prefill(prompt_ids[:-1], start=0)
@@ -152,6 +212,26 @@ class Llm:
             self.last_stats = GenerationStats(prompt_tokens=len(prompt_ids), new_tokens=n,
                                               time_to_first_token_s=t_first - t0, prefill_s=t_prefill - t0,
                                               decode_s=time.perf_counter() - t_first, stop_reason=reason)
+
+    def _speculative(self, prompt_ids: list[int], config: GenerateConfig) -> Iterator[int]:
+        from edgellm.generate.speculative import SpeculativeCounts, check_speculative, speculative_tokens
+
+        check_speculative(self, config)
+        counts, marks = SpeculativeCounts(), {}
+        t0 = time.perf_counter()
+        n = 0
+        try:
+            for token in speculative_tokens(self, prompt_ids, config, counts, marks):
+                n += 1
+                yield token
+        finally:
+            end = time.perf_counter()
+            first, prefill = marks.get("first", end), marks.get("prefill", end)
+            self.last_stats = GenerationStats(
+                prompt_tokens=len(prompt_ids), new_tokens=n, time_to_first_token_s=first - t0,
+                prefill_s=prefill - t0, decode_s=end - first, stop_reason=marks.get("reason", "max_new_tokens"),
+                speculative=config.speculative, target_steps=counts.target_steps, verify_steps=counts.verify_steps,
+                drafted_tokens=counts.drafted_tokens, accepted_tokens=counts.accepted_tokens)
 
     def generate(self, prompt: str, config: GenerateConfig = GenerateConfig()) -> Iterator[str]:
         """Yield text pieces as they are decoded (a piece may hold several tokens, or wait for a whole character)."""

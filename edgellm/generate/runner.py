@@ -66,6 +66,7 @@ class CacheLayout:
     prefill_lengths: tuple[int, ...]
     vocab_size: int
     decode_windows: tuple[int, ...] = ()  # decode_<W> signatures: decode over cache positions [0, W)
+    verify_lengths: tuple[int, ...] = ()  # verify_<T> signatures: T tokens in, logits [T, V] out (speculative)
     k_axis: int = 1
     v_axis: int = 2
 
@@ -128,6 +129,7 @@ class LlmRunner:
             self.k = [np.zeros(lay.k_shape, np.float32) for _ in range(lay.num_layers)]
             self.v = [np.zeros(lay.v_shape, np.float32) for _ in range(lay.num_layers)]
             self._runners = {name: self._interpreter.get_signature_runner(name) for name in self.signatures}
+            self._valid = {}  # one cache, copied in whole every call: no per-signature copies to track
             return
         wrapper = self._interpreter._interpreter  # the C++ InterpreterWrapper: per-subgraph allocate/invoke/views
         self._views = {}
@@ -143,7 +145,8 @@ class LlmRunner:
     def signatures(self) -> dict[str, int]:
         """Signature name -> the number of tokens it takes."""
         return ({f"prefill_{t}": t for t in self.layout.prefill_lengths} | {"decode": 1}
-                | {f"decode_{w}": 1 for w in self.layout.decode_windows})
+                | {f"decode_{w}": 1 for w in self.layout.decode_windows}
+                | {f"verify_{t}": t for t in self.layout.verify_lengths})
 
     def _init_caches(self) -> None:
         # decode's cache tensors are "the" cache; _valid[name]: rows [0, n) of another signature's own copy
@@ -229,6 +232,34 @@ class LlmRunner:
         self._store(out, position, 1, name)
         return out["logits"][0]
 
+    def verify(self, tokens: Sequence[int], *, position: int) -> np.ndarray:
+        """Run ``tokens`` (the pending token and the draft tokens after it) at positions position.. through the
+        smallest ``verify_<T>`` with T >= len(tokens) and store their K/V rows; returns the next-token logits of
+        every one [len(tokens), V] (a view, reused by the next call).
+
+        Rows are stored for every token given, also the draft tokens the caller then rejects. That is harmless: a
+        call starting at position s reads cache rows [0, s) only (the mask: key < input_pos[0]) and takes its own
+        rows s.. from its new K/V, so a row past the accepted length is never read before a later call rewrites it.
+        Padding (T > len(tokens)) comes after the real tokens, so the causal mask hides it from them; its rows are
+        not stored, and its positions are clipped to the cache (GPT-2's position table ends there).
+        """
+        n = len(tokens)
+        fits = [t for t in self.layout.verify_lengths if t >= n]
+        if not fits:
+            raise ConfigError(f"{n} tokens do not fit a verify signature (verify_lengths "
+                              f"{list(self.layout.verify_lengths) or 'none'}); pass at most "
+                              f"{max(self.layout.verify_lengths, default=1) - 1} draft tokens")
+        if n < 1 or not 0 <= position or position + n > self.layout.cache_length:
+            raise ConfigError(f"{n} tokens at position {position} do not fit the KV cache of "
+                              f"{self.layout.cache_length}")
+        t = fits[0]
+        chunk = np.zeros((1, t), np.int32)
+        chunk[0, :n] = tokens
+        positions = np.minimum(np.arange(position, position + t, dtype=np.int32), self.layout.cache_length - 1)
+        out = self._run(f"verify_{t}", chunk, positions)
+        self._store(out, position, n, f"verify_{t}")
+        return out["logits"][:n]
+
     def reset(self) -> None:
         """Forget the conversation; zero every signature's cache.
 
@@ -258,6 +289,8 @@ def probe_llm(path: str, *, num_threads: int = 1, mode: str = "auto") -> None:
             runner.prefill([0] * t, start=0)
     for position in (*lay.decode_windows, lay.cache_length - 1):
         runner.decode(0, position=min(position, lay.cache_length - 1))
+    for t in lay.verify_lengths:
+        runner.verify([0] * t, position=lay.cache_length - t)
 
 
 def plan_prefill(n: int, lengths: Sequence[int], *, room: int) -> list[tuple[int, int]]:
@@ -421,6 +454,7 @@ def _layout(signatures: dict[str, tuple[dict[str, Any], dict[str, Any]]]) -> Cac
                              "edgellm LLM export (re-run `edgellm export --task text-generation`)")
     prefill = sorted(int(m.group(1)) for s in signatures if (m := re.fullmatch(r"prefill_(\d+)", s)))
     windows = sorted(int(m.group(1)) for s in signatures if (m := re.fullmatch(r"decode_(\d+)", s)))
+    verify = sorted(int(m.group(1)) for s in signatures if (m := re.fullmatch(r"verify_(\d+)", s)))
     details, outputs = signatures["decode"]
     layers = sum(1 for n in details if n.startswith("kv_k_cache_"))
     if layers == 0 or "tokens" not in details or "input_pos" not in details:
@@ -438,6 +472,7 @@ def _layout(signatures: dict[str, tuple[dict[str, Any], dict[str, Any]]]) -> Cac
         axes.append(differ[0])
     return CacheLayout(num_layers=layers, cache_length=k_shape[axes[0]], k_shape=k_shape, v_shape=v_shape,
                        prefill_lengths=tuple(prefill), decode_windows=tuple(windows),
+                       verify_lengths=tuple(verify),
                        vocab_size=int(outputs["logits"]["shape"][-1]),
                        k_axis=axes[0], v_axis=axes[1])
 

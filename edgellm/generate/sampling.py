@@ -91,3 +91,27 @@ class Sampler:
             keep = int(np.searchsorted(np.cumsum(p), c.top_p) + 1)  # smallest prefix reaching top_p
             ids, p = ids[:keep], p[:keep] / p[:keep].sum()
         return int(ids[self.rng.choice(p.size, p=p)])
+
+
+def distribution(logits: np.ndarray, config: SamplingConfig) -> np.ndarray:
+    """The probabilities [V] (float64) that ``Sampler`` draws from for these logits: temperature, top-k, top-p,
+    renormalized; zero outside the kept set. Greedy: one-hot at the argmax. Speculative sampling compares the
+    target's and the draft's (edgellm.generate.speculative)."""
+    p = np.zeros(logits.shape[-1], np.float64)
+    if config.greedy:
+        p[int(np.argmax(logits))] = 1.0
+        return p
+    x = logits.astype(np.float64) / config.temperature
+    ids = np.arange(x.size)
+    if 0 < config.top_k < x.size:
+        ids = np.argpartition(-x, config.top_k - 1)[:config.top_k]
+        x = x[ids]
+    order = np.argsort(-x, kind="stable")
+    ids, x = ids[order], x[order]
+    q = np.exp(x - x[0])
+    q /= q.sum()
+    if config.top_p < 1:
+        keep = int(np.searchsorted(np.cumsum(q), config.top_p) + 1)
+        ids, q = ids[:keep], q[:keep] / q[:keep].sum()
+    p[ids] = q
+    return p

@@ -7,6 +7,8 @@ Every signature takes ``tokens`` int32 [1, T], ``input_pos`` int32 [T] and the K
 cache and writes the new rows in place. Prefill returns no logits: the prompt's last token goes through decode.
 ``decode_<W>`` is decode reading only the first W cache positions (same inputs, the whole cache): the runtime uses
 the smallest window that holds every filled position, so a step costs what the conversation so far needs.
+``verify_<T>`` is prefill that also returns ``logits`` [T, V], the next-token logits of every position: speculative
+decoding (edgellm.generate.speculative) checks the pending token and T - 1 draft tokens in one call.
 
 Weights are shared by all signatures in the flatbuffer (one copy).
 """
@@ -28,6 +30,9 @@ __all__ = ["DecoderConfig", "DecoderModel", "DecoderSource", "convert_decoder", 
 
 TASK = TEXT_GENERATION
 MIN_DECODE_WINDOW = 64  # the default windows stop here: below it a step's attention is a small share of its time
+# verify_<T> signatures: T = 1 pending token + up to T - 1 draft tokens (docs/speculative.md, measured there)
+DEFAULT_VERIFY_LENGTHS = (2, 4, 8)
+MAX_VERIFY_LENGTH = 64
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -42,11 +47,14 @@ class DecoderConfig:
         reads (and XNNPACK re-packs) every cache position it is given on every step: at cache 1024, SmolLM2's 30
         layers of attention took 11.2 ms per step over the whole cache and 1.7 ms over 128 positions (1 thread,
         benchmarks/experiments/llm_attention_window.py). None (default): C/2, C/4, C/8 down to 64; () for none.
+    verify_lengths: the verify_<T> signatures (speculative decoding: the pending token + up to T - 1 draft
+        tokens in one call, logits at every position); () for none (`--speculative` then refuses the export).
     """
 
     cache_length: int = 512
     prefill_lengths: tuple[int, ...] = (32, 128)
     decode_windows: tuple[int, ...] | None = None
+    verify_lengths: tuple[int, ...] = DEFAULT_VERIFY_LENGTHS
 
     def __post_init__(self):
         c = self.cache_length
@@ -65,10 +73,18 @@ class DecoderConfig:
             raise ConfigError(f"decode_windows must be integers in [2, cache_length={c}), e.g. 64,128, or none; "
                               f"got {self.decode_windows!r}")
         object.__setattr__(self, "decode_windows", tuple(sorted(set(windows))))
+        verify = self.verify_lengths
+        verify = (verify,) if isinstance(verify, int) else tuple(verify)
+        if any(isinstance(t, bool) or not isinstance(t, int) or not 2 <= t <= min(c, MAX_VERIFY_LENGTH)
+               for t in verify):
+            raise ConfigError(f"verify_lengths must be integers in [2, {min(c, MAX_VERIFY_LENGTH)}] (tokens per "
+                              f"verify call: 1 + draft tokens), e.g. 2,4,8, or none; got {self.verify_lengths!r}")
+        object.__setattr__(self, "verify_lengths", tuple(sorted(set(verify))))
 
     def to_dict(self) -> dict[str, Any]:
         return {**asdict(self), "prefill_lengths": list(self.prefill_lengths),
-                "decode_windows": list(self.decode_windows)}
+                "decode_windows": list(self.decode_windows),
+                "verify_lengths": list(self.verify_lengths)}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "DecoderConfig":
@@ -129,6 +145,11 @@ def convert_decoder(source: DecoderSource, config: DecoderConfig = DecoderConfig
         windowed = DecoderForExport(traced, source.spec, cache_length=config.cache_length, with_logits=True,
                                     window=w).eval()
         converter.signature(f"decode_{w}", windowed, sample_kwargs=_sample(decode, 1))
+    if config.verify_lengths:
+        verify = DecoderForExport(traced, source.spec, cache_length=config.cache_length, with_logits=True,
+                                  all_logits=True).eval()
+        for t in config.verify_lengths:
+            converter.signature(f"verify_{t}", verify, sample_kwargs=_sample(decode, t))
     try:
         with torch.no_grad():
             # constants handled lazily: peak RSS 2.4x the float weights instead of 4.3x (12-layer SmolLM2 shape)

@@ -23,6 +23,7 @@ Shapes (T new tokens, C cache length, H query heads, kvh KV heads, g = H / kvh, 
     k_cache_i  float32 [kvh, C, D]    v_cache_i  float32 [kvh, D, C]      (inputs, one pair per layer)
     k_new_i    float32 [kvh, T, D]    v_new_i    float32 [kvh, D, T]      (outputs)
     logits     float32 [1, V]         (decode only: the last token's next-token logits)
+    logits     float32 [T, V]         (verify_<T> only: every position's next-token logits)
 
 The layout is chosen for XNNPACK. Both cache products are 3-D batch matmuls whose right-hand side is the cache
 *transposed* (``adj_y``), [N, K] row-major: XNNPACK packs a non-constant right-hand side on every call, and its
@@ -119,7 +120,8 @@ def trim_heap() -> None:
 
 
 class DecoderForExport(torch.nn.Module):
-    def __init__(self, model, spec: DecoderSpec, *, cache_length: int, with_logits: bool, window: int | None = None):
+    def __init__(self, model, spec: DecoderSpec, *, cache_length: int, with_logits: bool, window: int | None = None,
+                 all_logits: bool = False):
         super().__init__()
         model = decoder_view(model)  # GPT-2 under the names below (edgellm.convert.decoder.gpt2)
         self.model = model  # an XForCausalLM: .model (embed_tokens, layers, norm, rotary_emb), .lm_head
@@ -127,7 +129,9 @@ class DecoderForExport(torch.nn.Module):
         self.cache_length = cache_length
         # attend over cache positions [0, window) only (decode_<W>): the caches are sliced to that many positions
         self.window = window or cache_length
-        self.with_logits = with_logits
+        self.with_logits = with_logits or all_logits
+        # logits of every position (verify_<T>: speculative decoding checks T - 1 draft tokens in one call)
+        self.all_logits = all_logits
         config = model.config
         self.num_heads = config.num_attention_heads
         self.num_kv_heads = getattr(config, "num_key_value_heads", None) or self.num_heads
@@ -186,8 +190,9 @@ class DecoderForExport(torch.nn.Module):
             out[f"k_new_{i}"] = k_new
             out[f"v_new_{i}"] = v_new
         if self.with_logits:
-            last = base.norm(x[:, -1:, :])  # [1, 1, hidden]
-            logits = self.model.lm_head(last)[:, 0, :]  # [1, V]
+            last = base.norm(x if self.all_logits else x[:, -1:, :])  # [1, T or 1, hidden]
+            logits = self.model.lm_head(last)  # [1, T or 1, V]
+            logits = logits[0] if self.all_logits else logits[:, 0, :]  # verify: [T, V]; decode: [1, V]
             if self.final_softcap:  # gemma2
                 logits = torch.tanh(logits / self.final_softcap) * self.final_softcap
             out["logits"] = logits
