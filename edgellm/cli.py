@@ -210,6 +210,11 @@ def _add_bench(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--weight-cache", default=None, metavar="FILE",
                    help="text-generation exports: keep XNNPACK's packed weights in FILE (made on the first load, "
                    "memory-mapped by later ones: faster loads)")
+    p.add_argument("--speculative", default=None, metavar="lookup|draft:PATH",
+                   help="text-generation exports: decode speculatively (as `edgellm generate --speculative`); the "
+                   "row adds the acceptance rate and mean accepted tokens per step")
+    p.add_argument("--draft-tokens", type=int, default=None, metavar="K",
+                   help="with --speculative: at most K draft tokens per step")
     p.add_argument("--no-verify", dest="verify", action="store_false", help=_NO_VERIFY_HELP)
     p.set_defaults(func=_run_bench)
 
@@ -236,6 +241,8 @@ def _run_bench(args: argparse.Namespace) -> int:
         new_tokens=args.new_tokens,
         runtime=args.runtime,
         weight_cache=args.weight_cache,
+        speculative=args.speculative,
+        draft_tokens=args.draft_tokens,
     )
     show = sys.stderr.isatty() and not args.quiet
 
@@ -330,6 +337,14 @@ def _add_generate(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int, default=None,
                    help="seed of the sampler (same seed, same text; default: a fresh seed each run)")
     p.add_argument("--threads", type=int, default=1, help="CPU threads")
+    p.add_argument("--speculative", default=None, metavar="lookup|draft:PATH",
+                   help="exact speculative decoding: draft tokens copied from the prompt and the text so far "
+                   "(lookup; strong on rewriting, summarising, extracting) or proposed by a smaller export with "
+                   "the same tokenizer (draft:PATH), checked by the export's verify_<T> signature in one call; "
+                   "greedy text is the same as without (default: plain decoding)")
+    p.add_argument("--draft-tokens", type=int, default=None, metavar="K",
+                   help="with --speculative: at most K draft tokens per step (default: lookup as many as the "
+                   "export verifies in one call, draft:PATH 4)")
     p.add_argument("--stats", action="store_true", help="print time to first token and tokens/s to stderr")
     p.add_argument("--weight-cache", default=None, metavar="FILE",
                    help="keep XNNPACK's packed weights in FILE (made on the first run, memory-mapped by later ones: "
@@ -343,7 +358,8 @@ def _run_generate(args: argparse.Namespace) -> int:
 
     sampling = SamplingConfig.from_flags(greedy=args.greedy, temperature=args.temperature, top_k=args.top_k,
                                          top_p=args.top_p, seed=args.seed)
-    config = GenerateConfig(max_new_tokens=args.max_new_tokens, chat=args.chat, sampling=sampling)
+    config = GenerateConfig(max_new_tokens=args.max_new_tokens, chat=args.chat, sampling=sampling,
+                            speculative=args.speculative, draft_tokens=args.draft_tokens)
     llm = load_llm(args.output_dir, num_threads=args.threads, weight_cache=args.weight_cache, verify=args.verify)
     for piece in llm.generate(args.prompt, config):
         sys.stdout.write(piece)
@@ -353,8 +369,9 @@ def _run_generate(args: argparse.Namespace) -> int:
     if args.stats and llm.last_stats is not None:
         s = llm.last_stats
         print(f"edgellm generate: {s.prompt_tokens} prompt tokens, {s.new_tokens} new ({s.stop_reason}); time to "
-              f"first token {s.time_to_first_token_s * 1e3:.1f} ms, decode {s.decode_tokens_per_second:.1f} tokens/s",
-              file=sys.stderr)
+              f"first token {s.time_to_first_token_s * 1e3:.1f} ms, decode {s.decode_tokens_per_second:.1f} tokens/s"
+              + (f"; {s.speculative}: acceptance {s.acceptance_rate:.2f}, {s.mean_accepted_tokens_per_step:.2f} "
+                 "tokens per step" if s.speculative else ""), file=sys.stderr)
     return 0
 
 

@@ -451,9 +451,9 @@ def _sample_teacher(config: DistillConfig, tokenizer, teacher, say) -> tuple[lis
             prompt = prompt[: limit // 2]
             with torch.no_grad():
                 out = teacher.generate(torch.tensor([prompt]),
-                                       attention_mask=torch.ones(1, len(prompt), dtype=torch.long), do_sample=True, temperature=1.0, top_k=0, top_p=1.0,
-                                       max_new_tokens=limit - len(prompt),
-                                       pad_token_id=_pad_id(tokenizer))
+                                       attention_mask=torch.ones(1, len(prompt), dtype=torch.long),
+                                       do_sample=True, temperature=1.0, top_k=0, top_p=1.0,
+                                       max_new_tokens=limit - len(prompt), pad_token_id=_pad_id(tokenizer))
             ids.append([int(t) for t in out[0]])
             if (i + 1) % 8 == 0:
                 say(f"sampled {i + 1}/{len(prompts.texts)} texts from the teacher")
@@ -542,3 +542,46 @@ def _fit_pooling(folder: Path, width: int) -> None:
         if data.get("word_embedding_dimension") not in (None, width):
             data["word_embedding_dimension"] = width
             path.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
+
+
+# ---------------------------------------------------------------------------------------------------- recovery
+RECOVERY_LR = 5e-5
+RECOVERY_BATCH = 8
+
+
+def recover(teacher: str | os.PathLike, student, steps: int, *, texts, tokenizer, max_length: int = 128,
+            seed: int = 0, progress: Callable[[str], None] | None = None) -> dict[str, Any]:
+    """Train the in-memory ``student`` (a pruned model) for ``steps`` steps to imitate the HF folder ``teacher``
+    it was pruned from, on ``texts``, with the distillation loss (no checkpoint); its record for compress.json."""
+    import torch
+
+    from edgellm.compress import train as training
+    from edgellm.compress.families import family_of
+    from edgellm.compress.loss import LossConfig, distill_loss
+    from edgellm.compress.prune import _model_type
+
+    source = Path(teacher)
+    family = family_of(_model_type(source))
+    teacher_model = _load(source, family.decoder)
+    limit = max(2, min(max_length, (getattr(teacher_model.config, "max_position_embeddings", None) or max_length)
+                       - (2 if family.model_type in ("roberta", "xlm-roberta") else 0)))
+    ids = [x for x in (tokenizer(t, truncation=True, max_length=limit)["input_ids"] for t in texts) if len(x) >= 2]
+    if not ids:
+        raise ConfigError("the data gives no text of 2 tokens or more to recover on; give real sentences")
+    loss_config = LossConfig(hidden=None if family.decoder else "cosine")
+    pad = _pad_id(tokenizer)
+    takes_types = "token_type_ids" in inspect.signature(student.forward).parameters
+
+    def loss_fn(s_out, t_out, batch):
+        return distill_loss(s_out, t_out, batch, loss_config, causal=family.decoder)
+
+    torch.manual_seed(seed)
+    start = time.perf_counter()
+    state = training.train(teacher_model, student,
+                           lambda step: _batch(ids, step, RECOVERY_BATCH, seed, pad, takes_types), loss_fn,
+                           training.TrainConfig(lr=RECOVERY_LR, max_steps=steps, checkpoint_every=steps),
+                           progress=progress)
+    student.eval()
+    return {"method": "distill", "steps": state.step, "batch_size": RECOVERY_BATCH, "lr": RECOVERY_LR,
+            "loss": _loss_doc(loss_config, family, student, None), "loss_curve": state.curve,
+            "train_s": round(time.perf_counter() - start, 3)}

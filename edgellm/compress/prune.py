@@ -20,7 +20,9 @@ Methods (``amount`` is the share removed, in (0, 1)):
 - ``magnitude``: unstructured; the smallest-|w| share of every block linear set to zero. The LiteRT CPU interpreter
   does not run zeros faster and the file is not smaller: this only prepares a model for sparse runtimes.
 
-Not here: recovery fine-tuning after pruning.
+Recovery: ``recover_steps`` N > 0 trains the pruned model for N steps to imitate the unpruned one on the data, with
+the distillation loss (``edgellm/compress/distill.py``, ``recover``); not with ``magnitude``, whose zeros training
+would fill again.
 
 The output folder is the pruned HF model (``save_pretrained``), every other file of the source (tokenizer,
 sentence-transformers modules) copied, and ``compress.json`` recording what was done.
@@ -61,8 +63,14 @@ class PruneConfig:
     num_samples: int = 64  # texts the importance scores are measured on
     max_length: int = 128  # tokens per text (longer ones are cut)
     overwrite: bool = False  # replace OUTPUT_DIR (only a folder edgellm wrote)
+    recover_steps: int = 0  # steps of distillation from the unpruned model after pruning (0: none)
 
     def __post_init__(self):
+        if isinstance(self.recover_steps, bool) or not isinstance(self.recover_steps, int) or self.recover_steps < 0:
+            raise ConfigError(f"recover_steps must be an integer >= 0; got {self.recover_steps!r}")
+        if self.recover_steps and self.method == "magnitude":
+            raise ConfigError("recover_steps does not go with magnitude pruning: training would fill its zeros "
+                              "again; drop --recover-steps")
         if self.method not in METHODS:
             raise ConfigError(f"method {self.method!r} is not known; choose one of {', '.join(METHODS)}")
         if isinstance(self.amount, bool) or not isinstance(self.amount, (int, float)) or not 0 < self.amount < 1:
@@ -73,7 +81,8 @@ class PruneConfig:
                 raise ConfigError(f"{name} must be a positive integer; got {value!r}")
         if self.data is not None and not isinstance(self.data, (str, os.PathLike)):
             raise ConfigError(f"data must be a path; got {type(self.data).__name__}")
-        if self.method in ("magnitude", "lowrank") and (self.data is not None or self.text_column is not None):
+        if self.method in ("magnitude", "lowrank") and not self.recover_steps and (
+                self.data is not None or self.text_column is not None):
             raise ConfigError(f"{self.method} pruning reads no data; drop --data/--text-column")
         if not isinstance(self.overwrite, bool):
             raise ConfigError(f"overwrite must be True or False; got {self.overwrite!r}")
@@ -99,6 +108,7 @@ class PruneResult:
     bytes_after: int  # weight files written
     removed: dict[str, Any] = field(default_factory=dict)  # what went, per layer (or the layers removed)
     sparsity: float | None = None  # magnitude: share of zeros in the block linears
+    recovery: dict[str, Any] | None = None  # recover_steps: what the recovery distillation did
     wall_s: float = 0.0
 
     def summary(self) -> str:
@@ -107,6 +117,10 @@ class PruneResult:
                 f"{self.bytes_after / 1e6:.2f} MB in {self.wall_s:.1f} s ({self.output_dir})")
         if self.sparsity is not None:
             line += f"\nsparsity {self.sparsity:.1%} of block linear weights; {MAGNITUDE_NOTE}"
+        if self.recovery and self.recovery.get("loss_curve"):
+            curve = self.recovery["loss_curve"]
+            line += (f"\nrecovered by distillation from the unpruned model: {self.recovery['steps']} steps, loss "
+                     f"{curve[0][1]:.4f} -> {curve[-1][1]:.4f}")
         return line
 
 
@@ -135,7 +149,7 @@ def prune(model: str | os.PathLike, output_dir: str | os.PathLike, config: Prune
             "or heads on llama, mistral, qwen2, qwen3")
     _refuse_factorised(source)
     samples = None
-    if config.method not in ("magnitude", "lowrank"):
+    if config.method not in ("magnitude", "lowrank") or config.recover_steps:
         from edgellm.calibrate import load_texts
 
         samples = load_texts(config.data, text_column=config.text_column, num_samples=config.num_samples)
@@ -151,6 +165,11 @@ def prune(model: str | os.PathLike, output_dir: str | os.PathLike, config: Prune
     say(f"loaded {family.model_type} ({params_before / 1e6:.2f} M parameters)")
     record = _apply(hf, family, config, tokenizer, samples)
     say(f"{config.method} pruned")
+    if config.recover_steps:
+        from edgellm.compress.distill import recover
+
+        record["recovery"] = recover(source, hf, config.recover_steps, texts=samples.texts, tokenizer=tokenizer,
+                                     max_length=config.max_length, progress=say)
     params_after = _num_params(hf)
     with atomic_output_dir(output_dir, overwrite=config.overwrite, source=source) as tmp:
         _copy_extras(source, tmp)
@@ -159,7 +178,8 @@ def prune(model: str | os.PathLike, output_dir: str | os.PathLike, config: Prune
         result = PruneResult(output_dir=output_dir, method=config.method, amount=float(config.amount),
                              params_before=params_before, params_after=params_after,
                              bytes_before=_weight_bytes(source), bytes_after=_weight_bytes(tmp),
-                             removed=record["removed"], sparsity=record.get("sparsity"), wall_s=wall)
+                             removed=record["removed"], sparsity=record.get("sparsity"), wall_s=wall,
+                             recovery=record.get("recovery"))
         doc = {
             "format": FORMAT,
             "source": {"path": str(source), "model_type": family.model_type,
@@ -170,7 +190,9 @@ def prune(model: str | os.PathLike, output_dir: str | os.PathLike, config: Prune
             "parameters": {"before": params_before, "after": params_after},
             "weight_bytes": {"before": result.bytes_before, "after": result.bytes_after},
             "data": None if samples is None else {"source": samples.source, "sha256": _data_sha256(samples),
-                                                  "samples": len(samples), "max_length": record["max_length"]},
+                                                  "samples": len(samples),
+                                                  "max_length": record.get("max_length", config.max_length)},
+            "recovery": record.get("recovery"),
             "wall_s": round(wall, 3),
         }
         if config.method == "magnitude":

@@ -167,6 +167,9 @@ def train(teacher, student, batch_at: Callable[[int], dict], loss_fn: Callable, 
                 snapshot()
             say(f"checkpoint saved at step {state.step}; run again with --resume to continue")
         raise
+    if state.pending:  # the last, partial curve point
+        state.curve.append([state.step, round(sum(state.pending) / len(state.pending), 6)])
+        state.pending = []
     snapshot()
     return state
 
