@@ -187,3 +187,42 @@ def test_kotlin_llm_chats_with_smollm2(jvm_classpath, smollm2_int8_export):
     # either it is right or validation reported the tie
     near_ties = json.loads((smollm2_int8_export / "edgellm.json").read_text())["validation"]["metrics"]["chat_near_ties"]
     assert "Paris" in kotlin[0]["text"] or prompts[0] in near_ties, kotlin[0]["text"]
+
+
+# ------------------------------------------------------------------ the benchmark screen's JSON (core/BenchJson.kt)
+
+@pytest.mark.slow
+def test_phone_bench_json_sits_beside_the_workstations(jvm_classpath, tmp_path, tmp_path_factory, capsys):
+    """The app's bench JSON (written by the Kotlin BenchJson from fixed statistics) is read by `edgellm bench`: an LLM
+    report beside a live `edgellm bench --format json` of the same tiny export, and an encoder report alone."""
+    from edgellm import cli
+    from edgellm.bench.report import BenchReport, load_report
+
+    sys.path.insert(0, str(Path(__file__).parent / "generate"))
+    from tiny_llm import cached_export
+
+    _, export = cached_export(tmp_path_factory)
+    proc = subprocess.run(["java", "-cp", jvm_classpath, "dev.edgellm.demo.core.LlmCheckKt", "bench-json", str(tmp_path),
+                           str(export)], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    phone, phone_encoder = tmp_path / "phone_llm.json", tmp_path / "phone_encoder.json"
+    report = BenchReport.from_dict(json.loads(phone.read_text("utf-8")))
+    row = report.results[0]
+    assert row.is_llm and row["decode_tokens_per_second"] == 70.0 and row["accelerator"]["used"] == "cpu"
+    assert report.host["board"] == "Google Pixel 8" and report.host["os"] == "Android 15 (API 35)"
+
+    pc = tmp_path / "pc.json"
+    assert cli.main(["bench", str(export), "--threads", "2", "--prompt-tokens", "16", "--new-tokens", "8",
+                     "--format", "json", "--output", str(pc)]) == 0
+    capsys.readouterr()
+    assert cli.main(["bench", str(phone), str(pc)]) == 0
+    table = capsys.readouterr().out
+    lines = [line for line in table.splitlines() if "[" in line]
+    assert len(lines) == 2 and "[Google Pixel 8]" in lines[0], table  # one row per host, labelled by the board
+    assert "(base)" in lines[0] and "×" in lines[1], table  # the workstation's decode speed-up against the phone's
+    merged = load_report(str(phone)), load_report(str(pc))
+    assert merged[0].results[0]["model"]["size_bytes"] == merged[1].results[0]["model"]["size_bytes"]
+
+    assert cli.main(["bench", str(phone_encoder), "--format", "json"]) == 0
+    encoder = json.loads(capsys.readouterr().out)
+    assert encoder["results"][0]["latency_ms"]["p50"] == 2.5 and encoder["results"][0]["api"] == "compiled_model"

@@ -16,7 +16,7 @@ object PhoneBenchSample {
         // 3 timed generations of 16 prompt + 8 new tokens: medians 190 ms to the first token, 100 ms for 7 decodes
         val runs = listOf(200.0, 180.0, 190.0).map { ttft -> GenerationStats(16, 8, ttft, ttft - 20, 100.0, "max_new_tokens") }
         val model = BenchJson.BenchModel("$export/model.tflite", sizeBytes, export.substringAfterLast('/'), "llama", TEXT_GENERATION, "fp32")
-        return BenchJson.llmReport(host, runtime, model, export, 4, gpuFellBack, LlmBenchmark(runs), 0.75, true, 300L * 1048576,
+        return BenchJson.llmReport(host, runtime, model, export, 2, gpuFellBack, LlmBenchmark(runs), 0.75, true, 300L * 1048576,
             BenchJson.fidelity("fp32", true, emptyMap(), mapOf("top1" to 1.0)), CREATED)
     }
 

@@ -10,6 +10,9 @@ import kotlin.system.exitProcess
  *       For each prompt (a JSON list of strings on stdin): "prompt_ids", "new_ids" (greedy, through
  *       tools/litert_bridge.py) and "text" lines, then "stats". --bound: the session binds the KV cache in the
  *       backend once and hands over only new rows (BoundCacheBackend, as on CompiledModel), through HostBoundCache.
+ *   LlmCheckKt bench-json OUT_DIR EXPORT_DIR
+ *       Writes OUT_DIR/phone_llm.json (an LLM row for EXPORT_DIR) and OUT_DIR/phone_encoder.json: the benchmark
+ *       screen's JSON (BenchJson) from the fixed statistics of PhoneBenchSample, for `edgellm bench` to read.
  *   LlmCheckKt tokenize TOKENIZER_JSON < texts.json
  *       For each text: "ids" (encode with special tokens), "plain" (without), "decoded" (decode of ids, JSON).
  *
@@ -17,8 +20,14 @@ import kotlin.system.exitProcess
  */
 fun main(args: Array<String>) {
     try {
-        val texts = (Json.parse(System.`in`.readBytes().toString(Charsets.UTF_8)) as List<*>).map { it as String }
+        val texts by lazy { (Json.parse(System.`in`.readBytes().toString(Charsets.UTF_8)) as List<*>).map { it as String } }
         when (args.getOrNull(0)) {
+            "bench-json" -> {
+                val out = File(args[1])
+                val export = File(args[2]).canonicalFile
+                File(out, "phone_llm.json").writeText(BenchJson.write(PhoneBenchSample.llm(export.path, File(export, "model.tflite").length())))
+                File(out, "phone_encoder.json").writeText(BenchJson.write(PhoneBenchSample.encoder()))
+            }
             "tokenize" -> {
                 val tokenizer = BpeTokenizer.load(File(args[1]))
                 for (text in texts) {
@@ -51,7 +60,7 @@ fun main(args: Array<String>) {
                     }
                 }
             }
-            else -> throw ConfigException("usage: LlmCheckKt generate EXPORT_DIR PYTHON [--chat] [--max-new-tokens N] | tokenize TOKENIZER_JSON (texts as a JSON list on stdin)")
+            else -> throw ConfigException("usage: LlmCheckKt generate EXPORT_DIR PYTHON [--chat] [--max-new-tokens N] [--bound] | bench-json OUT_DIR EXPORT_DIR | tokenize TOKENIZER_JSON (texts as a JSON list on stdin)")
         }
     } catch (e: EdgeDemoException) {
         System.err.println("error: ${e.message}")
