@@ -146,6 +146,17 @@ def distill(teacher: str | os.PathLike, output_dir: str | os.PathLike, config: D
 
     ``config`` or its fields as keywords: ``distill(src, out, student_layers=3, max_minutes=30)``.
     """
+    from edgellm.quiet import quiet_third_party
+
+    if config is None:
+        config = DistillConfig(**options)
+    elif options:
+        raise ConfigError(f"pass a DistillConfig or keywords, not both (got {', '.join(options)})")
+    with quiet_third_party():  # transformers' "Loading weights" bars, torchao's kernel notes
+        return _distill(teacher, output_dir, config, progress)
+
+
+def _distill(teacher, output_dir, config: DistillConfig, progress) -> DistillResult:
     import torch
 
     from edgellm.compress import train as training
@@ -153,10 +164,6 @@ def distill(teacher: str | os.PathLike, output_dir: str | os.PathLike, config: D
     from edgellm.compress.loss import LossConfig, distill_loss
     from edgellm.compress.prune import _model_type, _source_dir
 
-    if config is None:
-        config = DistillConfig(**options)
-    elif options:
-        raise ConfigError(f"pass a DistillConfig or keywords, not both (got {', '.join(options)})")
     start = time.perf_counter()
     say = progress or (lambda _line: None)
     source = _source_dir(teacher)
@@ -223,7 +230,7 @@ def distill(teacher: str | os.PathLike, output_dir: str | os.PathLike, config: D
                         "hidden_size": student.config.hidden_size, "parameters": params_student},
             "config": config.to_dict(), "loss": losses, "data": data_doc,
             "steps": state.step, "epochs": round(state.step / steps_per_epoch, 4), "tokens": state.tokens,
-            "loss_curve": state.curve, "train_s": round(state.seconds, 3),
+            "loss_curve": state.loss_curve(), "train_s": round(state.seconds, 3),
         }
 
     first = [saved is None]
@@ -244,7 +251,7 @@ def distill(teacher: str | os.PathLike, output_dir: str | os.PathLike, config: D
     wall = time.perf_counter() - start
     doc = {**base_doc(state), "status": "done", "wall_s": round(wall, 3)}
     _write_final(out, source, student, doc, config)
-    curve = state.curve
+    curve = state.loss_curve()
     return DistillResult(output_dir=out, steps=state.step, epochs=state.step / steps_per_epoch,
                          params_teacher=params_teacher, params_student=params_student,
                          loss_first=curve[0][1] if curve else None, loss_last=curve[-1][1] if curve else None,
@@ -583,5 +590,5 @@ def recover(teacher: str | os.PathLike, student, steps: int, *, texts, tokenizer
                            progress=progress)
     student.eval()
     return {"method": "distill", "steps": state.step, "batch_size": RECOVERY_BATCH, "lr": RECOVERY_LR,
-            "loss": _loss_doc(loss_config, family, student, None), "loss_curve": state.curve,
+            "loss": _loss_doc(loss_config, family, student, None), "loss_curve": state.loss_curve(),
             "train_s": round(time.perf_counter() - start, 3)}

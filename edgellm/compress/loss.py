@@ -6,7 +6,7 @@
 - ``L_soft = T^2 * KL(softmax(z_teacher / T) || softmax(z_student / T))`` per position, averaged over the
   positions that the attention mask keeps. T^2 keeps the gradient's scale independent of T (Hinton et al. 2015).
   Worked example: z_teacher = [2, 0], z_student = [0, 0], T = 2: p_t = softmax([1, 0]) = [0.7311, 0.2689],
-  p_s = [0.5, 0.5], KL = 0.7311 ln(0.7311 / 0.5) + 0.2689 ln(0.2689 / 0.5) = 0.1110, L_soft = 4 * 0.1110 = 0.4440.
+  p_s = [0.5, 0.5], KL = 0.7311 ln(0.7311 / 0.5) + 0.2689 ln(0.2689 / 0.5) = 0.1109, L_soft = 4 * 0.1109 = 0.4438.
 - ``L_hidden`` (encoders, which have no labels to learn from): the student's last hidden state, mapped through a
   learned ``projection`` (a bias-free Linear) where its width differs from the teacher's, against the teacher's,
   per token and for the mean-pooled sentence embedding (what a sentence-transformers model outputs):

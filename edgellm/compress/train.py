@@ -78,6 +78,11 @@ class TrainState:
     optimizer: dict | None = None  # torch optimizer state_dict
     rng: Any = None  # torch CPU RNG state at the start of step ``step``
 
+    def loss_curve(self) -> list:
+        """The curve with the mean of the steps since its last point (a partial point) appended."""
+        tail = [[self.step, round(sum(self.pending) / len(self.pending), 6)]] if self.pending else []
+        return self.curve + tail
+
     def to_dict(self) -> dict[str, Any]:
         return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}  # no deep copy of the moments
 
@@ -167,9 +172,6 @@ def train(teacher, student, batch_at: Callable[[int], dict], loss_fn: Callable, 
                 snapshot()
             say(f"checkpoint saved at step {state.step}; run again with --resume to continue")
         raise
-    if state.pending:  # the last, partial curve point
-        state.curve.append([state.step, round(sum(state.pending) / len(state.pending), 6)])
-        state.pending = []
     snapshot()
     return state
 
