@@ -17,6 +17,13 @@ def test_generation_and_export_results_are_public():
     assert edgellm.load_llm is load_llm
 
 
+def test_compression_verbs_are_public():
+    assert {"prune", "PruneConfig", "PruneResult", "distill", "DistillConfig", "DistillResult"} <= set(edgellm.__all__)
+    from edgellm.compress.distill import distill
+
+    assert edgellm.distill is distill
+
+
 def test_import_edgellm_loads_nothing_heavy():
     code = ("import sys, edgellm; heavy = [m for m in ('torch', 'transformers', 'tensorflow', 'litert_torch') "
             "if m in sys.modules]; print(heavy)")
