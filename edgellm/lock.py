@@ -146,7 +146,7 @@ def _verify_export(folder: Path, progress: Progress | None) -> VerifyReport:
         raise ConfigError(f"{folder / MANIFEST} records no lock (an export from an edgellm before locks); re-export "
                           "it to verify it later")
     causes, notes = _causes(lock["inputs"], manifest.get("versions") or {})
-    with tempfile.TemporaryDirectory(prefix=".edgellm-verify-", dir=folder.parent) as tmp:
+    with tempfile.TemporaryDirectory(prefix="edgellm-verify-") as tmp:
         rebuilt = Path(tmp) / "rebuilt"
         _rebuild(lock, rebuilt, progress, label=folder.name)
         checks = _compare(folder, rebuilt, recorded=_recorded_digests(folder, manifest), causes=causes,
@@ -157,12 +157,13 @@ def _verify_export(folder: Path, progress: Progress | None) -> VerifyReport:
 def _verify_optimize(root: Path, lock: dict[str, Any], progress: Progress | None) -> VerifyReport:
     causes, notes = _causes(lock["inputs"], lock.get("versions") or {})
     checks: list[FileCheck] = []
-    with tempfile.TemporaryDirectory(prefix=".edgellm-verify-", dir=root.parent) as tmp:
+    reuse: dict = {}  # recipes share the float conversion, as in the run that wrote the lock
+    with tempfile.TemporaryDirectory(prefix="edgellm-verify-") as tmp:
         for stage in lock["stages"]:
             if stage.get("stage") != "export":
                 continue
             rebuilt = Path(tmp) / stage["recipe"]
-            _rebuild({**lock, "config": stage["args"]}, rebuilt, progress, label=stage["recipe"])
+            _rebuild({**lock, "config": stage["args"]}, rebuilt, progress, label=stage["recipe"], reuse=reuse)
             # the folder users ship (best/) for the winner, else the stage's own folder where it is still there
             shown = stage.get("folder") or stage["path"]
             for check in _compare(root / shown, rebuilt, recorded=stage["outputs"], causes=causes,
@@ -209,13 +210,14 @@ def _causes(inputs: dict[str, dict[str, Any]], versions: dict[str, str]) -> tupl
     return causes, list(causes)
 
 
-def _rebuild(lock: dict[str, Any], out: Path, progress: Progress | None, *, label: str) -> None:
+def _rebuild(lock: dict[str, Any], out: Path, progress: Progress | None, *, label: str, reuse: dict | None = None
+             ) -> None:
     from edgellm.export import ExportConfig, export
 
     config = ExportConfig.from_dict({**lock["config"], "overwrite": False})
     if progress is not None:
         progress(f"rebuilding {label}")
-    export(lock["model"], out, config,
+    export(lock["model"], out, config, reuse=reuse,
            progress=(lambda line: progress(f"[{label}] {line}")) if progress is not None else None)
 
 

@@ -173,6 +173,7 @@ def optimize(model: str | Path | None, output_dir: str | Path, config: OptimizeC
     cache = StageCache(out)
 
     from edgellm.lock import SEED, input_digests, library_versions, output_digests
+    from edgellm.manifest import read_manifest
 
     inputs = input_digests(model, calibration_data=config.calibration_data)
     versions = library_versions()
@@ -206,8 +207,6 @@ def optimize(model: str | Path | None, output_dir: str | Path, config: OptimizeC
                 continue
             show(f"{tag} export done in {time.perf_counter() - started:.1f} s")
         folders[recipe] = folder
-        from edgellm.manifest import read_manifest
-
         manifest = read_manifest(folder)
         stages.append({"stage": "export", "recipe": recipe, "key": key, "args": args,
                        "path": folder.relative_to(out).as_posix(), "outputs": output_digests(folder)})
