@@ -155,7 +155,7 @@ def test_config_round_trip_and_checks():
     with pytest.raises(ConfigError, match="reads no data"):
         PruneConfig(method="magnitude", amount=0.5, data="x.txt")
     with pytest.raises(ConfigError, match="unknown PruneConfig keys"):
-        PruneConfig.from_dict({"method": "ffn", "amount": 0.5, "recover_steps": 3})
+        PruneConfig.from_dict({"method": "ffn", "amount": 0.5, "recover_step": 3})
 
 
 def _bad_data(tmp_path: Path, kind: str) -> dict:
@@ -263,7 +263,7 @@ def test_prune_help_documents_every_option(capsys):
     with pytest.raises(SystemExit):
         cli.main(["prune", "--help"])
     out = capsys.readouterr().out
-    assert "magnitude" in out and "(default: 64)" in out and "--recover-steps" not in out
+    assert "magnitude" in out and "(default: 64)" in out and "--recover-steps N" in out
 
 
 def test_import_is_light():
