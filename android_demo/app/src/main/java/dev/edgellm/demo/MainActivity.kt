@@ -1,10 +1,12 @@
 package dev.edgellm.demo
 
 import android.app.Activity
+import android.content.Intent
 import android.graphics.Typeface
 import android.os.Build
 import android.os.Bundle
 import android.text.InputType
+import android.util.Log
 import android.view.View
 import android.view.WindowInsets
 import android.widget.AdapterView
@@ -16,13 +18,22 @@ import android.widget.LinearLayout
 import android.widget.ScrollView
 import android.widget.Spinner
 import android.widget.TextView
+import dev.edgellm.demo.core.AcceleratorChoice
+import dev.edgellm.demo.core.AcceleratorException
+import dev.edgellm.demo.core.AcceleratorOutcome
+import dev.edgellm.demo.core.BenchJson
 import dev.edgellm.demo.core.BpeTokenizer
+import dev.edgellm.demo.core.ChatRuntime
 import dev.edgellm.demo.core.ConfigException
 import dev.edgellm.demo.core.EdgeDemoException
 import dev.edgellm.demo.core.EdgePipeline
+import dev.edgellm.demo.core.LatencyStats
 import dev.edgellm.demo.core.ExportFolder
 import dev.edgellm.demo.core.LlmFolder
 import dev.edgellm.demo.core.LlmSession
+import dev.edgellm.demo.core.ModelBackend
+import dev.edgellm.demo.core.SignatureSpec
+import dev.edgellm.demo.core.TEXT_GENERATION
 import dev.edgellm.demo.core.TextStream
 import dev.edgellm.demo.core.benchmark
 import dev.edgellm.demo.core.encodePrompt
@@ -31,24 +42,35 @@ import dev.edgellm.demo.core.inputLabels
 import dev.edgellm.demo.core.sampleInputs
 import dev.edgellm.demo.core.summarize
 import java.io.File
+import java.io.IOException
+import java.text.SimpleDateFormat
+import java.util.Date
+import java.util.Locale
 import java.util.concurrent.ExecutorService
 import java.util.concurrent.Executors
 
 /**
- * One screen: export folder path + threads, the manifest summary, one or two text boxes (by task), Run and
- * Benchmark, the result and the latency of each model call. An LLM export (task text-generation) gets a prompt,
- * a new-token count and a Chat switch instead: Run streams the greedy reply, Benchmark times fixed-length
- * generations (first token, prefill and decode tokens/s). All model work happens on [worker], one thread,
- * because the Interpreter is not thread-safe; the views are touched on the main thread only.
+ * One screen: export folder path, threads and accelerator (CPU/GPU/NPU), the manifest summary with the file
+ * check, one or two text boxes (by task), Run and Benchmark, the result and the latency of each model call;
+ * Save JSON / Share JSON for the last benchmark (edgellm.bench/1, for `edgellm bench phone.json pc.json`).
+ * An LLM export (task text-generation) gets a prompt, a new-token count, a Chat switch and the chat runtime
+ * (the app's session on model.tflite, or LiteRT-LM on model.litertlm) instead: Run streams the greedy reply,
+ * Benchmark times fixed-length generations (first token, prefill and decode tokens/s). Models run on LiteRT's
+ * CompiledModel (the Interpreter when it cannot load them). All model work happens on [worker], one thread,
+ * because neither runtime is thread-safe; the views are touched on the main thread only.
  */
 class MainActivity : Activity() {
     private val worker: ExecutorService = Executors.newSingleThreadExecutor()
 
     // Owned by the worker thread.
-    private var backend: LiteRtBackend? = null
+    private var backend: ModelBackend? = null
+    private var loaded: Loaded? = null
     private var pipeline: EdgePipeline? = null
     private var session: LlmSession? = null
     private var llmTokenizer: BpeTokenizer? = null
+    private var llmFolder: LlmFolder? = null
+    private var litertlm: LiteRtLmChat? = null
+    private var loadSeconds: Double? = null
 
     private lateinit var pathInput: EditText
     private lateinit var threadsSpinner: Spinner
@@ -60,7 +82,12 @@ class MainActivity : Activity() {
     private lateinit var resultView: TextView
     private lateinit var latencyView: TextView
     private lateinit var chatBox: CheckBox
+    private lateinit var acceleratorSpinner: Spinner
+    private lateinit var chatRuntimeSpinner: Spinner
+    private lateinit var saveButton: Button
+    private lateinit var shareButton: Button
     private lateinit var actionButtons: List<Button>
+    private var lastReport: Pair<String, String>? = null // main thread: file name stem, bench JSON text
     private var loadedTask: Task? = null // main thread's view of what is loaded
     private var loadedLlm = false
 
@@ -84,12 +111,7 @@ class MainActivity : Activity() {
     }
 
     override fun onDestroy() {
-        worker.execute {
-            backend?.close()
-            backend = null
-            pipeline = null
-            session = null
-        }
+        worker.execute { closeModels() }
         worker.shutdown()
         super.onDestroy()
     }
@@ -98,44 +120,97 @@ class MainActivity : Activity() {
     private fun load() {
         val dir = File(pathInput.text.toString().trim())
         val threads = THREAD_CHOICES[threadsSpinner.selectedItemPosition]
+        val accelerator = AcceleratorChoice.entries[acceleratorSpinner.selectedItemPosition]
         setBusy(true)
         loadedTask = null
         loadedLlm = false
+        setReport(null)
         summaryView.text = "loading $dir ..."
         inBackground {
+            closeModels() // a failed load leaves nothing half-loaded behind: the next choice starts clean
+            val t0 = System.nanoTime()
             if (LlmFolder.isLlmExport(dir)) {
-                loadLlm(dir, threads)
+                loadLlm(dir, threads, accelerator, t0)
                 return@inBackground
             }
-            val folder = ExportFolder.open(dir)
+            val folder = ExportFolder.open(dir) // checks every file's size and sha256 first
             val tokenizer = folder.loadTokenizer()
-            pipeline = EdgePipeline(folder.manifest, tokenizer, replaceBackend(folder.modelFile, threads))
-            val summary = summarize(folder.manifest) + runtimeLines(threads, dir)
+            val run = openBackend(folder.modelFile, folder.manifest.signatures.associateBy { it.name }, threads, accelerator)
+            pipeline = EdgePipeline(folder.manifest, tokenizer, run.backend)
+            loadSeconds = (System.nanoTime() - t0) / 1e9
+            val summary = summarize(folder.manifest) + folder.integrity.describe() + runtimeLines(threads, dir, run)
             runOnUiThread { showLoaded(folder.manifest.task, summary.joinToString("\n")) }
         }
     }
 
-    /** Closes the loaded model (and what runs on it), then loads [modelFile]; on [worker]. */
-    private fun replaceBackend(modelFile: File, threads: Int): LiteRtBackend {
+    /** What runs the model: the backend, LiteRT's API ("compiled_model" or "interpreter") and the accelerator that ran. */
+    private class Loaded(val backend: ModelBackend, val api: String, val outcome: AcceleratorOutcome, val threads: Int)
+
+    /** Closes whatever is loaded; on [worker]. */
+    private fun closeModels() {
+        litertlm?.close()
+        litertlm = null
         backend?.close()
         backend = null
+        loaded = null
         pipeline = null
         session = null
-        return LiteRtBackend(modelFile, threads).also { backend = it }
+        llmFolder = null
     }
 
-    private fun runtimeLines(threads: Int, dir: File) =
-        listOf("runtime: LiteRT Interpreter, XNNPACK, $threads thread${if (threads > 1) "s" else ""}", "folder: $dir")
+    /**
+     * [modelFile] on LiteRT's CompiledModel for [requested] (falling back to the CPU with a note), else, when
+     * CompiledModel cannot load it at all, on the Interpreter's CPU path; on [worker].
+     */
+    private fun openBackend(modelFile: File, signatures: Map<String, SignatureSpec>, threads: Int, requested: AcceleratorChoice): Loaded {
+        val run = try {
+            val compiled = LiteRtCompiledBackend.open(modelFile, signatures, threads, requested)
+            Loaded(compiled, "compiled_model", compiled.outcome, threads)
+        } catch (e: AcceleratorException) {
+            Log.w(TAG, "CompiledModel: ${e.message}; using the Interpreter")
+            val note = "CompiledModel could not load the model (${e.message}); the Interpreter runs it on the CPU"
+            Loaded(LiteRtBackend(modelFile, threads), "interpreter", AcceleratorOutcome(requested, AcceleratorChoice.CPU, note), threads)
+        }
+        run.outcome.note?.let { Log.w(TAG, it) }
+        backend = run.backend
+        loaded = run
+        return run
+    }
 
-    /** An LLM export: tokenizer.json's BPE tokenizer and a KV-cache session over the Interpreter; on [worker]. */
-    private fun loadLlm(dir: File, threads: Int) {
-        val folder = LlmFolder.open(dir)
+    private fun runtimeLines(threads: Int, dir: File, run: Loaded) = listOf(
+        "runtime: LiteRT " + (if (run.api == "compiled_model") "CompiledModel" else "Interpreter") +
+            ", $threads thread${if (threads > 1) "s" else ""}",
+        run.outcome.describe(),
+        "folder: $dir",
+    )
+
+    /**
+     * An LLM export: tokenizer.json's BPE tokenizer and a KV-cache session; on CompiledModel the cache is bound
+     * in the backend once and each step writes only its new rows; on [worker].
+     */
+    private fun loadLlm(dir: File, threads: Int, accelerator: AcceleratorChoice, t0: Long) {
+        val folder = LlmFolder.open(dir) // checks model.tflite and tokenizer.json against edgellm.json
         val tokenizer = folder.loadTokenizer()
-        session = LlmSession(folder.manifest, replaceBackend(folder.modelFile, threads))
+        val run = openBackend(folder.modelFile, folder.manifest.signatures, threads, accelerator)
+        session = LlmSession(folder.manifest, run.backend)
         llmTokenizer = tokenizer
-        val summary = folder.manifest.summary() + runtimeLines(threads, dir)
+        llmFolder = folder
+        loadSeconds = (System.nanoTime() - t0) / 1e9
+        val cache = if (run.api == "compiled_model") "KV cache bound once, new rows only" else "KV cache passed to every call"
+        val summary = folder.manifest.summary() + folder.integrity.describe() + runtimeLines(threads, dir, run) + cache
         val canChat = folder.manifest.chatFormat != null
         runOnUiThread { showLoadedLlm(canChat, summary.joinToString("\n")) }
+    }
+
+    /** LiteRT-LM on the export's model.litertlm, opened on first use with the screen's accelerator; on [worker]. */
+    private fun liteRtLm(): LiteRtLmChat {
+        litertlm?.let { return it }
+        val folder = llmFolder ?: throw EdgeDemoException("no LLM export loaded; fix the folder path and tap Load")
+        val accelerator = loaded?.outcome?.requested ?: AcceleratorChoice.CPU
+        val threads = loaded?.threads ?: THREAD_CHOICES[0]
+        val chat = LiteRtLmChat.open(folder.litertlmFile(), accelerator, threads, folder.manifest.cacheLength, cacheDir, applicationInfo.nativeLibraryDir)
+        litertlm = chat
+        return chat
     }
 
     private fun showLoadedLlm(canChat: Boolean, summary: String) {
@@ -149,6 +224,7 @@ class MainActivity : Activity() {
         inputB.inputType = InputType.TYPE_CLASS_NUMBER
         inputB.setText(LLM_DEFAULT_NEW_TOKENS.toString())
         chatBox.visibility = View.VISIBLE
+        chatRuntimeSpinner.visibility = View.VISIBLE
         chatBox.isChecked = canChat
         chatBox.isEnabled = canChat // the summary's "chat:" line says why not
         resultView.text = ""
@@ -169,9 +245,21 @@ class MainActivity : Activity() {
         val prompt = inputA.text.toString()
         val newTokens = inputB.text.toString()
         val chat = chatBox.isChecked
+        val runtime = ChatRuntime.entries[chatRuntimeSpinner.selectedItemPosition]
         setBusy(true)
         resultView.text = ""
         latencyView.text = "generating ..."
+        if (runtime == ChatRuntime.LITERTLM) {
+            inBackground {
+                // LiteRT-LM renders its own chat template from the bundle and decodes until its own stop
+                val stats = liteRtLm().reply(prompt) { piece -> runOnUiThread { resultView.append(piece) } }
+                runOnUiThread {
+                    latencyView.text = "LiteRT-LM (${litertlm?.accelerator?.label}): ${stats.describe()}"
+                    setBusy(false)
+                }
+            }
+            return
+        }
         inBackground {
             val (s, ids, max) = llmRequest(prompt, newTokens, chat)
             val stream = TextStream(llmTokenizer ?: throw EdgeDemoException("no tokenizer loaded; tap Load"))
@@ -196,8 +284,17 @@ class MainActivity : Activity() {
         inBackground {
             val (s, ids, max) = llmRequest(prompt, newTokens, chat)
             val bench = s.benchmark(ids, minOf(max, s.manifest.cacheLength - ids.size), LLM_BENCH_WARMUP, LLM_BENCH_RUNS)
+            val run = loaded ?: throw EdgeDemoException("no model loaded; tap Load")
+            val folder = llmFolder ?: throw EdgeDemoException("no model loaded; tap Load")
+            val m = folder.manifest
+            val model = BenchJson.BenchModel(folder.modelFile.path, folder.modelFile.length(), folder.dir.name, m.modelType, TEXT_GENERATION, m.quantizationRecipe)
+            val fidelity = BenchJson.fidelity(m.quantizationRecipe, m.validationPassed, emptyMap(), m.validationMetrics)
+            val report = BenchJson.llmReport(phoneHost(), litertRuntime(run), model, folder.dir.path, threadsOf(run), run.outcome, bench,
+                loadSeconds, folder.integrity.warning == null, peakRss(), fidelity, BenchJson.isoUtc(System.currentTimeMillis()))
+            val text = "${run.outcome.describe()}\n${bench.describe()}"
             runOnUiThread {
-                latencyView.text = bench.describe()
+                latencyView.text = text
+                setReport(folder.dir.name to BenchJson.write(report))
                 setBusy(false)
             }
         }
@@ -206,6 +303,7 @@ class MainActivity : Activity() {
     private fun showLoaded(task: Task, summary: String) {
         loadedTask = task
         chatBox.visibility = View.GONE
+        chatRuntimeSpinner.visibility = View.GONE
         inputB.inputType = InputType.TYPE_CLASS_TEXT or InputType.TYPE_TEXT_FLAG_MULTI_LINE
         summaryView.text = summary
         val (first, second) = inputLabels(task)
@@ -242,17 +340,27 @@ class MainActivity : Activity() {
         if (loadedLlm) return benchmarkLlm()
         val a = inputA.text.toString()
         val b = inputB.text.toString()
+        val dir = File(pathInput.text.toString().trim())
         setBusy(true)
         latencyView.text = "benchmarking: $BENCH_WARMUP warm-up + $BENCH_RUNS timed runs ..."
         inBackground {
             val p = pipeline ?: throw EdgeDemoException("no model loaded; fix the folder path and tap Load")
             val pair = if (p.manifest.task == Task.QUESTION_ANSWERING) b else null
             val bucket = p.bucketFor(a, pair).signature
-            val stats = p.benchmark(a, pair, warmup = BENCH_WARMUP, runs = BENCH_RUNS)
+            val (warm, timed) = p.benchmarkSamples(a, pair, warmup = BENCH_WARMUP, runs = BENCH_RUNS)
+            val stats = LatencyStats.of(timed)
+            val run = loaded ?: throw EdgeDemoException("no model loaded; tap Load")
+            val m = p.manifest
+            val modelFile = File(dir, m.modelFile)
+            val model = BenchJson.BenchModel(modelFile.path, modelFile.length(), dir.name, m.modelType, m.task.wireName, m.quantizationRecipe)
+            val fidelity = m.validation?.let { v -> BenchJson.fidelity(m.quantizationRecipe, v.passed, v.tolerance, v.metrics) }
+            val report = BenchJson.encoderReport(phoneHost(), litertRuntime(run), model, threadsOf(run), run.outcome, bucket.name, timed, warm,
+                loadSeconds?.let { it * 1000 }, peakRss(), fidelity, BenchJson.isoUtc(System.currentTimeMillis()))
             val text = "benchmark on ${bucket.name} (length ${bucket.sequenceLength}), " +
-                "$BENCH_WARMUP warm-up + $BENCH_RUNS timed runs:\n${stats.describe()}"
+                "$BENCH_WARMUP warm-up + $BENCH_RUNS timed runs, ${run.outcome.describe()}:\n${stats.describe()}"
             runOnUiThread {
                 latencyView.text = text
+                setReport(dir.name to BenchJson.write(report))
                 setBusy(false)
             }
         }
@@ -275,12 +383,70 @@ class MainActivity : Activity() {
 
     private fun showError(e: Exception) {
         val message = if (e is EdgeDemoException) e.message else "${e.javaClass.simpleName}: ${e.message}"
+        Log.e(TAG, message ?: e.javaClass.simpleName)
         if (loadedTask == null && !loadedLlm) summaryView.text = "error: $message" else resultView.text = "error: $message"
         setBusy(false)
     }
 
     private fun setBusy(busy: Boolean) {
         actionButtons.forEach { it.isEnabled = !busy }
+        saveButton.isEnabled = !busy && lastReport != null
+        shareButton.isEnabled = !busy && lastReport != null
+    }
+
+    /** The last benchmark's JSON (null: none yet); main thread. */
+    private fun setReport(report: Pair<String, String>?) {
+        lastReport = report
+        saveButton.isEnabled = report != null
+        shareButton.isEnabled = report != null
+    }
+
+    /** The phone as the bench JSON's host. */
+    private fun phoneHost(): BenchJson.PhoneHost = BenchJson.PhoneHost(
+        Build.MANUFACTURER, Build.MODEL, if (Build.VERSION.SDK_INT >= 31) Build.SOC_MODEL else Build.HARDWARE,
+        Build.VERSION.RELEASE, Build.VERSION.SDK_INT, Build.SUPPORTED_ABIS.firstOrNull() ?: "unknown",
+        Runtime.getRuntime().availableProcessors(), System.getProperty("os.version"),
+    )
+
+    private fun litertRuntime(run: Loaded) = BenchJson.Runtime("litert-android", LITERT_VERSION, run.api)
+
+    private fun threadsOf(run: Loaded): Int = run.threads
+
+    private fun peakRss(): Long? = try {
+        BenchJson.peakRssBytes(File("/proc/self/status").readText())
+    } catch (e: IOException) {
+        null
+    }
+
+    /** Writes the last report to the app's external folder (temporary file, then rename) and says how to pull it. */
+    private fun saveReport() {
+        val (stem, json) = lastReport ?: return
+        setBusy(true)
+        inBackground {
+            val folder = File(getExternalFilesDir(null) ?: filesDir, "bench")
+            val stamp = SimpleDateFormat("yyyyMMdd-HHmmss", Locale.ROOT).format(Date())
+            val file = File(folder, "$stem-$stamp.json")
+            val tmp = File(folder, ".${file.name}.part")
+            try {
+                folder.mkdirs()
+                tmp.writeText(json)
+                if (!tmp.renameTo(file)) throw IOException("cannot rename $tmp to $file")
+            } catch (e: IOException) {
+                tmp.delete()
+                throw EdgeDemoException("cannot save the bench JSON in $folder: ${e.message}; check free space", e)
+            }
+            runOnUiThread {
+                latencyView.append("\nsaved ${file.path}\non the workstation: adb pull ${file.path} phone.json && edgellm bench phone.json pc.json")
+                setBusy(false)
+            }
+        }
+    }
+
+    /** Hands the last report's JSON to another app (mail, chat, Drive) as text. */
+    private fun shareReport() {
+        val (stem, json) = lastReport ?: return
+        val send = Intent(Intent.ACTION_SEND).setType("application/json").putExtra(Intent.EXTRA_SUBJECT, "$stem.json").putExtra(Intent.EXTRA_TEXT, json)
+        startActivity(Intent.createChooser(send, "Share the bench JSON"))
     }
 
     private fun buildLayout(): View {
@@ -323,8 +489,13 @@ class MainActivity : Activity() {
             )
             setSelection(THREAD_CHOICES.indexOf(defaultThreads()))
         }
+        acceleratorSpinner = Spinner(this).apply {
+            adapter = ArrayAdapter(this@MainActivity, android.R.layout.simple_spinner_dropdown_item, AcceleratorChoice.entries.map { it.label })
+            setSelection(AcceleratorChoice.CPU.ordinal)
+        }
         val loadButton = button("Load") { load() }
         loadRow.addView(threadsSpinner)
+        loadRow.addView(acceleratorSpinner)
         loadRow.addView(loadButton)
         root.addView(loadRow)
 
@@ -344,6 +515,12 @@ class MainActivity : Activity() {
             visibility = View.GONE
         }
         root.addView(chatBox)
+        chatRuntimeSpinner = Spinner(this).apply {
+            adapter = ArrayAdapter(this@MainActivity, android.R.layout.simple_spinner_dropdown_item, ChatRuntime.entries.map { it.label })
+            setSelection(ChatRuntime.SESSION.ordinal)
+            visibility = View.GONE
+        }
+        root.addView(chatRuntimeSpinner)
 
         val runRow = LinearLayout(this).apply { orientation = LinearLayout.HORIZONTAL }
         val runButton = button("Run") { runOnce() }
@@ -359,10 +536,29 @@ class MainActivity : Activity() {
         root.addView(label("Latency"))
         latencyView = output()
         root.addView(latencyView)
+        val reportRow = LinearLayout(this).apply { orientation = LinearLayout.HORIZONTAL }
+        saveButton = button("Save JSON") { saveReport() }
+        shareButton = button("Share JSON") { shareReport() }
+        reportRow.addView(saveButton)
+        reportRow.addView(shareButton)
+        root.addView(reportRow)
+        setReport(null)
 
         // A new thread count takes effect by reloading, once a model is loaded.
         threadsSpinner.onItemSelectedListener = object : AdapterView.OnItemSelectedListener {
             private var last = threadsSpinner.selectedItemPosition
+
+            override fun onItemSelected(parent: AdapterView<*>?, view: View?, position: Int, id: Long) {
+                if (position == last) return
+                last = position
+                if (actionButtons.first().isEnabled) load()
+            }
+
+            override fun onNothingSelected(parent: AdapterView<*>?) = Unit
+        }
+        // So does another accelerator: the figure always names the one that ran.
+        acceleratorSpinner.onItemSelectedListener = object : AdapterView.OnItemSelectedListener {
+            private var last = acceleratorSpinner.selectedItemPosition
 
             override fun onItemSelected(parent: AdapterView<*>?, view: View?, position: Int, id: Long) {
                 if (position == last) return
@@ -404,5 +600,7 @@ class MainActivity : Activity() {
         private const val LLM_DEFAULT_NEW_TOKENS = 64
         private const val LLM_BENCH_WARMUP = 1
         private const val LLM_BENCH_RUNS = 3
+        private const val TAG = "edgellm"
+        private const val LITERT_VERSION = "2.2.0" // com.google.ai.edge.litert:litert in app/build.gradle.kts
     }
 }

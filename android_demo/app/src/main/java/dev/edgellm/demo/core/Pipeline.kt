@@ -90,13 +90,15 @@ class EdgePipeline(
      * packing, caches), then [runs] timed ones, each timed like a single run (interpreter call only).
      * Pass the context of a question as [pair]; the two-sentence tasks time one sentence.
      */
-    fun benchmark(text: String, pair: String? = null, warmup: Int = 3, runs: Int = 20): LatencyStats {
+    fun benchmark(text: String, pair: String? = null, warmup: Int = 3, runs: Int = 20): LatencyStats =
+        LatencyStats.of(benchmarkSamples(text, pair, warmup, runs).second)
+
+    /** The warm-up calls' and the timed calls' latencies in ms (the bench JSON keeps both). */
+    fun benchmarkSamples(text: String, pair: String? = null, warmup: Int = 3, runs: Int = 20): Pair<List<Double>, List<Double>> {
         require(warmup >= 0) { "warmup must be >= 0, got $warmup" }
         require(runs >= 1) { "runs must be >= 1, got $runs" }
-        val samples = ArrayList<Double>(runs)
-        repeat(warmup) { run(text, pair) }
-        repeat(runs) { samples.add(run(text, pair).latencyMs) }
-        return LatencyStats.of(samples)
+        val warm = List(warmup) { run(text, pair).latencyMs }
+        return warm to List(runs) { run(text, pair).latencyMs }
     }
 
     /** The sentence vector of [run]: the pooled output, or the mean of the token states for a [1, L, H] output. */

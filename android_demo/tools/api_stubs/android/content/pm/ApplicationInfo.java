@@ -1,0 +1,1 @@
+package android.content.pm; public class ApplicationInfo { public String nativeLibraryDir; }

@@ -1,0 +1,1 @@
+package android.util; public final class Log { public static int e(String tag, String msg) { return 0; } public static int w(String tag, String msg) { return 0; } public static int i(String tag, String msg) { return 0; } }

@@ -1,0 +1,3 @@
+// Stub of com.google.ai.edge.litert:litert:2.2.0, only the members the app calls, with their published signatures:
+// google-ai-edge/LiteRT tag v2.2.0, litert/kotlin/src/main/kotlin/com/google/ai/edge/litert/Environment.kt: Environment.create(options = mapOf()), getAvailableAccelerators(), close() (JniHandle)
+package com.google.ai.edge.litert; public final class Environment implements AutoCloseable { public static Environment create() throws LiteRtException { return null; } public java.util.Set<Accelerator> getAvailableAccelerators() throws LiteRtException { return null; } @Override public void close() {} }

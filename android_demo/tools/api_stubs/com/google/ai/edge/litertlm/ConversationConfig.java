@@ -1,0 +1,3 @@
+// Stub of com.google.ai.edge.litertlm:litertlm-android (version in app/build.gradle.kts), only the members the app calls:
+// google-ai-edge/LiteRT-LM kotlin/java/com/google/ai/edge/litertlm/Config.kt: data class ConversationConfig @JvmOverloads constructor(systemInstruction: Contents?, initialMessages: List<Message>, tools: List<ToolProvider>, samplerConfig: SamplerConfig?, ...)
+package com.google.ai.edge.litertlm; public final class ConversationConfig { public ConversationConfig(Contents systemInstruction, java.util.List<Message> initialMessages, java.util.List<ToolProvider> tools, SamplerConfig samplerConfig) {} }

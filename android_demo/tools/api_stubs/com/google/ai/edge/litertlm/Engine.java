@@ -1,0 +1,3 @@
+// Stub of com.google.ai.edge.litertlm:litertlm-android (version in app/build.gradle.kts), only the members the app calls:
+// google-ai-edge/LiteRT-LM kotlin/java/com/google/ai/edge/litertlm/Engine.kt (read at commit 35f580cf): Engine(engineConfig), initialize(), createConversation(conversationConfig), close()
+package com.google.ai.edge.litertlm; public final class Engine implements AutoCloseable { public Engine(EngineConfig engineConfig) {} public void initialize() {} public Conversation createConversation(ConversationConfig conversationConfig) { return null; } @Override public void close() {} }

@@ -1,0 +1,3 @@
+// Stub of com.google.ai.edge.litertlm:litertlm-android (version in app/build.gradle.kts), only the members the app calls:
+// google-ai-edge/LiteRT-LM kotlin/java/com/google/ai/edge/litertlm/Config.kt: data class EngineConfig @JvmOverloads constructor(modelPath, backend, visionBackend, audioBackend, maxNumTokens, maxNumImages, cacheDir, activationDataType = null)
+package com.google.ai.edge.litertlm; public final class EngineConfig { public EngineConfig(String modelPath, Backend backend, Backend visionBackend, Backend audioBackend, Integer maxNumTokens, Integer maxNumImages, String cacheDir) {} }
