@@ -25,7 +25,7 @@ _EXPORTS = {
     "convert": "edgellm.convert", "ConvertConfig": "edgellm.convert", "EdgeModel": "edgellm.convert",
     "quantize": "edgellm.quantize", "RECIPES": "edgellm.quantize",
     "validate": "edgellm.validate", "ValidationReport": "edgellm.validate", "Tolerance": "edgellm.validate",
-    "bundle": "edgellm.bundle",
+    "bundle": "edgellm.bundle", "pack": "edgellm.bundle.pack", "PackResult": "edgellm.bundle.pack",
     # compress/ (PyTorch side, before conversion)
     "prune": "edgellm.compress", "PruneConfig": "edgellm.compress", "PruneResult": "edgellm.compress",
     "distill": "edgellm.compress", "DistillConfig": "edgellm.compress", "DistillResult": "edgellm.compress",

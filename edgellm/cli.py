@@ -625,11 +625,38 @@ def _run_distill(args: argparse.Namespace) -> int:
     return 0
 
 
+# ---------------------------------------------------------------------------------------------- pack
+def _add_pack(sub: argparse._SubParsersAction) -> None:
+    p = _add_parser(
+        sub, "pack",
+        help="copy a checked export folder to where the Android demo reads it (its assets, or a folder to adb push)",
+        description="Check every file of EXPORT_DIR against the sizes and sha256 in its edgellm.json, copy it to "
+        "OUTPUT_DIR, check the copy, then rename it into place (nothing half-written). An export made before "
+        "edgellm recorded hashes is copied unchecked, and the summary says so.\n\n"
+        "Examples:\n"
+        "  edgellm pack out/smollm2 android_demo/app/src/main/assets/edgellm --overwrite   # bundled in the APK\n"
+        "  edgellm pack out/minilm /tmp/minilm && adb push /tmp/minilm /data/local/tmp/edgellm\n\n"
+        "Exit codes: 0 packed, 2 bad input (not an export, a file that differs from edgellm.json, OUTPUT_DIR not "
+        "replaceable).",
+    )
+    p.add_argument("export_dir", metavar="EXPORT_DIR", help="a folder written by `edgellm export`")
+    p.add_argument("output_dir", metavar="OUTPUT_DIR", help="where to copy it, e.g. android_demo/app/src/main/assets/edgellm")
+    p.add_argument("--overwrite", action="store_true", help="replace OUTPUT_DIR when it holds an earlier export")
+    p.set_defaults(func=_run_pack)
+
+
+def _run_pack(args: argparse.Namespace) -> int:
+    from edgellm.bundle.pack import pack
+
+    print(pack(args.export_dir, args.output_dir, overwrite=args.overwrite).summary())
+    return 0
+
+
 # ---------------------------------------------------------------------------------------------- main
 _COMMANDS: tuple[Callable[[argparse._SubParsersAction], None], ...] = (_add_export, _add_bench, _add_inspect,
                                                                        _add_generate, _add_prune,
                                                                        _add_report, _add_optimize, _add_verify,
-                                                                       _add_distill)
+                                                                       _add_distill, _add_pack)
 
 
 class _Parser(argparse.ArgumentParser):

@@ -226,3 +226,77 @@ def test_phone_bench_json_sits_beside_the_workstations(jvm_classpath, tmp_path, 
     assert cli.main(["bench", str(phone_encoder), "--format", "json"]) == 0
     encoder = json.loads(capsys.readouterr().out)
     assert encoder["results"][0]["latency_ms"]["p50"] == 2.5 and encoder["results"][0]["api"] == "compiled_model"
+
+
+# ------------------------------------------------------------------ edgellm pack: an export onto the phone
+
+def _fake_export(folder: Path, *, hashes: bool = True) -> Path:
+    from edgellm.manifest import file_digests, write_manifest
+
+    folder.mkdir(parents=True)
+    (folder / "model.tflite").write_bytes(bytes(range(256)) * 40)
+    (folder / "tokenizer.json").write_text('{"model": {}}', "utf-8")
+    (folder / "sub").mkdir()
+    (folder / "sub" / "extra.txt").write_text("x", "utf-8")
+    manifest = {"format_version": 1, "task": "sentence-embedding", "model_file": "model.tflite"}
+    if hashes:
+        manifest["files"] = file_digests(folder)
+    write_manifest(folder, manifest)
+    return folder
+
+
+def test_pack_copies_a_checked_export_and_says_how_to_push_it(tmp_path, capsys):
+    from edgellm import cli
+    from edgellm.manifest import verify_files, read_manifest
+
+    src = _fake_export(tmp_path / "export")
+    dst = tmp_path / "assets" / "edgellm"
+    assert cli.main(["pack", str(src), str(dst)]) == 0
+    out = capsys.readouterr().out
+    assert "packed 4 files" in out and "checked against edgellm.json (size + sha256) before and after the copy" in out
+    assert f"adb push {dst} /data/local/tmp/edgellm" in out
+    assert verify_files(dst, read_manifest(dst)) and (dst / "sub" / "extra.txt").read_text() == "x"
+    # again: only with --overwrite, which replaces the earlier export
+    assert cli.main(["pack", str(src), str(dst)]) == 2
+    assert "exists and is not empty; pass --overwrite" in capsys.readouterr().err
+    assert cli.main(["pack", str(src), str(dst), "--overwrite"]) == 0
+
+
+def test_pack_refuses_a_changed_file_and_writes_nothing(tmp_path, capsys):
+    from edgellm import cli
+
+    src = _fake_export(tmp_path / "export")
+    data = bytearray((src / "model.tflite").read_bytes())
+    data[100] ^= 1
+    (src / "model.tflite").write_bytes(bytes(data))
+    dst = tmp_path / "assets" / "edgellm"
+    assert cli.main(["pack", str(src), str(dst)]) == 2
+    err = capsys.readouterr().err
+    assert "model.tflite: sha256 differs from edgellm.json" in err and len(err.strip().splitlines()) == 1
+    assert not dst.exists() and not any(p.name.startswith(".edgellm.partial") for p in dst.parent.glob(".*"))
+
+
+def test_pack_copies_an_older_export_unchecked_and_says_so(tmp_path):
+    import edgellm
+
+    src = _fake_export(tmp_path / "export", hashes=False)
+    result = edgellm.pack(src, tmp_path / "out")
+    assert not result.verified and "NOT checked" in result.summary()
+    assert set(result.files) == {"model.tflite", "tokenizer.json", "sub/extra.txt", "edgellm.json"}
+
+
+def test_pack_bad_input_is_one_line(tmp_path):
+    import edgellm
+    from edgellm.errors import ConfigError, ModelFileError
+
+    with pytest.raises(ConfigError, match="does not exist; pass a folder written by `edgellm export`"):
+        edgellm.pack(tmp_path / "missing", tmp_path / "out")
+    (tmp_path / "plain").mkdir()
+    with pytest.raises(ModelFileError, match="has no edgellm.json"):
+        edgellm.pack(tmp_path / "plain", tmp_path / "out")
+    src = _fake_export(tmp_path / "export")
+    (tmp_path / "docs").mkdir()
+    (tmp_path / "docs" / "letter.txt").write_text("keep me")
+    with pytest.raises(ConfigError, match="replaces only a folder edgellm wrote"):
+        edgellm.pack(src, tmp_path / "docs", overwrite=True)
+    assert (tmp_path / "docs" / "letter.txt").read_text() == "keep me"

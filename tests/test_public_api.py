@@ -62,3 +62,10 @@ def test_report_names_are_public():
 
     assert (edgellm.ReportEntry, edgellm.write_report, edgellm.entries_from_bench) == (ReportEntry, write_report,
                                                                                         entries_from_bench)
+
+
+def test_pack_is_public():
+    from edgellm.bundle.pack import PackResult, pack
+
+    assert {"pack", "PackResult"} <= set(edgellm.__all__)
+    assert (edgellm.pack, edgellm.PackResult) == (pack, PackResult)

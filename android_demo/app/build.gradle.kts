@@ -28,13 +28,19 @@ android {
     // An export folder bundled under src/main/assets/edgellm/ is copied out at first start; an uncompressed
     // .tflite copies faster.
     androidResources {
-        noCompress += "tflite"
+        noCompress += listOf("tflite", "litertlm")
     }
 }
 
 dependencies {
-    // LiteRT (formerly TensorFlow Lite): org.tensorflow.lite.Interpreter on the CPU with XNNPACK.
+    // LiteRT (formerly TensorFlow Lite): CompiledModel/TensorBuffer/Accelerator (com.google.ai.edge.litert) and
+    // org.tensorflow.lite.Interpreter, the fallback. tools/api_stubs follow this version's Kotlin sources (tag v2.2.0).
     implementation("com.google.ai.edge.litert:litert:2.2.0")
+
+    // LiteRT-LM, the second chat runtime (Engine, Conversation, sendMessageAsync with a MessageCallback) on the
+    // export's model.litertlm. tools/api_stubs follow LiteRT-LM's Kotlin sources (Engine.kt, Conversation.kt,
+    // Config.kt, read on its main branch); its AAR declares minSdk 24.
+    implementation("com.google.ai.edge.litertlm:litertlm-android:0.18.0")
 
     // The same tests run_jvm_tests.sh runs, here through `gradle :app:testDebugUnitTest`.
     testImplementation("junit:junit:4.13.2")
