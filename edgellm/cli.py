@@ -640,7 +640,8 @@ def _add_pack(sub: argparse._SubParsersAction) -> None:
         "replaceable).",
     )
     p.add_argument("export_dir", metavar="EXPORT_DIR", help="a folder written by `edgellm export`")
-    p.add_argument("output_dir", metavar="OUTPUT_DIR", help="where to copy it, e.g. android_demo/app/src/main/assets/edgellm")
+    p.add_argument("output_dir", metavar="OUTPUT_DIR",
+                   help="where to copy it, e.g. android_demo/app/src/main/assets/edgellm")
     p.add_argument("--overwrite", action="store_true", help="replace OUTPUT_DIR when it holds an earlier export")
     p.set_defaults(func=_run_pack)
 

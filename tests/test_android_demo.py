@@ -164,7 +164,8 @@ def test_kotlin_llm_session_generates_what_edgellm_generate_does(jvm_classpath, 
         for bound in (False, True):
             kotlin = kotlin_generate(jvm_classpath, export, prompts, chat=chat, max_new_tokens=24, bound=bound)
             for k, p in zip(kotlin, python):
-                assert (k["prompt_ids"], k["new_ids"], k["text"]) == (p["prompt_ids"], p["new_ids"], p["text"]), (chat, bound)
+                got, want = (k["prompt_ids"], k["new_ids"], k["text"]), (p["prompt_ids"], p["new_ids"], p["text"])
+                assert got == want, (chat, bound)
                 assert k["streamed"] == k["text"]
     assert max(len(p["prompt_ids"]) for p in python) > 16 and max(len(p["new_ids"]) for p in python) > 16
 
@@ -202,8 +203,8 @@ def test_phone_bench_json_sits_beside_the_workstations(jvm_classpath, tmp_path, 
     from tiny_llm import cached_export
 
     _, export = cached_export(tmp_path_factory)
-    proc = subprocess.run(["java", "-cp", jvm_classpath, "dev.edgellm.demo.core.LlmCheckKt", "bench-json", str(tmp_path),
-                           str(export)], capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(["java", "-cp", jvm_classpath, "dev.edgellm.demo.core.LlmCheckKt", "bench-json",
+                           str(tmp_path), str(export)], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
     phone, phone_encoder = tmp_path / "phone_llm.json", tmp_path / "phone_encoder.json"
     report = BenchReport.from_dict(json.loads(phone.read_text("utf-8")))
