@@ -71,6 +71,10 @@ class BenchConfig:
     weight_cache: str | None = None
     # LLMs, runtime "litert": XNNPACK's packed weights in this file (made by the first load, memory-mapped by
     # later ones: load_s shows what it saves)
+    speculative: str | None = None
+    # LLMs, runtime "litert": "lookup" or "draft:PATH", exact speculative decoding (edgellm.generate.speculative);
+    # the row adds the acceptance rate and the mean accepted tokens per step
+    draft_tokens: int | None = None  # LLMs, with speculative: most draft tokens per step
 
     def __post_init__(self):
         threads = (self.threads,) if isinstance(self.threads, int) else tuple(self.threads)
@@ -100,6 +104,11 @@ class BenchConfig:
         if self.weight_cache is not None and self.runtime != "litert":
             raise ConfigError("--weight-cache is for --runtime litert (LiteRT-LM keeps its own cache next to the "
                               "model)")
+        if (self.speculative is not None or self.draft_tokens is not None) and self.runtime != "litert":
+            raise ConfigError("--speculative and --draft-tokens are for --runtime litert (edgellm's runner)")
+        from edgellm.generate import GenerateConfig
+
+        GenerateConfig(speculative=self.speculative, draft_tokens=self.draft_tokens)  # the same checks
         for key in self.interpreter_options:
             if key in _RESERVED_OPTIONS:
                 raise ConfigError(f"interpreter option {key!r} is set by edgellm; use {_RESERVED_OPTIONS[key]}")

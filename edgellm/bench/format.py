@@ -111,7 +111,8 @@ def llm_table(report: BenchReport, *, markdown: bool = False) -> str:
     for r, c in zip(results, comp):
         d = r.data
         peak = d.get("peak_rss_mb")
-        row = [_label(r), str(d.get("recipe")), str(d.get("runtime")), str(d["num_threads"]),
+        runtime = str(d.get("runtime")) + (f"+{str(d['speculative']).split(':')[0]}" if d.get("speculative") else "")
+        row = [_label(r), str(d.get("recipe")), runtime, str(d["num_threads"]),
                "-" if d.get("load_s") is None else f"{d['load_s']:.2f}", f"{d['time_to_first_token_ms']:.1f}",
                f"{d['prefill_tokens_per_second']:.1f}", f"{d['decode_tokens_per_second']:.1f}",
                "-" if peak is None else f"{peak:.0f}"]
@@ -123,6 +124,11 @@ def llm_table(report: BenchReport, *, markdown: bool = False) -> str:
     span = "?" if not runs else str(runs[0]) if len(runs) == 1 else f"{runs[0]}-{runs[-1]}"
     ratio = "; speed-up: decode tokens/s against the first export at the same thread count" if compare else ""
     out.append(f"median of {span} timed generations per row after a burn-in{ratio}; {_host_line(report)}")
+    for r in results:  # speculative decoding rows
+        d = r.data
+        if d.get("speculative"):
+            out.append(f"{_label(r)} @ {d['num_threads']} threads: --speculative {d['speculative']}, acceptance "
+                       f"rate {d['acceptance_rate']:.2f}, {d['mean_accepted_tokens_per_step']:.2f} tokens per step")
     for note in report.notes:
         out.append(f"note: {note}")
     return "\n".join(out)

@@ -40,6 +40,8 @@ class LlmBenchConfig:
     mode: str = "auto"  # runner mode (edgellm.generate.runner.MODES); "copy" is the naive baseline
     weight_cache: str | None = None  # XNNPACK weight cache file (compiled runner); load_s shows what it saves
     verify: bool = True  # check the files against edgellm.json's sizes and sha256 (load_llm's verify)
+    speculative: str | None = None  # "lookup" | "draft:PATH": the decode test decodes speculatively
+    draft_tokens: int | None = None  # with speculative: most draft tokens per step
 
     def __post_init__(self):
         for name in ("threads", "prompt_tokens", "new_tokens", "runs"):
@@ -50,6 +52,7 @@ class LlmBenchConfig:
             raise ConfigError(f"verify must be True or False; got {self.verify!r}")
         if self.mode not in MODES:
             raise ConfigError(f"mode {self.mode!r} is unknown; choose one of {', '.join(MODES)}")
+        GenerateConfig(speculative=self.speculative, draft_tokens=self.draft_tokens)  # the same checks
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -68,7 +71,8 @@ def bench_llm(folder: str | Path, config: LlmBenchConfig = LlmBenchConfig()) -> 
     if config.prompt_tokens + config.new_tokens > llm.layout.cache_length:
         raise ConfigError(f"prompt_tokens + new_tokens = {config.prompt_tokens + config.new_tokens} exceed the "
                           f"export's KV cache ({llm.layout.cache_length})")
-    gen = GenerateConfig(max_new_tokens=config.new_tokens, stop_at_eos=False)
+    gen = GenerateConfig(max_new_tokens=config.new_tokens, stop_at_eos=False, speculative=config.speculative,
+                         draft_tokens=config.draft_tokens)
     tokens = list(llm.tokens(ids, gen))  # burn-in
     stats = []
     for _ in range(config.runs):
@@ -89,6 +93,10 @@ def bench_llm(folder: str | Path, config: LlmBenchConfig = LlmBenchConfig()) -> 
         "time_to_first_token_ms": 1e3 * statistics.median(s.time_to_first_token_s for s in stats),
         "prefill_tokens_per_second": statistics.median(s.prefill_tokens_per_second for s in stats),
         "decode_tokens_per_second": statistics.median(s.decode_tokens_per_second for s in stats),
+        # speculative decoding (None without): accepted / drafted tokens, and tokens per target call after the first
+        "acceptance_rate": statistics.median(s.acceptance_rate for s in stats) if config.speculative else None,
+        "mean_accepted_tokens_per_step": (statistics.median(s.mean_accepted_tokens_per_step for s in stats)
+                                          if config.speculative else None),
         "bytes_read_per_token": bytes_per_token,  # weights once + the KV-cache positions decode reads
         "peak_rss_bytes": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
         "tokens": tokens,
@@ -130,7 +138,8 @@ def benchmark_llm(folders: Sequence[str | os.PathLike], config: BenchConfig, *,
         reset_peak_rss()  # each row's peak, not the process's so far (Linux)
         row = run(folder, LlmBenchConfig(threads=threads, prompt_tokens=config.prompt_tokens,
                                          new_tokens=config.new_tokens, weight_cache=config.weight_cache,
-                                         verify=config.verify))
+                                         verify=config.verify, speculative=config.speculative,
+                                         draft_tokens=config.draft_tokens))
         peak = peak_rss_mb()
         if peak is not None:
             row["peak_rss_bytes"] = int(peak * 2**20)

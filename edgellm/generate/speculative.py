@@ -147,10 +147,10 @@ class Policy:
 
     max_draft: int
     verify_lengths: tuple[int, ...]
-    decay: float = 0.7  # weight of the past per drafting step
+    decay: float = 0.8  # weight of the past per drafting step (about the last 5 steps count)
     idle_decay: float = 0.9  # per plain step: failures are forgotten, so drafting is tried again
     prior: float = 0.5  # acceptance rate before any evidence
-    prior_weight: float = 1.0
+    prior_weight: float = 0.5  # in draft tokens: a few failures outweigh it
 
     def __post_init__(self):
         self.hits = 0.0  # decayed counts of accepted and rejected draft tokens
