@@ -29,6 +29,7 @@ _EXPORTS = {
     # compress/ (PyTorch side, before conversion)
     "prune": "edgellm.compress", "PruneConfig": "edgellm.compress", "PruneResult": "edgellm.compress",
     "distill": "edgellm.compress", "DistillConfig": "edgellm.compress", "DistillResult": "edgellm.compress",
+    "qat": "edgellm.compress.qat", "QatConfig": "edgellm.compress.qat", "QatResult": "edgellm.compress.qat",
     # calibrate/
     "load_samples": "edgellm.calibrate", "load_texts": "edgellm.calibrate", "CalibrationSet": "edgellm.calibrate",
     "CalibrationReport": "edgellm.calibrate", "RangeConfig": "edgellm.calibrate",

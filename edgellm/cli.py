@@ -654,10 +654,55 @@ def _run_pack(args: argparse.Namespace) -> int:
 
 
 # ---------------------------------------------------------------------------------------------- main
+def _add_qat(sub: argparse._SubParsersAction) -> None:
+    p = _add_parser(
+        sub, "qat",
+        help="quantization-aware fine-tuning: put a causal LM's decoder weights on the int4 export grid, trained "
+        "block by block against the float model",
+        description="Fine-tune a causal LM (HF folder or .gguf) so that every decoder linear (down_proj too) sits on "
+        "the grid `edgellm export --quantize int4` uses (symmetric, blocks of 32, bfloat16 scales), training each "
+        "decoder block's weights and scales to reproduce the float block's outputs, one block at a time. "
+        "OUTPUT_DIR is an HF folder; `edgellm export --quantize int4` on it keeps the trained weights bit for bit; "
+        "compress.json records the run.\n\n"
+        "Example:\n"
+        "  edgellm qat --model SmolLM2-135M-Instruct/ --quantization-aware int4 --max-minutes 50 out/smollm2-qat\n"
+        "  edgellm export --model out/smollm2-qat --task text-generation --quantize int4 out/smollm2-int4\n\n"
+        "Exit codes: 0 success, 2 bad input or unsupported model.",
+    )
+    p.add_argument("output_dir", metavar="OUTPUT_DIR",
+                   help="folder to write; it must not exist or be empty unless --overwrite")
+    p.add_argument("--model", required=True, help="causal LM: HF folder or .gguf (llama, mistral, qwen2, qwen3, ...)")
+    p.add_argument("--quantization-aware", required=True, choices=("int4", "int8-dynamic", "int8"), metavar="RECIPE",
+                   help="the export recipe whose grid is trained on: int4 (int8-dynamic and int8 are not built yet)")
+    p.add_argument("--data", default=None, metavar="FILE",
+                   help="training texts (.txt one per line, .jsonl, .csv, .tsv, or a datasets folder); default: "
+                   "the packaged English corpus calibration/en.txt")
+    p.add_argument("--text-column", default=None, help="column of --data (.jsonl/.csv/.tsv/datasets)")
+    p.add_argument("--num-samples", type=int, default=128, metavar="N", help="texts taken from --data")
+    p.add_argument("--max-steps", type=int, default=200, metavar="S", help="Adam steps per decoder block")
+    p.add_argument("--max-minutes", type=float, default=None, metavar="M",
+                   help="wall-time budget of the whole run, shared evenly by the blocks still to train")
+    p.add_argument("--lr", type=float, default=1e-5, help="Adam learning rate of the weights (scales: 10x)")
+    p.add_argument("--seed", type=int, default=0, help="data order and sample choice")
+    p.add_argument("--overwrite", action="store_true", help="replace OUTPUT_DIR if it is not empty (only a folder "
+                   "edgellm wrote)")
+    p.set_defaults(func=_run_qat)
+
+
+def _run_qat(args: argparse.Namespace) -> int:
+    from edgellm.compress.qat import QatConfig, qat
+
+    config = QatConfig(quantization_aware=args.quantization_aware, data=args.data, text_column=args.text_column,
+                       num_samples=args.num_samples, max_steps=args.max_steps, max_minutes=args.max_minutes,
+                       lr=args.lr, seed=args.seed, overwrite=args.overwrite)
+    print(qat(args.model, args.output_dir, config, progress=_stderr_progress("qat")).summary())
+    return 0
+
+
 _COMMANDS: tuple[Callable[[argparse._SubParsersAction], None], ...] = (_add_export, _add_bench, _add_inspect,
                                                                        _add_generate, _add_prune,
                                                                        _add_report, _add_optimize, _add_verify,
-                                                                       _add_distill, _add_pack)
+                                                                       _add_distill, _add_pack, _add_qat)
 
 
 class _Parser(argparse.ArgumentParser):

@@ -22,6 +22,10 @@ def test_compression_verbs_are_public():
     from edgellm.compress.distill import distill
 
     assert edgellm.distill is distill
+    assert {"qat", "QatConfig", "QatResult"} <= set(edgellm.__all__)
+    from edgellm.compress.qat import qat
+
+    assert edgellm.qat is qat
 
 
 def test_import_edgellm_loads_nothing_heavy():
