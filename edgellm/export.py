@@ -314,31 +314,22 @@ def _export_llm(model, output_dir, config: ExportConfig, stages: _Stages) -> Exp
     generation_config.json, model.litertlm and edgellm.json, whose ``llm`` section tells an app everything it needs
     to run the model: cache length and KV tensor names/shapes/sequence axes, prefill lengths, special tokens.
 
-    Memory: each stage keeps only what the next needs (see _convert_and_quantize). The PyTorch model was released
-    before quantizing; validation loads it again from the source (safetensors are memory-mapped, a GGUF file is
-    dequantized again: seconds), computes its outputs and frees it before the export's runner loads, whose packed
-    weights would otherwise sit next to it.
+    Memory: each stage keeps only what the next needs (see _convert_and_quantize). The PyTorch model's outputs
+    that validation compares with are computed first (``reference``), the model is released before quantizing, so
+    it is never in memory beside the export's runner and its packed weights.
     """
     from edgellm.bundle import check_output_dir, write_llm_folder
     from edgellm.bundle.outdir import atomic_output_dir
-    from edgellm.convert.decoder import load_reference, read_decoder_source
-    from edgellm.convert.decoder.layers import trim_heap
+    from edgellm.convert.decoder import read_decoder_source
     from edgellm.convert.source import load_tokenizer
     from edgellm.validate import validate
-    from edgellm.validate.decoder import eos_token_ids, reference_outputs
 
     output_dir = check_output_dir(output_dir, overwrite=config.overwrite, source=model,
                                   needed_bytes=_source_bytes(model))
     source = read_decoder_source(model)
     _check_source(source, output_dir)
     tokenizer = load_tokenizer(source)
-    edge = _convert_and_quantize(source, tokenizer, config, stages)
-    reference = load_reference(source)
-    expected = reference_outputs(reference, tokenizer, config.cache_length, quiz=config.quiz)
-    generation_config, eos_ids = reference.generation_config, eos_token_ids(reference, tokenizer)
-    del reference
-    trim_heap()  # its freed weights would stay in RSS next to the runner's packed ones (see trim_heap)
-    stages.done("reference")
+    edge, expected, generation_config, eos_ids = _convert_and_quantize(source, tokenizer, config, stages)
     with atomic_output_dir(output_dir, overwrite=config.overwrite, source=source.path) as tmp:
         (tmp / MODEL_FILE).write_bytes(edge.content)
         report = validate(edge, model_file=tmp / MODEL_FILE, tokenizer=tokenizer, expected=expected)
@@ -359,8 +350,12 @@ def _export_llm(model, output_dir, config: ExportConfig, stages: _Stages) -> Exp
 
 
 def _convert_and_quantize(source, tokenizer, config: ExportConfig, stages: _Stages):
-    """The quantized DecoderModel (``reference`` None).
+    """(the quantized DecoderModel, ``reference`` None; what validation compares it with; the model's generation
+    config; its end-of-sequence ids).
 
+    Stages: ``reference`` (PyTorch's outputs: greedy and chat replies, held-text logits, quiz answers), then the
+    weights prepared for the recipe (smoothing, 4-bit grids), ``simulate`` (int8-dynamic and int4: that model under
+    each int8 rounding path a device may take, validate/simulate.py), ``convert``, ``quantize``.
     Memory: converting holds the PyTorch weights and the float flatbuffer; quantizing holds the float flatbuffer,
     ai-edge-quantizer's working copies and the quantized one, so the PyTorch model (as many bytes as the float
     flatbuffer) is dropped first: with it, quantizing was the export's peak.
@@ -369,10 +364,20 @@ def _convert_and_quantize(source, tokenizer, config: ExportConfig, stages: _Stag
     from edgellm.convert.decoder.layers import release_weights, trim_heap
     from edgellm.quantize import quantize
     from edgellm.quantize.decoder import prepare_weights
+    from edgellm.validate.decoder import eos_token_ids, reference_outputs
+    from edgellm.validate.simulate import SIMULATED_RECIPES, simulate, simulation_metrics
 
     reference = load_reference(source)
+    expected = reference_outputs(reference, tokenizer, config.cache_length, quiz=config.quiz)
+    generation_config, eos_ids = reference.generation_config, eos_token_ids(reference, tokenizer)
+    stages.done("reference")
     module, extra = prepare_weights(reference, source, tokenizer, recipe=config.quantize, smooth=config.smooth,
                                     smooth_alpha=config.smooth_alpha)
+    stages.done("prepare weights", ", ".join(sorted(extra)) or "as they are")
+    if config.quantize in SIMULATED_RECIPES:
+        paths = simulate(reference, config.quantize, expected, tokenizer)
+        expected = replace(expected, simulated=simulation_metrics(paths, expected.chat_prompts))
+        stages.done("simulate", f"{len(paths)} int8 rounding paths")
     float_model = replace(convert_decoder(source, config.decoder_config(), reference=reference, module=module),
                           reference=None)
     stages.done("convert")
@@ -386,7 +391,7 @@ def _convert_and_quantize(source, tokenizer, config: ExportConfig, stages: _Stag
     if extra:
         edge = edge.with_content(edge.content, recipe=edge.recipe, quantization={**edge.quantization, **extra})
     stages.done("quantize", config.quantize)
-    return edge
+    return edge, expected, generation_config, eos_ids
 
 
 from edgellm._verbs import make_callable  # noqa: E402  (edgellm.export(...) calls export(); see _verbs.py)

@@ -92,6 +92,8 @@ class ReferenceOutputs:
     quiz_prompt_ids: tuple[tuple[int, ...], ...] = ()
     quiz_answers: tuple[tuple[int, ...], ...] = ()
     quiz_skipped: str | None = None
+    # int8-dynamic and int4: the prepared model under each int8 rounding path (simulate.simulation_metrics)
+    simulated: dict | None = None
 
 
 def chat_prompt_ids(tokenizer, prompts: Sequence[str]) -> tuple[tuple[int, ...], ...]:
@@ -268,6 +270,8 @@ def validate_decoder(candidate, model_path: str | Path, tokenizer, *, greedy_tok
                         "chat_near_ties": [g["prompt"] for g in greedy_chat if not g["first_token_same"]
                                            and g["first_token_margin"] < NEAR_TIE_MARGIN]})
     metrics["quiz"] = quiz
+    if expected.simulated is not None:
+        metrics["simulated"] = expected.simulated
     failures = judge(metrics, tolerance)
     return ValidationReport(passed=not failures, recipe=candidate.recipe, tolerance=tolerance, metrics=metrics,
                             failures=failures, kind=LLM)
@@ -308,6 +312,7 @@ def judge(metrics: dict, tolerance: Tolerance) -> tuple[str, ...]:
         failures.append(f"chat top-1 agreement {metrics['chat_top1']:.3f} < {tolerance.min_chat_top1}")
     if greedy_chat and tolerance.max_chat_kl is not None and metrics["chat_kl"] > tolerance.max_chat_kl:
         failures.append(f"chat KL {metrics['chat_kl']:.4f} > {tolerance.max_chat_kl}")
+    failures.extend(_judge_simulated(metrics.get("simulated"), quiz, tolerance))
     if metrics["greedy_match_min"] < tolerance.min_greedy_match:
         failures.append(f"greedy tokens differ from PyTorch's (match {metrics['greedy_match_min']:.3f} < "
                         f"{tolerance.min_greedy_match})")
@@ -316,3 +321,28 @@ def judge(metrics: dict, tolerance: Tolerance) -> tuple[str, ...]:
     if metrics["perplexity_ratio"] > tolerance.max_perplexity_ratio:
         failures.append(f"perplexity ratio {metrics['perplexity_ratio']:.4f} > {tolerance.max_perplexity_ratio}")
     return tuple(failures)
+
+
+def _judge_simulated(simulated: dict | None, quiz: dict, tolerance: Tolerance) -> list[str]:
+    """The same gates under every simulated rounding path (simulate.py): the worst path must pass them too."""
+    if not simulated:
+        return []
+    failures = [f"under the simulated {f['path']} int8 rounding, the chat reply to {f['prompt']!r} differs from "
+                f"PyTorch's from its first token (not a near tie)" for f in simulated["first_token_forks"]]
+    paths = simulated["paths"]
+    worst = min(paths, key=lambda p: p["chat_top1"])
+    if tolerance.min_chat_top1 is not None and worst["chat_top1"] < tolerance.min_chat_top1:
+        failures.append(f"chat top-1 agreement {worst['chat_top1']:.3f} < {tolerance.min_chat_top1} under the "
+                        f"simulated {worst['name']} int8 rounding")
+    worst = max(paths, key=lambda p: p["chat_kl"])
+    if tolerance.max_chat_kl is not None and worst["chat_kl"] > tolerance.max_chat_kl:
+        failures.append(f"chat KL {worst['chat_kl']:.4f} > {tolerance.max_chat_kl} under the simulated "
+                        f"{worst['name']} int8 rounding")
+    scored = [p for p in paths if p["quiz_correct"] is not None]
+    if scored and "reference_correct" in quiz:
+        worst = min(scored, key=lambda p: p["quiz_correct"])
+        if worst["quiz_correct"] < quiz["reference_correct"] - quiz["slack"]:
+            failures.append(f"quiz {worst['quiz_correct']}/{quiz['total']} right under the simulated "
+                            f"{worst['name']} int8 rounding, more than {quiz['slack']} below PyTorch's "
+                            f"{quiz['reference_correct']}")
+    return failures

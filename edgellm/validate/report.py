@@ -116,6 +116,12 @@ class ValidationReport:
             quiz = m.get("quiz") or {}
             if "correct" in quiz:
                 forced += f"; quiz {quiz['correct']}/{quiz['total']} vs PyTorch {quiz['reference_correct']}"
+            sim = m.get("simulated")
+            if sim:
+                quiz_min = (f", quiz min {sim['quiz_correct_min']}" if sim.get("quiz_correct_min") is not None
+                            else "")
+                forced += (f"; under {len(sim['paths'])} simulated int8 rounding paths: chat top-1 min "
+                           f"{sim['chat_top1_min']:.3f}, KL max {sim['chat_kl_max']:.4f}{quiz_min}")
             return (f"validation {verdict} [{self.recipe}] greedy match {m['greedy_match_mean']:.3f} "
                     f"(min {m['greedy_match_min']:.3f}, {m['greedy_tokens']} tokens x {len(m['greedy'])} prompts"
                     f"{chat}), top-1 {m['top1']:.3f}, perplexity {m['perplexity']:.3f} vs "
