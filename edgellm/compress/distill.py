@@ -241,7 +241,7 @@ def _distill(teacher, output_dir, config: DistillConfig, progress) -> DistillRes
                    "projection": None if projection is None else projection.state_dict(),
                    "train_state": state.to_dict()}
         doc = {**base_doc(state), "status": "checkpoint"}
-        _save_checkpoint(out, payload, doc, fresh=first[0], overwrite=config.overwrite, source=source)
+        _save_checkpoint(out, payload, doc, fresh=first[0])
         first[0] = False
 
     torch.manual_seed(config.seed)
@@ -503,21 +503,34 @@ def _batch(ids: list[list[int]], step: int, batch_size: int, seed: int, pad: int
 
 
 # ---------------------------------------------------------------------------------------------------- writing
-def _save_checkpoint(out: Path, payload: dict, doc: dict, *, fresh: bool, overwrite: bool, source: Path) -> None:
+def _save_checkpoint(out: Path, payload: dict, doc: dict, *, fresh: bool) -> None:
     """The checkpoint and compress.json: the first of a fresh run as a new folder swapped in whole, later ones
-    each file atomically (the checkpoint first: compress.json never names a step the checkpoint lacks)."""
+    each file atomically (the checkpoint first: compress.json never names a step the checkpoint lacks).
+
+    Not ``atomic_output_dir``: it re-raises a pending Ctrl-C before the swap, and the checkpoint written on
+    Ctrl-C must land. OUTPUT_DIR was checked (absent, empty, or ours with overwrite) before training."""
+    import shutil
+    import tempfile
+
     import torch
 
-    from edgellm.bundle.outdir import atomic_output_dir
-    from edgellm.files import write_atomically
+    from edgellm.bundle.outdir import _replace
+    from edgellm.files import umask, write_atomically
 
     buf = io.BytesIO()
     torch.save(payload, buf)
     text = json.dumps(doc, indent=2) + "\n"
     if fresh:
-        with atomic_output_dir(out, overwrite=overwrite, source=source) as tmp:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.partial-", dir=out.parent))
+        try:
+            tmp.chmod(0o777 & ~umask())
             (tmp / CHECKPOINT_FILE).write_bytes(buf.getvalue())
             (tmp / COMPRESS_FILE).write_text(text, encoding="utf-8")
+            _replace(tmp, out)  # signals held during the swap
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
         return
     write_atomically(out / CHECKPOINT_FILE, buf.getvalue())
     write_atomically(out / COMPRESS_FILE, text)

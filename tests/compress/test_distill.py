@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import json
 import math
+import os
+import signal
 import sys
 from pathlib import Path
 
@@ -23,6 +25,7 @@ from edgellm.compress import DistillConfig, distill  # noqa: E402
 from edgellm.compress.loss import LossConfig, distill_loss, next_token_ce, soft_kl  # noqa: E402
 from edgellm.compress.train import TrainConfig, train  # noqa: E402
 from edgellm.errors import CalibrationError, ConfigError  # noqa: E402
+from edgellm.signals import stop_on_signals  # noqa: E402
 
 TEXTS = ["the phone is fast and small", "what time is it in the world", "call my book light", "hello world",
          "is the weather good for a train", "set a light for the small phone", "how can you call this model",
@@ -181,16 +184,16 @@ def test_resume_is_bit_for_bit_after_a_stop_and_after_ctrl_c(bert, texts, tmp_pa
     real_batch = distill_module._batch
 
     def interrupt_at_5(ids, step, *args):
-        if step == 5:
-            raise KeyboardInterrupt
+        if step == 5:  # a real SIGINT, as the CLI handles it (edgellm/signals.py)
+            os.kill(os.getpid(), signal.SIGINT)
         return real_batch(ids, step, *args)
 
     monkeypatch.setattr(distill_module, "_batch", interrupt_at_5)
-    with pytest.raises(KeyboardInterrupt):
-        distill(bert, tmp_path / "ctrl_c", max_steps=7, **settings)
+    with pytest.raises(KeyboardInterrupt), stop_on_signals():  # the first checkpoint would be at step 100
+        distill(bert, tmp_path / "ctrl_c", max_steps=7, **{**settings, "checkpoint_every": 100})
     monkeypatch.setattr(distill_module, "_batch", real_batch)
     doc = json.loads((tmp_path / "ctrl_c" / "compress.json").read_text())
-    assert doc["status"] == "checkpoint" and doc["steps"] == 5  # saved on Ctrl-C, not only every 2 steps
+    assert doc["status"] == "checkpoint" and doc["steps"] == 5  # saved on Ctrl-C
     distill(bert, tmp_path / "ctrl_c", max_steps=7, resume=True, **settings)
 
     want = _weights(tmp_path / "whole")
