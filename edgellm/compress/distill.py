@@ -225,7 +225,7 @@ def _distill(teacher, output_dir, config: DistillConfig, progress) -> DistillRes
             "format": COMPRESS_FORMAT, "method": "distill",
             "teacher": {"path": str(source), "model_type": family.model_type, "sha256": teacher_sha,
                         "parameters": params_teacher},
-            "student": {"from": config.student or "teacher", "layers_kept": kept,
+            "student": {"from": str(config.student or "teacher"), "layers_kept": kept,
                         "num_hidden_layers": student.config.num_hidden_layers,
                         "hidden_size": student.config.hidden_size, "parameters": params_student},
             "config": config.to_dict(), "loss": losses, "data": data_doc,
