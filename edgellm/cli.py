@@ -507,6 +507,8 @@ def _add_optimize(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--calibration-data", metavar="FILE", default=None,
                    help="static recipes' samples (default: the packaged calibration/en.txt)")
     p.add_argument("--cache-length", type=int, default=512, metavar="N", help="text-generation: KV-cache positions")
+    p.add_argument("--prefill-lengths", type=_csv_ints, default=(), metavar="T,T,...",
+                   help="text-generation: prefill_<T> signatures (default: as `edgellm export`, 32,128)")
     p.add_argument("--device-results", nargs="+", default=(), metavar="FILE.json",
                    help="`edgellm bench --format json` results of these exports on other devices, added to the report")
     p.add_argument("--runs", type=int, default=50, metavar="N", help="bench: minimum timed invokes (encoders)")

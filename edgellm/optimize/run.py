@@ -52,6 +52,7 @@ class OptimizeConfig:
     sequence_lengths: tuple[int, ...] = ()
     calibration_data: str | None = None  # static recipes' samples; None: the packaged calibration/en.txt
     cache_length: int = 512  # LLMs: KV-cache positions
+    prefill_lengths: tuple[int, ...] = ()  # LLMs: prefill_<T> signatures; () = export's default (32, 128)
     device_results: tuple[str, ...] = ()  # `edgellm bench --format json` files of these exports on other devices
     runs: int = 50  # bench: timed invokes per recipe and thread count (encoders), at least min_seconds of them
     min_seconds: float = 1.0
@@ -59,7 +60,7 @@ class OptimizeConfig:
     def __post_init__(self):
         from edgellm.quantize import RECIPES
 
-        for name in ("recipes", "threads", "sequence_lengths", "device_results"):
+        for name in ("recipes", "threads", "sequence_lengths", "prefill_lengths", "device_results"):
             value = getattr(self, name)
             object.__setattr__(self, name, (value,) if isinstance(value, (str, int)) else tuple(value))
         unknown = [r for r in self.recipes if r not in RECIPES]
@@ -88,8 +89,9 @@ class OptimizeConfig:
         from edgellm.quantize import get_recipe
 
         if llm:
+            prefill = {"prefill_lengths": self.prefill_lengths} if self.prefill_lengths else {}
             return ExportConfig(task=TEXT_GENERATION, quantize=recipe, cache_length=self.cache_length,
-                                allow_validation_failure=True)
+                                allow_validation_failure=True, **prefill)
         return ExportConfig(task=self.task, quantize=recipe, sequence_length=self.sequence_length,
                             sequence_lengths=self.sequence_lengths, allow_validation_failure=True,
                             calibration_data=self.calibration_data if get_recipe(recipe).needs_calibration else None)
@@ -340,7 +342,8 @@ def _write_report(out, model, config, budget, verdicts, measurements, benches, d
                           "objective": config.objective, "threads": list(config.threads),
                           "best": next((v.recipe for v in verdicts if v.status == "best"), None),
                           "verdicts": [asdict(v) for v in verdicts]}}
-    title = f"edgellm optimize: {model.name} ({config.objective}{f', budget {budget}' if budget else ''})"
+    name = model.name if model.name != "model" else f"{model.parent.name}/{model.name}"  # the packaged MiniLM
+    title = f"edgellm optimize: {name} ({config.objective}{f', budget {budget}' if budget else ''})"
     return write_report(entries + device_entries, out, title=title, lock=lock, extra=extra)
 
 
