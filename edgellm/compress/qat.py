@@ -65,9 +65,9 @@ class QatConfig:
             raise ConfigError(f"quantization_aware {self.quantization_aware!r} is not a recipe; choose one of "
                               f"{', '.join(ASKED)}")
         if self.quantization_aware not in RECIPES:
-            raise ConfigError(f"quantization-aware fine-tuning for {self.quantization_aware} is not built yet (only "
-                              f"{', '.join(RECIPES)}); use --quantization-aware int4, or export {self.quantization_aware} "
-                              "post-training")
+            raise ConfigError(f"quantization-aware fine-tuning for {self.quantization_aware} is not built yet "
+                              f"(only {', '.join(RECIPES)}); use --quantization-aware int4, or export "
+                              f"{self.quantization_aware} post-training")
         for name in ("num_samples", "seq_len", "max_steps", "batch_size"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:

@@ -46,7 +46,7 @@ def trained(llama, tmp_path_factory) -> Path:
     import torch
 
     torch.set_num_threads(1)
-    assert cli.main(["qat", "--model", str(llama), "--quantization-aware", "int4", "--num-samples", "24",
+    assert cli.main(["qat", "--model", str(llama), "--quantization-aware", "int4", "--num-samples", "16",
                      "--max-steps", "25", "--lr", "1e-4", str(out)]) == 0
     return out
 
