@@ -317,3 +317,13 @@ def test_resume_refuses_another_teacher_and_keeps_the_checkpoint(bert, llama, te
     with pytest.raises(ConfigError, match="no distill.ckpt"):
         distill(bert, tmp_path / "new", student_layers=2, data=str(texts), max_steps=4, resume=True, **FAST)
     assert {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()} == before
+
+
+def test_distill_help_documents_the_contract(capsys):
+    with pytest.raises(SystemExit):
+        cli.main(["distill", "--help"])
+    out = " ".join(capsys.readouterr().out.split())
+    for flag in ("--teacher", "--student PATH", "--student-layers N", "--student-hidden H", "--data FILE|teacher",
+                 "--epochs E", "--max-steps S", "--max-minutes M", "--temperature T", "--alpha A", "--lr LR",
+                 "--batch-size B", "--seed S", "--resume", "OUTPUT_DIR", "(default: 2.0)", "(default: 0.5)"):
+        assert flag in out, flag
