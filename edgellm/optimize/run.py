@@ -77,9 +77,15 @@ class OptimizeConfig:
                 raise ConfigError(f"device results file {f!r} does not exist; pass files written by "
                                   "`edgellm bench --format json --output FILE`")
 
-    def bench_config(self):
+    def bench_config(self, llm: bool = False):
+        """Encoders: the bench defaults but runs/min_seconds; LLMs: a prompt and a reply of up to 64 tokens each
+        that fit the KV cache together (cache 64: 32 + 32)."""
         from edgellm.bench import BenchConfig
 
+        if llm:
+            prompt = min(64, self.cache_length // 2)
+            return BenchConfig(threads=self.threads, prompt_tokens=prompt,
+                               new_tokens=min(64, self.cache_length - prompt))
         return BenchConfig(threads=self.threads, runs=self.runs, min_seconds=self.min_seconds)
 
     def export_config(self, recipe: str, llm: bool):
@@ -180,7 +186,7 @@ def optimize(model: str | Path | None, output_dir: str | Path, config: OptimizeC
     inputs = input_digests(model, calibration_data=config.calibration_data)
     versions = library_versions()
     input_sha = {name: d["sha256"] for name, d in inputs.items()}
-    bench_config = config.bench_config()
+    bench_config = config.bench_config(llm)
     host = {"node": platform.node(), "machine": platform.machine()}
     reuse: dict = {}
     measurements, stages, benches, folders = [], [], {}, {}
@@ -280,7 +286,7 @@ def _speed(bench: dict[str, Any], llm: bool) -> float | None:
 def _speed_line(bench: dict[str, Any], llm: bool) -> str:
     rows = bench.get("results") or []
     if llm:
-        return ", ".join(f"{r['num_threads']} threads: TTFT {r.get('time_to_first_token_ms', 0):.0f} ms, "
+        return ", ".join(f"{r['num_threads']} threads: TTFT {r.get('time_to_first_token_ms', 0):.1f} ms, "
                          f"{r.get('decode_tokens_per_second', 0):.1f} tok/s" for r in rows)
     return ", ".join(f"{r['num_threads']} threads: p50 {r['latency_ms']['p50']:.3f} ms" for r in rows)
 
