@@ -17,8 +17,10 @@ Standard library only at import time; verifying imports the export pipeline.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
+import re
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,6 +33,13 @@ LOCK_FORMAT = "edgellm.lock/1"
 SEED = 0  # the seed of edgellm's own random choices (calibration subsets: edgellm.calibrate.load_samples seed=0)
 # edgellm.json keys that are measurements of the run, not results of it: recorded, never compared
 MEASURED_KEYS = ("export",)  # LLM exports: export time and peak memory per phase
+# A dependency that is not byte-deterministic: litert-lm-builder writes a random uuid4 and the build time into every
+# .litertlm's system metadata (litertlm_builder.populate_system_metadata, which drops any value passed in). Those two
+# strings, in the file's header, are blanked before hashing; every other byte of the bundle is compared.
+STAMPED_SUFFIXES = (".litertlm",)
+_STAMPS = re.compile(rb"[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}"
+                     rb"|\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?\+00:00")
+_HEADER = 1 << 16  # the system metadata sits in the first KiBs
 Progress = Callable[[str], None]
 
 
@@ -151,7 +160,7 @@ def _verify_export(folder: Path, progress: Progress | None) -> VerifyReport:
         _rebuild(lock, rebuilt, progress, label=folder.name)
         checks = _compare(folder, rebuilt, recorded=_recorded_digests(folder, manifest), causes=causes,
                           stage=f"export[{lock['config'].get('quantize')}]")
-    return VerifyReport(target=folder, files=tuple(checks), notes=tuple(notes))
+    return VerifyReport(target=folder, files=tuple(checks), notes=tuple(notes + _stamp_notes(checks)))
 
 
 def _verify_optimize(root: Path, lock: dict[str, Any], progress: Progress | None) -> VerifyReport:
@@ -172,7 +181,15 @@ def _verify_optimize(root: Path, lock: dict[str, Any], progress: Progress | None
                                         detail=check.detail))
     notes.append("bench figures and the report's tables and plots are measurements: recorded in report.json, not "
                  "rebuilt" + _reselect(lock))
-    return VerifyReport(target=root, files=tuple(checks), notes=tuple(notes))
+    return VerifyReport(target=root, files=tuple(checks), notes=tuple(notes + _stamp_notes(checks)))
+
+
+def _stamp_notes(checks: list[FileCheck]) -> list[str]:
+    stamped = sorted({c.name.rsplit("/", 1)[-1] for c in checks if c.name.endswith(STAMPED_SUFFIXES)})
+    if not stamped:
+        return []
+    return [f"{', '.join(stamped)}: litert-lm-builder writes a random uuid and the build time into every bundle "
+            "(not byte-deterministic); compared with those two strings blanked, every other byte as is"]
 
 
 def _reselect(lock: dict[str, Any]) -> str:
@@ -223,23 +240,37 @@ def _rebuild(lock: dict[str, Any], out: Path, progress: Progress | None, *, labe
 
 def _recorded_digests(folder: Path, manifest: dict[str, Any]) -> dict[str, str]:
     recorded = {name: d.get("sha256") for name, d in (manifest.get(FILES) or {}).items()}
+    for name, sha in recorded.items():  # the manifest has the raw hash; the lock compares stamps blanked
+        if name.endswith(STAMPED_SUFFIXES) and (folder / name).is_file() and sha256_file(folder / name) == sha:
+            recorded[name] = file_digest(folder / name)
     recorded[MANIFEST] = _json_digest(manifest)
     return recorded
 
 
 def _json_digest(doc: dict[str, Any]) -> str:
-    """sha256 of a manifest without its measured keys (MEASURED_KEYS) and where it was written."""
-    import hashlib
-
+    """sha256 of a manifest without its measured keys (MEASURED_KEYS) and the raw hashes of stamped files (their
+    own entries compare them stamps blanked)."""
     kept = {k: v for k, v in doc.items() if k not in MEASURED_KEYS}
+    if isinstance(kept.get(FILES), dict):
+        kept[FILES] = {name: ({**d, "sha256": None} if name.endswith(STAMPED_SUFFIXES) and isinstance(d, dict)
+                              else d) for name, d in kept[FILES].items()}
     return hashlib.sha256(json.dumps(kept, sort_keys=True).encode("utf-8")).hexdigest()
+
+
+def file_digest(file: Path) -> str:
+    """sha256 of an output file as a lock records it: a .litertlm with its build uuid and time blanked."""
+    if not file.name.endswith(STAMPED_SUFFIXES):
+        return sha256_file(file)
+    data = file.read_bytes()
+    head = _STAMPS.sub(lambda m: b"0" * len(m.group()), data[:_HEADER])
+    return hashlib.sha256(head + data[_HEADER:]).hexdigest()
 
 
 def output_digests(folder: Path) -> dict[str, str]:
     """{name: sha256} of an export folder's files as a lock records them (edgellm.json without measurements)."""
     from edgellm.manifest import file_digests
 
-    out = {name: d["sha256"] for name, d in file_digests(folder).items()}
+    out = {name: file_digest(folder / name) for name in file_digests(folder)}
     if (folder / MANIFEST).is_file():
         try:
             out[MANIFEST] = _json_digest(read_manifest(folder))
@@ -300,7 +331,7 @@ def _json_paths(x: Any, y: Any, where: str = "") -> list[str]:
         for k in sorted(set(x) | set(y), key=str):
             out.extend(_json_paths(x.get(k), y.get(k), f"{where}.{k}" if where else str(k)))
         return out
-    if x != y:
+    if x != y and where.split(".")[0] not in MEASURED_KEYS:
         return [f"{where or '(top)'}: {json.dumps(x)[:60]} on disk, {json.dumps(y)[:60]} rebuilt"]
     return []
 
