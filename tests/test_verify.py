@@ -71,3 +71,24 @@ def test_no_lock_or_no_file_is_a_config_error(tmp_path, tiny_bert_export):
     (tmp_path / "other.json").write_text("{}")
     with pytest.raises(ConfigError, match="holds no edgellm.lock/1 lock"):
         verify(tmp_path / "other.json")
+
+
+def test_litertlm_stamps_are_blanked_and_every_other_byte_compared(tmp_path):
+    """litert-lm-builder writes a random uuid4 and the build time into each bundle: the lock's digest ignores
+    exactly those two strings."""
+    from edgellm.lock import file_digest
+
+    def bundle(name, uuid, when, body=b"weights"):
+        path = tmp_path / name / "model.litertlm"
+        path.parent.mkdir()
+        path.write_bytes(b"LITERTLM\x00" + when + b"\x00\x00uuid" + uuid + b"creation_timestamp" + body)
+        return path
+
+    a = bundle("a", b"f3b014f9-277a-4bd4-9b70-c311cc657bed", b"2026-12-06T20:51:36.936304+00:00")
+    b = bundle("b", b"0c6f1f7e-9d1e-4f0a-8b2c-3d4e5f607182", b"2027-01-01T00:00:00.000001+00:00")
+    c = bundle("c", b"0c6f1f7e-9d1e-4f0a-8b2c-3d4e5f607182", b"2027-01-01T00:00:00.000001+00:00", b"weighTs")
+    assert file_digest(a) == file_digest(b) != file_digest(c)
+    plain = tmp_path / "a" / "model.tflite"
+    plain.write_bytes(a.read_bytes())
+    (tmp_path / "b" / "model.tflite").write_bytes(b.read_bytes())
+    assert file_digest(plain) != file_digest(tmp_path / "b" / "model.tflite")  # only bundles are stamped
