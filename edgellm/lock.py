@@ -297,7 +297,8 @@ def _compare(on_disk: Path | None, rebuilt: Path, *, recorded: dict[str, str], c
             checks.append(FileCheck(name=name, status="match"))
             continue
         if got is None or want is None:
-            reason = "the rebuild did not write it" if got is None else "the rebuild wrote it; the lock does not list it"
+            reason = ("the rebuild did not write it" if got is None
+                      else "the rebuild wrote it; the lock does not list it")
             checks.append(FileCheck(name=name, status="differs", reason=reason))
             continue
         reason = "; ".join(causes) if causes else f"stage {stage} is not byte-deterministic here"
