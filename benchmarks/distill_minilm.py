@@ -170,7 +170,8 @@ def main() -> None:
         for name in runs:
             bench = edgellm.benchmark(out / f"{name}_int8", edgellm.BenchConfig(threads=threads, runs=200,
                                                                                min_seconds=5.0, warmup=10))
-            runs[name].append({row["num_threads"]: row["latency_ms"]["p50"] for row in bench.to_dict()["results"]})
+            rows = bench.to_dict()["results"]
+            runs[name].append({row["num_threads"]: row["latency_ms"]["p50"] for row in rows})
     latency = {name: {t: float(np.median([r[t] for r in rounds])) for t in threads} for name, rounds in runs.items()}
     report = {
         "teacher_layers": 6, "student_layers": 3, "max_minutes": args.max_minutes,
