@@ -178,7 +178,8 @@ def main() -> None:
         "train_minutes": round(result.train_s / 60, 2), "distill_wall_minutes": round(distill_min, 2),
         "steps": result.steps, "epochs": round(result.epochs, 3), "loss": [result.loss_first, result.loss_last],
         "cosine_to_teacher": fidelity, "int8": exports,
-        "p50_ms": latency, "p50_ms_rounds": runs, "speedup": {t: round(latency["teacher"][t] / latency["student"][t], 2) for t in threads},
+        "p50_ms": latency, "p50_ms_rounds": runs,
+        "speedup": {t: round(latency["teacher"][t] / latency["student"][t], 2) for t in threads},
         "sequence_length": args.sequence_length,
     }
     print(json.dumps(report, indent=2))
