@@ -180,10 +180,12 @@ def test_kotlin_llm_chats_with_smollm2(jvm_classpath, smollm2_int8_export):
 
     assert compare(smollm2_int8_export / "tokenizer.json", HARD_CASES + EXTRA_CASES + random_texts(100, 1)) == []
     prompts = ["What is the capital of France?", "Write a haiku about the sea."]
-    kotlin = kotlin_generate(jvm_classpath, smollm2_int8_export, prompts, chat=True, max_new_tokens=24)
     python = python_generate(smollm2_int8_export, prompts, chat=True, max_new_tokens=24)
-    for k, p in zip(kotlin, python):
-        assert (k["prompt_ids"], k["new_ids"], k["text"]) == (p["prompt_ids"], p["new_ids"], p["text"])
+    for bound in (False, True):  # the cache passed to every call (Interpreter), or bound once (CompiledModel)
+        kotlin = kotlin_generate(jvm_classpath, smollm2_int8_export, prompts, chat=True, max_new_tokens=24,
+                                 bound=bound)
+        for k, p in zip(kotlin, python):
+            assert (k["prompt_ids"], k["new_ids"], k["text"]) == (p["prompt_ids"], p["new_ids"], p["text"]), bound
     # the answer itself sits on a near tie that the CPU's int8 kernels decide (see test_smollm2_gguf_int8_dynamic):
     # either it is right or validation reported the tie
     near_ties = json.loads((smollm2_int8_export / "edgellm.json").read_text())["validation"]["metrics"]["chat_near_ties"]
