@@ -274,7 +274,8 @@ def test_speculative_sampling_keeps_the_target_distribution(exports, always_draf
     """3 sampled tokens (temperature 1, top-k 3: 27 continuations), 1500 generations each way: the speculative
     ones' frequencies match the exact joint distribution (chi-square, p-value 0.001), with drafts both accepted and
     rejected. Deterministic drafts: the greedy continuation with every third token wrong (lookup's copies of the
-    random model's text are rarely in its top 3, so they would all be rejected); sampled ones: the draft export."""
+    random model's text are rarely in its top 3, so they would all be rejected); sampled ones: the draft export and
+    the target itself as its own draft."""
     target, draft, _ = exports
     llm = load_llm(target)
     ids = llm.encode_prompt("hello world. what time is it? hello world. what", chat=False)
@@ -283,7 +284,9 @@ def test_speculative_sampling_keeps_the_target_distribution(exports, always_draf
     _Oracle.truth = ids + _greedy(llm, ids, n=3)
     monkeypatch.setattr(speculative, "LookupDrafter", _Oracle)
     assert 1 - 1e-9 < sum(exact.values()) < 1 + 1e-9
-    for mode in ("lookup", f"draft:{draft}"):
+    # lookup: accepted and rejected drafts; the other random model: its top 3 are never the target's, every draft
+    # is rejected (the residual draw); the target drafting for itself: every draft accepted (the bonus draw)
+    for mode, share in (("lookup", "some"), (f"draft:{draft}", "none"), (f"draft:{target}", "all")):
         counts, drafted, accepted = {}, 0, 0
         for seed in range(1500):
             config = GenerateConfig(max_new_tokens=3, stop_at_eos=False, speculative=mode,
@@ -295,7 +298,8 @@ def test_speculative_sampling_keeps_the_target_distribution(exports, always_draf
         assert set(counts) <= set(exact)
         chi2 = sum((counts.get(k, 0) - 1500 * pk) ** 2 / (1500 * pk) for k, pk in exact.items())
         assert chi2 < 54.1, (mode, chi2)  # 26 degrees of freedom, p-value 0.001
-        assert 0 < accepted < drafted, mode
+        assert drafted and {"some": 0 < accepted < drafted, "none": accepted == 0,
+                            "all": accepted == drafted}[share], (mode, accepted, drafted)
 
 
 # ----------------------------------------------------------------------------------------------- the policy
