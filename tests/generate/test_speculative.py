@@ -3,7 +3,6 @@ plain greedy decoding (every decoder family, lookup and draft exports), speculat
 distribution, the CLI and bench, bad input."""
 
 import json
-import sys
 
 import numpy as np
 import pytest
