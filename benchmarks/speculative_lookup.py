@@ -1,7 +1,7 @@
 """Prompt-lookup speculative decoding against plain decoding on one LLM export, interleaved, at 1 and 2 threads.
 
     python benchmarks/speculative_lookup.py EXPORT [--threads 1,2] [--rounds 2] [--max-new-tokens 96]
-                                           [--output results.json]
+                                           [--max-prompts N] [--output results.json]
 
 EXPORT: an `edgellm export --task text-generation` folder with verify_<T> signatures, e.g. SmolLM2 int8-dynamic:
 
@@ -133,6 +133,7 @@ def main(argv=None) -> int:
     ap.add_argument("--threads", default="1,2")
     ap.add_argument("--rounds", type=int, default=2)
     ap.add_argument("--max-new-tokens", type=int, default=96)
+    ap.add_argument("--max-prompts", type=int, default=None, help="the first N prompts of each set (a quick run)")
     ap.add_argument("--output", default=None)
     args = ap.parse_args(argv)
     from edgellm.generate import load_llm
@@ -148,7 +149,7 @@ def main(argv=None) -> int:
         run(llm, CHAT[0], None, 8)  # burn-in: every signature the runs use gets its first call here
         run(llm, GROUNDED[0], "lookup", 32)
         for r in range(args.rounds):
-            for set_name, prompts in (("grounded", GROUNDED), ("chat", CHAT)):
+            for set_name, prompts in (("grounded", GROUNDED[:args.max_prompts]), ("chat", CHAT[:args.max_prompts])):
                 sums = {None: [0, 0.0], "lookup": [0, 0.0]}
                 accepted = drafted = steps = 0
                 for i, prompt in enumerate(prompts):
