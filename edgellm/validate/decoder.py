@@ -52,6 +52,32 @@ def torch_greedy(model, prompt_ids: Sequence[int], n: int) -> list[int]:
     return out
 
 
+def batched_greedy(model, prompts: Sequence[Sequence[int]], n: int, batch: int = 64) -> list[list[int]]:
+    """n greedy tokens for each prompt, the prompts left-padded into batches (one forward per token for a whole
+    batch: the 50-question quiz is 24 forwards instead of 50 x 24). Under simulate.py's int8 rounding, which is
+    per token row, the padding rows change nothing in the others."""
+    torch = require("torch", "convert")
+    out: list[list[int]] = []
+    for start in range(0, len(prompts), batch):
+        group = [list(p) for p in prompts[start:start + batch]]
+        width = max(map(len, group))
+        ids = torch.tensor([[0] * (width - len(p)) + p for p in group])
+        mask = torch.tensor([[0] * (width - len(p)) + [1] * len(p) for p in group])
+        tokens: list[list[int]] = [[] for _ in group]
+        past = None
+        for _ in range(n):
+            position = (mask.cumsum(-1) - 1).clamp_min(0)[:, -ids.shape[1]:]
+            step = model(input_ids=ids, attention_mask=mask, position_ids=position, past_key_values=past,
+                         use_cache=True)
+            nxt = step.logits[:, -1].argmax(-1)
+            for row, t in zip(tokens, nxt.tolist()):
+                row.append(int(t))
+            past, ids = step.past_key_values, nxt[:, None]
+            mask = torch.cat([mask, torch.ones_like(mask[:, :1])], dim=1)
+        out.extend(tokens)
+    return out
+
+
 def runner_greedy(runner, prompt_ids: Sequence[int], n: int) -> list[int]:
     runner.prefill(prompt_ids[:-1], start=0)
     token, pos, out = prompt_ids[-1], len(prompt_ids) - 1, []
@@ -203,7 +229,7 @@ def _quiz_reference(reference, tokenizer, cache_length: int, quiz, stop_ids):
         if quiz is not None:
             raise
         return (), (), (), f"the KV cache is too short for the packaged quiz ({e})"
-    answers = tuple(_until_stop(torch_greedy(reference, q, QUIZ_REPLY_TOKENS), stop_ids) for q in ids)
+    answers = tuple(_until_stop(a, stop_ids) for a in batched_greedy(reference, ids, QUIZ_REPLY_TOKENS))
     return items, ids, answers, None
 
 

@@ -155,32 +155,6 @@ def simulated(model, recipe: str) -> Iterator[Callable[[Callable], None]]:
                 m.forward = fwd
 
 
-def batched_greedy(model, prompts: Sequence[Sequence[int]], n: int, batch: int = 64) -> list[list[int]]:
-    """n greedy tokens for each prompt, the prompts left-padded into batches (one forward per token for a whole
-    batch: the quiz under four paths is 4 x 24 forwards instead of 4 x 50 x 24). A row's int8 rounding is per
-    token, so the padding rows change nothing in the others."""
-    torch = require("torch", "convert")
-    out: list[list[int]] = []
-    for start in range(0, len(prompts), batch):
-        group = [list(p) for p in prompts[start:start + batch]]
-        width = max(map(len, group))
-        ids = torch.tensor([[0] * (width - len(p)) + p for p in group])
-        mask = torch.tensor([[0] * (width - len(p)) + [1] * len(p) for p in group])
-        tokens: list[list[int]] = [[] for _ in group]
-        past = None
-        for _ in range(n):
-            position = (mask.cumsum(-1) - 1).clamp_min(0)[:, -ids.shape[1]:]
-            step = model(input_ids=ids, attention_mask=mask, position_ids=position, past_key_values=past,
-                         use_cache=True)
-            nxt = step.logits[:, -1].argmax(-1)
-            for row, t in zip(tokens, nxt.tolist()):
-                row.append(int(t))
-            past, ids = step.past_key_values, nxt[:, None]
-            mask = torch.cat([mask, torch.ones_like(mask[:, :1])], dim=1)
-        out.extend(tokens)
-    return out
-
-
 @dataclass(frozen=True)
 class SimulatedPath:
     name: str
@@ -199,7 +173,7 @@ def simulate(model, recipe: str, expected, tokenizer, *, paths: dict[str, Callab
     """Teacher-forced chat figures and greedy quiz answers of ``model`` (the prepared float model) under each
     rounding path, against ``expected`` (validate.decoder.reference_outputs of the float model)."""
     torch = require("torch", "convert")
-    from edgellm.validate.decoder import QUIZ_REPLY_TOKENS, _kl, _margin, _until_stop
+    from edgellm.validate.decoder import QUIZ_REPLY_TOKENS, _kl, _margin, _until_stop, batched_greedy
     from edgellm.validate.quiz import score
 
     results = []

@@ -126,8 +126,7 @@ def test_near_ties_under_a_path_are_reported_not_gated():
 
 
 def test_batched_greedy_matches_one_prompt_at_a_time(tmp_path):
-    from edgellm.validate.decoder import torch_greedy
-    from edgellm.validate.simulate import batched_greedy
+    from edgellm.validate.decoder import batched_greedy, torch_greedy
 
     _, model = _reference(tmp_path)
     prompts = [[1, 7, 9], [1, 12, 30, 41, 8, 22], [1, 5]]
