@@ -250,6 +250,7 @@ def qat(model: str | os.PathLike, output_dir: str | os.PathLike, config: QatConf
     with atomic_output_dir(output_dir, overwrite=config.overwrite, source=source.folder) as tmp:
         student = report.pop("model")
         student.config.use_cache = True
+        _drop_gguf_loader(student)
         student.save_pretrained(tmp)
         tokenizer.save_pretrained(tmp)
         _copy_extras(source, tmp)
@@ -269,6 +270,16 @@ def qat(model: str | os.PathLike, output_dir: str | os.PathLike, config: QatConf
         (tmp / COMPRESS_FILE).write_text(json.dumps(doc, indent=2) + "\n", encoding="utf-8")
     return QatResult(output_dir=output_dir, recipe=config.quantization_aware, blocks=report["blocks"],
                      weights=report["weights"], wall_s=wall)
+
+
+def _drop_gguf_loader(model) -> None:
+    """A model loaded from a .gguf carries transformers' GGUF loader, which refuses save_pretrained; its weights
+    are plain float tensors by now, so the folder is written as an ordinary float checkpoint."""
+    if getattr(model, "hf_quantizer", None) is not None:
+        model.hf_quantizer = None
+        model.is_quantized = False
+    if getattr(model.config, "quantization_config", None) is not None:
+        del model.config.quantization_config
 
 
 def _chunks(tokenizer, texts, seq_len: int) -> list[list[int]]:
