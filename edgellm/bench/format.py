@@ -75,9 +75,10 @@ def _host_line(report: BenchReport) -> str:
     if not h:  # an edgellm.bench-llm/1 report recorded neither
         return "host and runtime not recorded"
     board = f"{h.get('board')}, " if h.get("board") else ""
+    # a phone's report (the Android demo) has no Python: say what it has instead of "None-bit Python None"
+    python = (f" ({h.get('python_bits')}-bit Python {h.get('python')})" if h.get("python") else "")
     return (f"host: {board}{h.get('cpu')}, {h.get('usable_cores')}/{h.get('cores')} cores, {h.get('os')} "
-            f"{h.get('arch')} ({h.get('python_bits')}-bit Python {h.get('python')}); "
-            f"runtime: {rt.get('name')} {rt.get('version')}")
+            f"{h.get('arch')}{python}; runtime: {rt.get('name')} {rt.get('version')}")
 
 
 def _ratios(c: dict) -> list[str]:

@@ -160,3 +160,15 @@ def test_load_report_reads_old_llm_and_encoder_files(tmp_path):
     assert "host and runtime not recorded" in render_bench(report, "table")
     (tmp_path / "enc.json").write_text(render_bench(_report(), "json"))
     assert load_report(str(tmp_path / "enc.json")).comparison() == _report().comparison()
+
+
+def test_host_line_of_a_phone_report_names_no_python():
+    from edgellm.bench.format import _host_line
+
+    phone = BenchReport(host={"board": "Google Pixel 8", "cpu": "Tensor G3", "cores": 9, "usable_cores": 9,
+                              "os": "Android 15 (API 35)", "arch": "arm64-v8a"},
+                        runtime={"name": "litert", "version": "2.2.0"}, results=[])
+    line = _host_line(phone)
+    assert line == ("host: Google Pixel 8, Tensor G3, 9/9 cores, Android 15 (API 35) arm64-v8a; runtime: litert 2.2.0")
+    pc = BenchReport(host={**phone.host, "python": "3.11.7", "python_bits": 64}, runtime=phone.runtime, results=[])
+    assert "(64-bit Python 3.11.7)" in _host_line(pc)
