@@ -49,11 +49,11 @@ def tree_rss(root: int) -> int:
     return total
 
 
-def run(argv: list[str]) -> tuple[float, float, float, int]:
+def run(argv: list[str], stderr=subprocess.DEVNULL) -> tuple[float, float, float, int]:
     """Wall seconds, peak of the process tree's summed RSS (sampled) and largest single process's peak RSS
-    (ru_maxrss) in GB, and exit code of one child process."""
+    (ru_maxrss) in GB, and exit code of one child process (its stderr to ``stderr``, a file object)."""
     start = time.perf_counter()
-    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=stderr)
     tree = 0
     while True:
         pid, status, usage = os.wait4(proc.pid, os.WNOHANG)

@@ -135,6 +135,9 @@ def _add_export(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--quiz", default=None, metavar="FILE",
                    help="text-generation: validation's quiz, one JSON object a line {question, answers, match, kind} "
                    "(default: the packaged 50-question quiz, asked through the chat template)")
+    p.add_argument("--no-memory-check", dest="memory_check", action="store_false",
+                   help="text-generation: export even when the estimated peak memory (from the config, printed in "
+                   "the error) exceeds what the machine has available")
     p.add_argument("--smooth-alpha", type=float, default=None, metavar="A",
                    help="share of each activation range smoothing moves into the weights, 0..1 (asks for "
                         "--smooth). Default: int8-dynamic 0.5, int4 0.25")

@@ -40,6 +40,10 @@ class ValidationError(EdgeLLMError):
     exit_code = 1
 
 
+class InsufficientMemoryError(EdgeLLMError, MemoryError):
+    """The export needs more memory than the machine has available; the message names the size it needs."""
+
+
 class MissingDependencyError(EdgeLLMError, ImportError):
     """An optional dependency is not installed; the message names the extra that brings it."""
 

@@ -57,13 +57,15 @@ class ExportConfig:
     smooth: bool | None = None
     smooth_alpha: float | None = None  # the share of each range moved into the weights; given, it asks for smooth
     quiz: str | None = None  # validation's quiz file (edgellm/validate/quiz.py format); None: the packaged one
+    # Refuse an LLM export whose estimated peak memory exceeds what the machine has available (convert/decoder/memory.py)
+    memory_check: bool = True
 
     def __post_init__(self):
         from edgellm.calibrate import RangeConfig
         from edgellm.quantize import IO_TYPES, RECIPES, get_recipe
         from edgellm.validate import ENCODER, LLM, recipes_for
 
-        for name in ("overwrite", "allow_validation_failure"):
+        for name in ("overwrite", "allow_validation_failure", "memory_check"):
             if not isinstance(getattr(self, name), bool):
                 raise ConfigError(f"{name} must be True or False; got {getattr(self, name)!r}")
         from edgellm.archs import TASKS
@@ -328,6 +330,7 @@ def _export_llm(model, output_dir, config: ExportConfig, stages: _Stages) -> Exp
                                   needed_bytes=_source_bytes(model))
     source = read_decoder_source(model)
     _check_source(source, output_dir)
+    estimated_peak = estimate_memory(source, config)
     tokenizer = load_tokenizer(source)
     edge, expected, generation_config, eos_ids = _convert_and_quantize(source, tokenizer, config, stages)
     with atomic_output_dir(output_dir, overwrite=config.overwrite, source=source.path) as tmp:
@@ -340,6 +343,7 @@ def _export_llm(model, output_dir, config: ExportConfig, stages: _Stages) -> Exp
         seconds, peak = stages.total, peak_rss()
         write_llm_folder(tmp, edge, tokenizer, report, generation_config=generation_config, eos_token_ids=eos_ids,
                          export_stats={"seconds": round(seconds, 1), "peak_rss_bytes": peak,
+                                       "estimated_peak_bytes": estimated_peak,
                                        "peak_rss_bytes_after": {k: stages.peak_rss[k] for k in
                                                                 ("convert", "quantize", "reference", "validate")},
                                        "stage_seconds": dict(stages.seconds)},
@@ -347,6 +351,16 @@ def _export_llm(model, output_dir, config: ExportConfig, stages: _Stages) -> Exp
     stages.done("bundle")
     return ExportResult(output_dir=output_dir, model=edge, validation=report, seconds=seconds, peak_rss_bytes=peak,
                         stage_seconds=dict(stages.seconds))
+
+
+def estimate_memory(source, config: ExportConfig) -> int:
+    """The export's estimated peak RSS in bytes, from the model's config; InsufficientMemoryError (before any
+    weight loads) when the machine has less available, unless ``config.memory_check`` is off."""
+    from edgellm.convert.decoder.memory import check_memory, estimate_peak_bytes, parameter_count
+
+    if not config.memory_check:
+        return estimate_peak_bytes(parameter_count(source.config), config.quantize)
+    return check_memory(source.config, config.quantize, name=source.path.name)
 
 
 def _convert_and_quantize(source, tokenizer, config: ExportConfig, stages: _Stages):

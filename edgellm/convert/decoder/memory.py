@@ -1,0 +1,68 @@
+"""How much memory an LLM export needs, estimated from the config before any weight loads, and the check that
+refuses an export the machine cannot hold (a one-line error naming the size, instead of the kernel's OOM killer).
+
+The estimate is the imports (torch, transformers, litert-torch, ai-edge-quantizer) plus a multiple of the model's
+fp32 weight bytes, by recipe. The multiples are the peaks `benchmarks/llm_scale.py` and
+`benchmarks/llm_export_memory.py` measured, rounded up: the phase that sets the peak is conversion (the PyTorch
+weights beside the float flatbuffer litert-torch builds) or, for fp32, validation (the export's runner and its
+packed weights beside the reference). See docs/llm-export.md, "Memory phases of the export".
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from edgellm.errors import InsufficientMemoryError
+
+IMPORTS_BYTES = 700_000_000  # measured 0.57-0.61 GB for the imports alone
+# peak above the imports, per fp32 weight byte
+PER_WEIGHT_BYTE = {"fp32": 4.4, "fp16": 4.4, "int8-dynamic": 3.4, "int4": 3.4}
+_DEFAULT_PER_WEIGHT_BYTE = 4.4
+
+
+def parameter_count(config: dict) -> int:
+    """Parameters of the causal LM ``config`` describes (a config.json dict), counted on the meta device."""
+    import torch
+    from transformers import AutoConfig, AutoModelForCausalLM
+
+    fields = {k: v for k, v in config.items() if k not in ("model_type", "transformers_version")}
+    hf_config = AutoConfig.for_model(config["model_type"], **fields)
+    with torch.device("meta"):
+        model = AutoModelForCausalLM.from_config(hf_config)
+    return sum(p.numel() for p in model.parameters())
+
+
+def estimate_peak_bytes(parameters: int, recipe: str) -> int:
+    """The export's peak RSS, about, for a model of ``parameters`` exported with ``recipe``."""
+    return int(IMPORTS_BYTES + PER_WEIGHT_BYTE.get(recipe, _DEFAULT_PER_WEIGHT_BYTE) * 4 * parameters)
+
+
+def available_bytes() -> int | None:
+    """Memory this process can still take: MemAvailable, capped by a cgroup (container) limit; None if unknown."""
+    try:
+        meminfo = Path("/proc/meminfo").read_text()
+    except OSError:
+        return None
+    available = next((int(line.split()[1]) * 1024 for line in meminfo.splitlines()
+                      if line.startswith("MemAvailable:")), None)
+    try:
+        limit = Path("/sys/fs/cgroup/memory.max").read_text().strip()
+        used = int(Path("/sys/fs/cgroup/memory.current").read_text())
+        if limit != "max" and available is not None:
+            available = min(available, int(limit) - used)
+    except (OSError, ValueError):
+        pass
+    return available
+
+
+def check_memory(config: dict, recipe: str, *, name: str, available: int | None = None) -> int:
+    """The estimated peak in bytes; InsufficientMemoryError when it exceeds the memory available now."""
+    parameters = parameter_count(config)
+    needed = estimate_peak_bytes(parameters, recipe)
+    available = available_bytes() if available is None else available
+    if available is not None and needed > available:
+        raise InsufficientMemoryError(
+            f"exporting {name} ({parameters / 1e9:.2f}B parameters, {recipe}) needs about {needed / 1e9:.1f} GB of "
+            f"memory at its peak; {available / 1e9:.1f} GB is available. Free memory or export on a machine with "
+            f"more (pass --no-memory-check to try anyway)")
+    return needed
