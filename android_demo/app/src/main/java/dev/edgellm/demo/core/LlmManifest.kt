@@ -43,7 +43,10 @@ data class ChatFormat(val begin: String, val userToAssistant: String, val assist
     }
 }
 
-/** edgellm.json of a text-generation export: signatures prefill_<T>, decode, decode_<W>, and the KV cache. */
+/**
+ * edgellm.json of a text-generation export: signatures prefill_<T>, decode, decode_<W>, verify_<T> (speculative
+ * decoding), and the KV cache.
+ */
 data class LlmManifest(
     val modelType: String,
     val modelFile: String,
@@ -51,6 +54,7 @@ data class LlmManifest(
     val cacheLength: Int,
     val prefillLengths: List<Int>, // prefill_<T> signatures
     val decodeWindows: List<Int>, // decode_<W>: decode reading cache positions [0, W) only
+    val verifyLengths: List<Int>, // verify_<T>: T tokens in, the logits of every one out; empty: no speculative decoding
     val vocabSize: Int,
     val numLayers: Int,
     val k: KvSpec,
@@ -100,7 +104,9 @@ data class LlmManifest(
             fun kv(n: Node) = KvSpec(n["inputs"].string(), n["outputs"].string(), n["shape"].list().map { it.int() }, n["sequence_axis"].int())
             val prefill = llm["prefill_lengths"].list().map { it.int() }
             val windows = if (llm.has("decode_windows")) llm["decode_windows"].list().map { it.int() } else emptyList()
-            val needed = prefill.map { "prefill_$it" } + windows.map { "decode_$it" } + "decode"
+            // exported before speculative decoding, or with --verify-lengths none: no key, or []
+            val verify = if (llm.has("verify_lengths")) llm["verify_lengths"].list().map { it.int() }.sorted() else emptyList()
+            val needed = prefill.map { "prefill_$it" } + windows.map { "decode_$it" } + verify.map { "verify_$it" } + "decode"
             val missing = needed.filter { it !in signatures }
             if (missing.isNotEmpty()) throw ManifestException("\$.signatures lacks ${missing.joinToString()}, which \$.llm names; re-export the folder")
             val format = if (llm.has("chat_format")) llm["chat_format"] else null
@@ -123,6 +129,7 @@ data class LlmManifest(
                 cacheLength = llm["cache_length"].int(),
                 prefillLengths = prefill,
                 decodeWindows = windows,
+                verifyLengths = verify,
                 vocabSize = llm["vocab_size"].int(),
                 numLayers = cache["num_layers"].int(),
                 k = kv(cache["k"]),
@@ -149,7 +156,7 @@ data class LlmManifest(
     fun summary(): List<String> = listOf(
         "task: $TEXT_GENERATION ($modelType, $numLayers layers, vocabulary $vocabSize)",
         "recipe: ${quantizationRecipe ?: "fp32"}" + (sizeBytes?.let { fmt(", %.1f MB", it / 1e6) } ?: ""),
-        "KV cache: $cacheLength positions; prefill ${prefillLengths.joinToString(", ")}; decode windows ${decodeWindows.joinToString(", ").ifEmpty { "none" }}",
+        "KV cache: $cacheLength positions; prefill ${prefillLengths.joinToString(", ")}; decode windows ${decodeWindows.joinToString(", ").ifEmpty { "none" }}; verify ${verifyLengths.joinToString(", ").ifEmpty { "none" }}",
         "chat: " + (if (chatFormat != null) "yes" else "no ($chatFormatNote)"),
         "validation: " + when (validationPassed) {
             null -> "not run"

@@ -24,11 +24,16 @@ class Sampler(private val config: SamplingConfig) {
     private val random = config.seed?.let { Random(it) } ?: Random()
 
     fun next(logits: FloatArray): Int {
-        if (config.greedy) {
-            var best = 0
-            for (i in 1 until logits.size) if (logits[i] > logits[best]) best = i
-            return best
-        }
+        if (config.greedy) return argmax(logits)
+        val d = distribution(logits)
+        return draw(d.ids, d.weights)
+    }
+
+    /**
+     * The ids sampling can pick, most probable first, with their weights (probabilities before the top-p cut, so
+     * they sum to [Distribution.total] <= 1): temperature, top-k, top-p as [SamplingConfig] says.
+     */
+    internal fun distribution(logits: FloatArray): Distribution {
         // descending logits, equal ones in index order: (order key of -logit, index) packed in a Long, one
         // primitive sort (boxing 50k indices per token would cost as much as a decode step on a phone)
         val keys = LongArray(logits.size) { i ->
@@ -48,13 +53,35 @@ class Sampler(private val config: SamplingConfig) {
             keep = p.indexOfFirst { sum += it; sum >= config.topP } + 1
             if (keep == 0) keep = p.size
         }
-        var r = random.nextDouble() * p.take(keep).sum()
-        for (i in 0 until keep) {
-            r -= p[i]
+        return Distribution(ids.copyOf(keep), p.copyOf(keep))
+    }
+
+    /** One of [ids], with probability proportional to [weights]. */
+    internal fun draw(ids: IntArray, weights: DoubleArray): Int {
+        var r = random.nextDouble() * weights.sum()
+        for (i in ids.indices) {
+            r -= weights[i]
             if (r < 0) return ids[i]
         }
-        return ids[keep - 1]
+        return ids[ids.size - 1]
     }
+
+    /** A uniform draw in [0, 1) from the same generator (speculative sampling's acceptance test). */
+    internal fun uniform(): Double = random.nextDouble()
+
+    internal class Distribution(val ids: IntArray, val weights: DoubleArray) {
+        val total: Double = weights.sum()
+
+        /** The probability of [id] (0 when it was cut). */
+        fun probability(id: Int): Double = ids.indexOf(id).let { if (it < 0) 0.0 else weights[it] / total }
+    }
+}
+
+/** The first index of the largest value, as numpy's argmax. */
+internal fun argmax(logits: FloatArray, from: Int = 0, size: Int = logits.size - from): Int {
+    var best = from
+    for (i in from + 1 until from + size) if (logits[i] > logits[best]) best = i
+    return best - from
 }
 
 /** One generation's figures; tokens/s as `edgellm bench` reports them. */
@@ -65,14 +92,27 @@ data class GenerationStats(
     val prefillMs: Double,
     val decodeMs: Double, // the new tokens after the first
     val stopReason: String, // "eos", "max_new_tokens" or "cache_full"
+    val speculative: String? = null, // the mode ("lookup"), null for plain decoding
+    val targetSteps: Int = 0, // speculative: model calls after the first token (decode, or verify of drafts)
+    val verifySteps: Int = 0, // of which verify_<T> calls
+    val draftedTokens: Int = 0,
+    val acceptedTokens: Int = 0,
 ) {
     val prefillTokensPerSecond: Double get() = if (timeToFirstTokenMs > 0) promptTokens * 1000.0 / timeToFirstTokenMs else 0.0
     val decodeTokensPerSecond: Double get() = if (decodeMs > 0 && newTokens > 1) (newTokens - 1) * 1000.0 / decodeMs else 0.0
 
+    /** Accepted / drafted tokens (speculative decoding; 0 without drafts). */
+    val acceptanceRate: Double get() = if (draftedTokens > 0) acceptedTokens.toDouble() / draftedTokens else 0.0
+
+    /** New tokens per model call after the first token: accepted drafts + the model's own token (1.0 is plain decoding). */
+    val meanAcceptedTokensPerStep: Double get() = if (targetSteps > 0) (newTokens - 1).toDouble() / targetSteps else 0.0
+
     fun describe(): String = fmt(
         "%d prompt tokens, %d new (%s): first token %.0f ms, prefill %.1f tokens/s, decode %.1f tokens/s",
         promptTokens, newTokens, stopReason, timeToFirstTokenMs, prefillTokensPerSecond, decodeTokensPerSecond,
-    )
+    ) + (speculative?.let {
+        fmt("; %s: %d of %d draft tokens accepted (%.2f), %.2f tokens per step", it, acceptedTokens, draftedTokens, acceptanceRate, meanAcceptedTokensPerStep)
+    } ?: "")
 }
 
 /**
@@ -173,7 +213,8 @@ class LlmSession(
             positions.clear()
             for (j in 0 until t) {
                 tokens.putInt(if (j < ids.size) ids[j] else 0)
-                positions.putInt(start + j)
+                // padding's positions clipped to the cache (verify_<T> near its end; GPT-2's position table ends there)
+                positions.putInt(minOf(start + j, m.cacheLength - 1))
             }
             (inputs.values + outputs.values).forEach { it.rewind() }
             backend.run(signature.name, inputs, outputs)
@@ -222,6 +263,28 @@ class LlmSession(
         return FloatArray(m.vocabSize).also { floats(logits).get(it) }
     }
 
+    /**
+     * Run [ids] (the pending token, then draft tokens) at [position].. through the smallest verify_<T> with
+     * T >= ids.size and keep their K/V rows, also those of drafts the caller then rejects: a call starting at s
+     * reads cache rows [0, s) only, so a row past the accepted length is rewritten before anything reads it.
+     * Padding comes after the real tokens (the causal mask hides it from them); its rows are not kept.
+     * Returns the next-token logits after each token, ids.size rows of vocabSize floats.
+     */
+    fun verify(ids: IntArray, position: Int): FloatArray {
+        val t = m.verifyLengths.sorted().firstOrNull { it >= ids.size }
+            ?: throw ConfigException("${ids.size} tokens do not fit a verify signature (verify lengths ${m.verifyLengths.joinToString().ifEmpty { "none" }}); draft at most ${(m.verifyLengths.maxOrNull() ?: 1) - 1} tokens")
+        if (ids.isEmpty() || position < 0 || position + ids.size > m.cacheLength) {
+            throw ConfigException("${ids.size} tokens at position $position do not fit the KV cache of ${m.cacheLength}")
+        }
+        val name = "verify_$t"
+        val out = call(name).run(ids, position)
+        store(out, position, ids.size)
+        val logits = out["logits"] ?: throw TensorException("signature $name has no 'logits' output")
+        val all = floats(logits)
+        if (all.remaining() < ids.size * m.vocabSize) throw TensorException("$name's logits hold ${all.remaining()} values, not $t rows of the vocabulary of ${m.vocabSize}; re-export the folder")
+        return FloatArray(ids.size * m.vocabSize).also { all.get(it) }
+    }
+
     /** The first [n] new rows of each layer's k/v outputs into the cache at positions [start]... */
     private fun store(out: Map<String, ByteBuffer>, start: Int, n: Int) {
         for (i in 0 until m.numLayers) {
@@ -249,16 +312,24 @@ class LlmSession(
         }
     }
 
+    /** Milliseconds per decode / verify_<T> call (DraftPolicy's cost), measured by earlier speculative generations. */
+    private val speculativeCosts = HashMap<Int, Double>()
+
+    /** Tests: draft as many tokens as allowed every step instead of asking the cost model, so every path runs. */
+    internal var alwaysDraft = false
+
     /**
      * New token ids for [promptIds], each handed to [onToken] as it comes (return false to stop); the
      * end-of-sequence token is not handed on. As `edgellm generate`: the prompt but its last token is prefilled,
-     * the last one goes through decode, whose logits give the first new token.
+     * the last one goes through decode, whose logits give the first new token. [speculative]: decode with draft
+     * tokens checked by verify_<T> (same greedy tokens, fewer model calls when drafts are accepted); null: plain.
      */
     fun generate(
         promptIds: IntArray,
         maxNewTokens: Int,
         sampling: SamplingConfig = SamplingConfig(),
         stopAtEos: Boolean = true,
+        speculative: SpeculativeConfig? = null,
         onToken: (Int) -> Boolean = { true },
     ): GenerationStats {
         if (promptIds.isEmpty()) throw ConfigException("the prompt is empty; give at least one token of text")
@@ -266,6 +337,7 @@ class LlmSession(
         if (promptIds.size >= m.cacheLength) {
             throw ConfigException("the prompt has ${promptIds.size} tokens but the KV cache holds ${m.cacheLength}; shorten the prompt or re-export with a larger --cache-length")
         }
+        if (speculative != null) return generateSpeculative(promptIds, maxNewTokens, sampling, stopAtEos, speculative, onToken)
         reset()
         val sampler = Sampler(sampling)
         val t0 = clockNanos()
@@ -292,6 +364,75 @@ class LlmSession(
         }
         fun ms(a: Long, b: Long) = (b - a) / 1e6
         return GenerationStats(promptIds.size, n, ms(t0, tFirst), ms(t0, tPrefill), ms(tFirst, clockNanos()), reason)
+    }
+
+    /** [generate] with lookup drafts: edgellm.generate.speculative.speculative_tokens, step for step. */
+    private fun generateSpeculative(
+        promptIds: IntArray,
+        maxNewTokens: Int,
+        sampling: SamplingConfig,
+        stopAtEos: Boolean,
+        speculative: SpeculativeConfig,
+        onToken: (Int) -> Boolean,
+    ): GenerationStats {
+        val policy = DraftPolicy(speculative.maxDraft(m), m.verifyLengths.sorted(), speculativeCosts)
+        val drafter = LookupDrafter()
+        reset()
+        val sampler = Sampler(sampling)
+        fun ms(a: Long, b: Long) = (b - a) / 1e6
+        val t0 = clockNanos()
+        prefill(promptIds.copyOfRange(0, promptIds.size - 1), 0)
+        val tPrefill = clockNanos()
+        val ids = promptIds.toMutableList()
+        var pending = listOf(sampler.next(decode(promptIds.last(), promptIds.size - 1)))
+        val tFirst = clockNanos()
+        policy.time(DraftPolicy.DECODE, ms(tPrefill, tFirst), weight = if (DraftPolicy.DECODE in policy.cost) 0.0 else 1.0)
+        var n = 0
+        var steps = 0
+        var verifySteps = 0
+        var drafted = 0
+        var accepted = 0
+        var reason = "max_new_tokens"
+        generation@ while (true) {
+            for (token in pending) { // the tokens of the last step, in order
+                if (stopAtEos && token in m.eosTokenIds) {
+                    reason = "eos"
+                    break@generation
+                }
+                n++
+                ids.add(token)
+                if (!onToken(token) || n >= maxNewTokens) break@generation
+            }
+            val pos = ids.size - 1 // the last emitted token is the new pending one
+            if (pos >= m.cacheLength) {
+                reason = "cache_full"
+                break
+            }
+            val token = ids.last()
+            // at most the tokens still wanted after this step's own, and what the cache holds
+            val k = minOf(if (alwaysDraft) policy.maxDraft else policy.choose(), maxNewTokens - n - 1, m.cacheLength - pos - 1)
+            val drafts = if (k > 0) drafter.propose(ids, k) else emptyList()
+            steps++
+            val t = clockNanos()
+            if (drafts.isEmpty()) {
+                pending = listOf(sampler.next(decode(token, pos)))
+                policy.time(DraftPolicy.DECODE, ms(t, clockNanos()))
+                policy.observe(0, 0)
+                continue
+            }
+            val logits = verify((listOf(token) + drafts).toIntArray(), pos)
+            val (a, next) = acceptDrafts(logits, m.vocabSize, drafts, sampling, sampler)
+            policy.time(m.verifyLengths.sorted().first { it >= drafts.size + 1 }, ms(t, clockNanos()))
+            policy.observe(drafts.size, a)
+            verifySteps++
+            drafted += drafts.size
+            accepted += a
+            pending = drafts.subList(0, a) + next
+        }
+        return GenerationStats(
+            promptIds.size, n, ms(t0, tFirst), ms(t0, tPrefill), ms(tFirst, clockNanos()), reason,
+            speculative = speculative.mode, targetSteps = steps, verifySteps = verifySteps, draftedTokens = drafted, acceptedTokens = accepted,
+        )
     }
 
     private fun direct(bytes: Int): ByteBuffer = ByteBuffer.allocateDirect(bytes).order(ByteOrder.nativeOrder())

@@ -6,10 +6,13 @@ import kotlin.system.exitProcess
 /**
  * The app's LLM code on the JVM, for tests/test_android_demo.py to compare with `edgellm generate`:
  *
- *   LlmCheckKt generate EXPORT_DIR PYTHON [--chat] [--max-new-tokens N] [--bound] < prompts.json
+ *   LlmCheckKt generate EXPORT_DIR PYTHON [--chat] [--max-new-tokens N] [--bound]
+ *                       [--speculative lookup [--draft-tokens K] [--always-draft]] < prompts.json
  *       For each prompt (a JSON list of strings on stdin): "prompt_ids", "new_ids" (greedy, through
  *       tools/litert_bridge.py) and "text" lines, then "stats". --bound: the session binds the KV cache in the
  *       backend once and hands over only new rows (BoundCacheBackend, as on CompiledModel), through HostBoundCache.
+ *       --speculative lookup: lookup speculative decoding, and a "counts" line before "stats": target steps,
+ *       verify steps, drafted and accepted tokens. --always-draft: the most drafts every step (no cost model).
  *   LlmCheckKt bench-json OUT_DIR EXPORT_DIR
  *       Writes OUT_DIR/phone_llm.json (an LLM row for EXPORT_DIR) and OUT_DIR/phone_encoder.json: the benchmark
  *       screen's JSON (BenchJson) from the fixed statistics of PhoneBenchSample, for `edgellm bench` to read.
@@ -41,26 +44,31 @@ fun main(args: Array<String>) {
                 val folder = LlmFolder.open(File(args[1]))
                 val chat = "--chat" in args
                 val max = args.indexOf("--max-new-tokens").takeIf { it > 0 }?.let { args[it + 1].toInt() } ?: 16
+                val speculative = args.indexOf("--speculative").takeIf { it > 0 }?.let { i ->
+                    SpeculativeConfig(args[i + 1], args.indexOf("--draft-tokens").takeIf { it > 0 }?.let { args[it + 1].toInt() })
+                }
                 val tokenizer = folder.loadTokenizer()
                 val script = File(File(LlmCheck::class.java.protectionDomain.codeSource.location.toURI()), "../../../tools/litert_bridge.py")
                 val bridge = LiteRtBridge(args[2], script.canonicalFile, folder.modelFile)
                 (if ("--bound" in args) HostBoundCache(bridge) else bridge).use { backend ->
                     val session = LlmSession(folder.manifest, backend)
+                    session.alwaysDraft = "--always-draft" in args
                     for (prompt in texts) {
                         val ids = encodePrompt(tokenizer, folder.manifest, prompt, chat)
                         val stream = TextStream(tokenizer)
                         val new = ArrayList<Int>()
                         val pieces = StringBuilder()
-                        val stats = session.generate(ids, max) { new.add(it); pieces.append(stream.append(it)); true }
+                        val stats = session.generate(ids, max, speculative = speculative) { new.add(it); pieces.append(stream.append(it)); true }
                         println("prompt_ids\t${ids.joinToString(" ")}")
                         println("new_ids\t${new.joinToString(" ")}")
                         println("text\t${jsonString(stream.text)}")
                         println("streamed\t${jsonString(pieces.toString())}")
+                        if (speculative != null) println("counts\t${stats.targetSteps} ${stats.verifySteps} ${stats.draftedTokens} ${stats.acceptedTokens}")
                         println("stats\t${stats.describe()}")
                     }
                 }
             }
-            else -> throw ConfigException("usage: LlmCheckKt generate EXPORT_DIR PYTHON [--chat] [--max-new-tokens N] [--bound] | bench-json OUT_DIR EXPORT_DIR | tokenize TOKENIZER_JSON (texts as a JSON list on stdin)")
+            else -> throw ConfigException("usage: LlmCheckKt generate EXPORT_DIR PYTHON [--chat] [--max-new-tokens N] [--bound] [--speculative lookup [--draft-tokens K] [--always-draft]] | bench-json OUT_DIR EXPORT_DIR | tokenize TOKENIZER_JSON (texts as a JSON list on stdin)")
         }
     } catch (e: EdgeDemoException) {
         System.err.println("error: ${e.message}")

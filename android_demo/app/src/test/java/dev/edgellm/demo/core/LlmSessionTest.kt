@@ -13,19 +13,22 @@ internal const val HEADS = 2
 internal const val D = 3
 internal const val VOCAB = 10
 
+/** [verify]: verify_<T> signatures (logits [T, VOCAB]) and the manifest's llm.verify_lengths; empty: neither. */
 fun llmManifestJson(chatFormat: String = """{"identical": true, "begin": "<s>[U]", "user_to_assistant": "[/U][A]",
-    "assistant_to_user": "[/A][U]", "generation_prompt": "[/U][A]"}"""): String {
+    "assistant_to_user": "[/A][U]", "generation_prompt": "[/U][A]"}""", verify: List<Int> = emptyList()): String {
     fun tensor(name: String, dtype: String, vararg shape: Int) = """{"name": "$name", "dtype": "$dtype", "shape": [${shape.joinToString()}], "quantization": null}"""
-    fun signature(name: String, t: Int, logits: Boolean): String {
+    fun signature(name: String, t: Int, logits: Int): String {
         val caches = (0 until 2).flatMap { listOf(tensor("kv_k_cache_$it", "float32", HEADS, C, D), tensor("kv_v_cache_$it", "float32", HEADS, D, C)) }
         val news = (0 until 2).flatMap { listOf(tensor("k_new_$it", "float32", HEADS, t, D), tensor("v_new_$it", "float32", HEADS, D, t)) }
         val inputs = listOf(tensor("input_pos", "int32", t), tensor("tokens", "int32", 1, t)) + caches
-        val outputs = news + (if (logits) listOf(tensor("logits", "float32", 1, VOCAB)) else emptyList())
+        val outputs = news + (if (logits > 0) listOf(tensor("logits", "float32", logits, VOCAB)) else emptyList())
         return """{"name": "$name", "inputs": [${inputs.joinToString()}], "outputs": [${outputs.joinToString()}]}"""
     }
+    val signatures = listOf(signature("prefill_4", 4, 0), signature("decode", 1, 1), signature("decode_8", 1, 1)) + verify.map { signature("verify_$it", it, it) }
+    val verifyKey = if (verify.isEmpty()) "" else """"verify_lengths": [${verify.joinToString()}], """
     return """{"format_version": 1, "task": "text-generation", "model_type": "llama", "model_file": "model.tflite",
-      "signatures": [${signature("prefill_4", 4, false)}, ${signature("decode", 1, true)}, ${signature("decode_8", 1, true)}],
-      "llm": {"cache_length": $C, "prefill_lengths": [4], "decode_windows": [8], "vocab_size": $VOCAB,
+      "signatures": [${signatures.joinToString()}],
+      "llm": {"cache_length": $C, "prefill_lengths": [4], "decode_windows": [8], $verifyKey"vocab_size": $VOCAB,
               "kv_cache": {"num_layers": 2, "k": {"inputs": "kv_k_cache_{i}", "outputs": "k_new_{i}", "shape": [$HEADS, $C, $D], "sequence_axis": 1},
                                         "v": {"inputs": "kv_v_cache_{i}", "outputs": "v_new_{i}", "shape": [$HEADS, $D, $C], "sequence_axis": 2}},
               "eos_token_ids": [9], "chat_template": true, "chat_format": $chatFormat},
@@ -33,15 +36,19 @@ fun llmManifestJson(chatFormat: String = """{"identical": true, "begin": "<s>[U]
       "validation": {"passed": true, "metrics": {"top1": 0.95, "perplexity_ratio": 1.01, "greedy": []}}}"""
 }
 
+/** The fake's default next token after tokens [0, p]: (their sum + p) % VOCAB. */
+internal fun sumRule(seq: List<Int>) = (seq.sum() + seq.size - 1) % VOCAB
+
 /**
  * The fake: a token t at position p has K/V value code(t, p, layer) everywhere. Each call first checks that the
  * cache it is given holds every earlier position's code (so rows were copied to the right place along each
- * layout's axis); its logits make the next token (sum of all tokens so far + p) % VOCAB.
+ * layout's axis) and that every later row is zero or a row written at that very position before (a rejected
+ * draft's); its logits, one row per token for verify_<T>, make the next token [rule] of the tokens so far.
  */
-internal class FakeLlm : ModelBackend {
+internal class FakeLlm(private val rule: (List<Int>) -> Int = ::sumRule) : ModelBackend {
     val history = HashMap<Int, Int>() // position -> token
     val calls = ArrayList<String>()
-    override val signatureKeys = listOf("prefill_4", "decode", "decode_8")
+    override val signatureKeys = listOf("prefill_4", "decode", "decode_8", "verify_2", "verify_4")
 
     fun code(t: Int, p: Int, layer: Int) = (t * 100 + p + 1000 * layer).toFloat()
 
@@ -61,18 +68,22 @@ internal class FakeLlm : ModelBackend {
                 }
             }
             val t = tokens.size
-            for (p in start + t until C) for (h in 0 until HEADS) for (d in 0 until D) { // not written yet: zero
-                assertEquals("k layer $layer position $p (stale)", 0f, k[(h * C + p) * D + d], 0f)
-                assertEquals("v layer $layer position $p (stale)", 0f, v[(h * D + d) * C + p], 0f)
+            for (p in start + t until C) for (h in 0 until HEADS) for (d in 0 until D) { // not written yet, or a rejected draft
+                for ((name, value) in listOf("k" to k[(h * C + p) * D + d], "v" to v[(h * D + d) * C + p])) {
+                    val token = (value - p - 1000 * layer) / 100
+                    assertTrue("$name layer $layer position $p (stale) holds $value", value == 0f || (token == Math.round(token).toFloat() && token in 0f..(VOCAB - 1f)))
+                }
             }
             put(outputs.getValue("k_new_$layer"), FloatArray(HEADS * t * D) { i -> code(tokens[(i / D) % t], positions[(i / D) % t], layer) })
             put(outputs.getValue("v_new_$layer"), FloatArray(HEADS * D * t) { i -> code(tokens[i % t], positions[i % t], layer) })
         }
         tokens.forEachIndexed { j, token -> history[positions[j]] = token }
         outputs["logits"]?.let { out ->
-            val p = positions[0]
-            val next = ((0..p).sumOf { history.getValue(it) } + p) % VOCAB
-            put(out, FloatArray(VOCAB) { if (it == next) 1f else 0f })
+            val rows = out.capacity() / 4 / VOCAB
+            put(out, FloatArray(rows * VOCAB) { i ->
+                val p = positions[i / VOCAB]
+                if (i % VOCAB == rule((0..p).map { history.getValue(it) })) 1f else 0f
+            })
         }
     }
 
