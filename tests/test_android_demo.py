@@ -112,17 +112,18 @@ def test_kotlin_llm_tokenizer_matches_tokenizers(jvm_classpath, tmp_path):
 
 
 def kotlin_generate(classpath: str, export: Path, prompts: list[str], *, chat: bool, max_new_tokens: int,
-                    bound: bool = False) -> list[dict]:
+                    bound: bool = False, extra: tuple[str, ...] = ()) -> list[dict]:
     import json
 
     argv = ["java", "-cp", classpath, "dev.edgellm.demo.core.LlmCheckKt", "generate", str(export), sys.executable,
             "--max-new-tokens", str(max_new_tokens)] + (["--chat"] if chat else []) + (["--bound"] if bound else [])
+    argv += list(extra)
     proc = subprocess.run(argv, input=json.dumps(prompts).encode(), capture_output=True, timeout=1200)
     assert proc.returncode == 0, proc.stderr.decode()[-2000:]
     results, current = [], {}
     for line in proc.stdout.decode("utf-8").splitlines():
         key, value = line.split("\t", 1)
-        if key.endswith("_ids"):
+        if key.endswith("_ids") or key == "counts":
             value = [int(x) for x in value.split()]
         elif key in ("text", "streamed"):
             value = json.loads(value)
@@ -190,6 +191,92 @@ def test_kotlin_llm_chats_with_smollm2(jvm_classpath, smollm2_int8_export):
     # either it is right or validation reported the tie
     near_ties = json.loads((smollm2_int8_export / "edgellm.json").read_text())["validation"]["metrics"]["chat_near_ties"]
     assert "Paris" in kotlin[0]["text"] or prompts[0] in near_ties, kotlin[0]["text"]
+
+
+@pytest.fixture(scope="module")
+def verify_export(tmp_path_factory) -> Path:
+    """The tiny llama exported with verify_2, verify_4 and verify_8 (the shared cached_export has none)."""
+    from edgellm.export import ExportConfig, export
+
+    sys.path.insert(0, str(Path(__file__).parent / "generate"))
+    from tiny_llm import CACHE, DECODE_WINDOWS, PREFILL, make_llm
+
+    base = tmp_path_factory.getbasetemp()
+    model = base / "tiny_llama"  # the same model folder as cached_export's
+    if not (model / "config.json").exists():
+        make_llm(model)
+    out = base / "tiny_llama_fp32_verify"
+    if not (out / "edgellm.json").exists():
+        export(model, out, ExportConfig(task="text-generation", quantize="fp32", cache_length=CACHE,
+                                        prefill_lengths=PREFILL, decode_windows=DECODE_WINDOWS,
+                                        verify_lengths=(2, 4, 8)))
+    return out
+
+
+@pytest.mark.slow
+def test_kotlin_lookup_decoding_generates_what_edgellm_generate_does(jvm_classpath, verify_export, monkeypatch,
+                                                                     capsys, tmp_path):
+    """LlmSession's lookup speculative decoding (core/Speculative.kt) on the tiny llama's export with verify
+    signatures, through tools/litert_bridge.py: the greedy tokens of `edgellm generate --speculative lookup` and of
+    plain greedy decoding, token for token, with the session's own cost model, with every step drafting (both
+    cache homes), and with --draft-tokens 3; drafting every step, its counts (steps, verify calls, drafted and
+    accepted tokens) equal Python's, so the drafts and acceptances are the same step for step."""
+    from edgellm import cli
+    from edgellm.generate import GenerateConfig, load_llm
+    from edgellm.generate.speculative import Policy
+
+    prompts = ["hello world. what time is it? hello world. what time", "hello world. " * 3, "what is the weather"]
+    llm = load_llm(verify_export)
+    plain, lookup, always, counts = [], [], {}, {}
+    for prompt in prompts:
+        ids = llm.encode_prompt(prompt, chat=False)
+        plain.append(list(llm.tokens(ids, GenerateConfig(max_new_tokens=24))))
+        lookup.append(list(llm.tokens(ids, GenerateConfig(max_new_tokens=24, speculative="lookup"))))
+        assert lookup[-1] == plain[-1]
+    with monkeypatch.context() as m:
+        m.setattr(Policy, "choose", lambda self: self.max_draft)  # as --always-draft on the Kotlin side
+        for k in (None, 3):
+            for prompt in prompts:
+                ids = llm.encode_prompt(prompt, chat=False)
+                always[k, prompt] = list(llm.tokens(ids, GenerateConfig(max_new_tokens=24, speculative="lookup",
+                                                                        draft_tokens=k)))
+                s = llm.last_stats
+                counts[k, prompt] = [s.target_steps, s.verify_steps, s.drafted_tokens, s.accepted_tokens]
+    # `edgellm generate OUT --speculative lookup` itself: the text the Kotlin session must print
+    texts = []
+    for prompt in prompts:
+        assert cli.main(["generate", str(verify_export), "--prompt", prompt, "--speculative", "lookup",
+                         "--max-new-tokens", "24"]) == 0
+        texts.append(capsys.readouterr().out.removesuffix("\n"))
+
+    spec = ("--speculative", "lookup")
+    kotlin = kotlin_generate(jvm_classpath, verify_export, prompts, chat=False, max_new_tokens=24, extra=spec)
+    for k, want, text in zip(kotlin, plain, texts):
+        assert k["new_ids"] == want and k["text"] == text
+        assert "lookup:" in k["stats"] and k["counts"][0] >= 1
+    for bound in (False, True):
+        for draft_tokens in (None, 3):
+            extra = spec + ("--always-draft",) + (("--draft-tokens", str(draft_tokens)) if draft_tokens else ())
+            kotlin = kotlin_generate(jvm_classpath, verify_export, prompts, chat=False, max_new_tokens=24,
+                                     bound=bound, extra=extra)
+            for k, prompt, want in zip(kotlin, prompts, plain):
+                assert k["new_ids"] == want == always[draft_tokens, prompt], (bound, draft_tokens, prompt)
+                assert k["counts"] == counts[draft_tokens, prompt], (bound, draft_tokens, prompt)
+    # the repeated prompts: lookup drafts held, several tokens per verify call
+    steps, verify_steps, drafted, accepted = counts[None, prompts[1]]
+    assert verify_steps > 0 and accepted > 0 and (len(plain[1]) - 1) / steps > 1.0
+    # a manifest without verify lengths (an export made with --verify-lengths none): a one-line error
+    import shutil
+
+    old = tmp_path / "no_verify"
+    shutil.copytree(verify_export, old)
+    manifest = json.loads((old / "edgellm.json").read_text("utf-8"))
+    manifest["llm"]["verify_lengths"] = []
+    (old / "edgellm.json").write_text(json.dumps(manifest), "utf-8")
+    proc = subprocess.run(["java", "-cp", jvm_classpath, "dev.edgellm.demo.core.LlmCheckKt", "generate", str(old),
+                           sys.executable, *spec], input=b'["hello"]', capture_output=True, timeout=300)
+    err = proc.stderr.decode()
+    assert proc.returncode == 2 and "no verify_<T> signatures" in err and len(err.strip().splitlines()) == 1, err
 
 
 # ------------------------------------------------------------------ the benchmark screen's JSON (core/BenchJson.kt)
