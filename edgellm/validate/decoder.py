@@ -58,24 +58,30 @@ def batched_greedy(model, prompts: Sequence[Sequence[int]], n: int, batch: int =
     per token row, the padding rows change nothing in the others."""
     torch = require("torch", "convert")
     out: list[list[int]] = []
-    for start in range(0, len(prompts), batch):
-        group = [list(p) for p in prompts[start:start + batch]]
-        width = max(map(len, group))
-        ids = torch.tensor([[0] * (width - len(p)) + p for p in group])
-        mask = torch.tensor([[0] * (width - len(p)) + [1] * len(p) for p in group])
-        tokens: list[list[int]] = [[] for _ in group]
-        past = None
-        for _ in range(n):
-            position = (mask.cumsum(-1) - 1).clamp_min(0)[:, -ids.shape[1]:]
-            step = model(input_ids=ids, attention_mask=mask, position_ids=position, past_key_values=past,
-                         use_cache=True)
-            nxt = step.logits[:, -1].argmax(-1)
-            for row, t in zip(tokens, nxt.tolist()):
-                row.append(int(t))
-            past, ids = step.past_key_values, nxt[:, None]
-            mask = torch.cat([mask, torch.ones_like(mask[:, :1])], dim=1)
-        out.extend(tokens)
+    with torch.no_grad():  # else every step's activations stay alive through the cache: 14 GB at 0.5B parameters
+        for start in range(0, len(prompts), batch):
+            out.extend(_greedy_batch(model, [list(p) for p in prompts[start:start + batch]], n))
     return out
+
+
+def _greedy_batch(model, group: list[list[int]], n: int) -> list[list[int]]:
+    """n greedy tokens for each prompt of one left-padded batch."""
+    torch = require("torch", "convert")
+    width = max(map(len, group))
+    ids = torch.tensor([[0] * (width - len(p)) + p for p in group])
+    mask = torch.tensor([[0] * (width - len(p)) + [1] * len(p) for p in group])
+    tokens: list[list[int]] = [[] for _ in group]
+    past = None
+    for _ in range(n):
+        position = (mask.cumsum(-1) - 1).clamp_min(0)[:, -ids.shape[1]:]
+        step = model(input_ids=ids, attention_mask=mask, position_ids=position, past_key_values=past,
+                     use_cache=True)
+        nxt = step.logits[:, -1].argmax(-1)
+        for row, t in zip(tokens, nxt.tolist()):
+            row.append(int(t))
+        past, ids = step.past_key_values, nxt[:, None]
+        mask = torch.cat([mask, torch.ones_like(mask[:, :1])], dim=1)
+    return tokens
 
 
 def runner_greedy(runner, prompt_ids: Sequence[int], n: int) -> list[int]:
