@@ -102,6 +102,10 @@ from pathlib import Path
 
 import numpy as np
 
+from edgellm.validate.simulate import jittered_qd8 as jittered
+from edgellm.validate.simulate import tflite_builtin_qd8 as tflite_ref_qd8
+from edgellm.validate.simulate import xnnpack_qd8
+
 FRANCE = "What is the capital of France?"
 FRANCE_TOKENS = 12
 REPLY_TOKENS = 32
@@ -109,64 +113,14 @@ REPLY_TOKENS = 32
 
 # ---- activation rounding paths: x [..., K] float32 -> (q - zp) as float32 integers [..., K], dequant scale [..., 1]
 
-def xnnpack_qd8(x):
-    """XNNPACK qd8/qdu8 (every ISA): float32 multiplier 255/range, nudged zero point, round half to even."""
-    import torch
-
-    f32 = torch.float32
-    rmin = x.amin(-1, keepdim=True).clamp_max(0)
-    rmax = x.amax(-1, keepdim=True).clamp_min(0)
-    same = rmin == rmax
-    scale = torch.where(same, torch.ones_like(rmin), torch.tensor(255.0, dtype=f32) / (rmax - rmin))
-    dmin, dmax = rmin * scale, rmax * scale
-    zp = torch.where((-128.0 + dmin) + (127.0 + dmax) > 0, -128.0 - dmin, 127.0 - dmax).clamp(-128, 127).round()
-    q = (torch.round(x * scale) + zp).clamp(-128, 127)
-    return q - zp, 1.0 / scale
-
-
-def tflite_ref_qd8(x):
-    """TFLite builtin (PortableAsymmetricQuantizeFloats): double scale range/255, zero point from the side with the
-    smaller error, round half away from zero."""
-    import torch
-
-    xd = x.double()
-    rmin = xd.amin(-1, keepdim=True).clamp_max(0)
-    rmax = xd.amax(-1, keepdim=True).clamp_min(0)
-    same = rmin == rmax
-    scale = torch.where(same, torch.ones_like(rmin), (rmax - rmin) / 255.0)
-    zmin, zmax = -128.0 - rmin / scale, 127.0 - rmax / scale
-    zp = torch.where(128.0 + (rmin / scale).abs() < 127.0 + (rmax / scale).abs(), zmin, zmax)
-    zp = torch.where(zp <= -128, -128.0, torch.where(zp >= 127, 127.0, torch.sign(zp) * torch.floor(zp.abs() + 0.5)))
-    inv = (1.0 / scale.float())  # float scaling_factor_inv
-    y = zp.float() + x * inv
-    q = (torch.sign(y) * torch.floor(y.abs() + 0.5)).clamp(-128, 127)
-    zp = torch.where(same, torch.zeros_like(zp), zp).float()  # rmin == rmax: scale 1, offset 0 (the code's branch)
-    return q - zp, scale.float()
-
-
+# XNNPACK's and TFLite's own rules and the jitter are the validation's (edgellm/validate/simulate.py); below: the
+# rule earlier simulations used, for comparison
 def old_sim_qd8(x):
     """The earlier simulations' qd8 (llm_int8_smooth.py): x / (range/255), zp = round(-128 - min/s)."""
     mx, mn = x.amax(-1, keepdim=True).clamp_min(0), x.amin(-1, keepdim=True).clamp_max(0)
     s = ((mx - mn) / 255).clamp_min(1e-12)
     zp = (-128 - mn / s).round()
     return (x / s + zp).round().clamp(-128, 127) - zp, s
-
-
-def jittered(seed: int):
-    """The xnnpack path on inputs moved by about one float32 ulp (stand-in for another CPU's float kernels): each
-    value times (1 + h * 2**-22), h in [-1, 1) a hash of its bits and the seed, so that the same value is moved the
-    same way in every call (a CPU is deterministic)."""
-    import torch
-
-    def path(x):
-        v = (x.contiguous().view(torch.int32).to(torch.int64) + (seed + 1) * 0x9E3779B9) & 0xFFFFFFFF
-        for mul, shift in ((0x85EBCA6B, 13), (0xC2B2AE35, 16)):  # murmur3's finaliser (int64 wraps: low bits exact)
-            v = (v ^ (v >> 16)) * mul & 0xFFFFFFFF
-            v = v ^ (v >> shift)
-        h = v.to(torch.float32) / 2 ** 31 - 1
-        return xnnpack_qd8(x * (1 + h * 2.0 ** -22))
-
-    return path
 
 
 class Int8Dynamic:
