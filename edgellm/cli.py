@@ -13,7 +13,7 @@ import argparse
 import sys
 from typing import Callable, Sequence
 
-from edgellm.errors import EdgeLLMError
+from edgellm.errors import ConfigError, EdgeLLMError
 
 
 def _csv_ints(text: str) -> tuple[int, ...]:
@@ -489,7 +489,7 @@ def _add_optimize(sub: argparse._SubParsersAction) -> None:
         "Exit codes: 0 a recipe was picked, 2 bad input or a budget no recipe meets (the report is still "
         "written, best/ is left as it was).",
     )
-    p.add_argument("output_dir", metavar="OUTPUT_DIR",
+    p.add_argument("output_dir", metavar="OUTPUT_DIR", nargs="?",  # may follow --device-results' files
                    help="folder to write: new, empty, or an earlier optimize OUTPUT_DIR (resumed)")
     p.add_argument("--model", default=None, help="HF model folder, or a .gguf file (a causal LM) "
                    "(default: the packaged all-MiniLM-L6-v2)")
@@ -522,9 +522,21 @@ def _add_optimize(sub: argparse._SubParsersAction) -> None:
 def _run_optimize(args: argparse.Namespace) -> int:
     from edgellm.optimize import OptimizeConfig, optimize
 
+    _output_dir_after_device_results(args)
     options = {name: getattr(args, name) for name in OptimizeConfig.__dataclass_fields__}
     print(optimize(args.model, args.output_dir, progress=_stderr_progress("optimize"), **options).summary())
     return 0
+
+
+def _output_dir_after_device_results(args: argparse.Namespace) -> None:
+    """`--device-results A.json B.json OUTPUT_DIR`: argparse gives OUTPUT_DIR to --device-results; take it back."""
+    if args.output_dir is not None:
+        return
+    files = list(args.device_results)
+    if not files or files[-1].lower().endswith(".json"):
+        raise ConfigError("optimize needs OUTPUT_DIR, the folder to write (after the options, or before "
+                          "--device-results)")
+    args.output_dir, args.device_results = files[-1], tuple(files[:-1])
 
 
 # ---------------------------------------------------------------------------------------------- verify

@@ -99,3 +99,17 @@ def test_budget_reads_the_worst_output_of_an_encoder_and_the_llm_metric():
     assert parse_budget("top1:0.9").value({"metrics": {"top1": 0.93}}) == 0.93
     assert parse_budget("top1:0.9").value({"metrics": {"a": {"mean_cosine": 1.0}}}) is None  # not measured
     assert b.applies_to("encoder") and not b.applies_to("llm") and parse_budget("ppl:1.1").applies_to("llm")
+
+
+def test_output_dir_may_follow_device_results(capsys):
+    from edgellm import cli
+
+    args = cli.build_parser().parse_args(["optimize", "--device-results", "pi.json", "phone.json", "out/run"])
+    cli._output_dir_after_device_results(args)
+    assert args.output_dir == "out/run" and tuple(args.device_results) == ("pi.json", "phone.json")
+    args = cli.build_parser().parse_args(["optimize", "out/run", "--device-results", "pi.json"])
+    cli._output_dir_after_device_results(args)
+    assert args.output_dir == "out/run" and tuple(args.device_results) == ("pi.json",)
+    assert cli.main(["optimize", "--device-results", "pi.json"]) == 2
+    assert capsys.readouterr().err.strip() == ("edgellm optimize: error: optimize needs OUTPUT_DIR, the folder to "
+                                               "write (after the options, or before --device-results)")
