@@ -382,12 +382,13 @@ def _run_generate(args: argparse.Namespace) -> int:
 def _add_prune(sub: argparse._SubParsersAction) -> None:
     p = _add_parser(
         sub, "prune",
-        help="remove the least important FFN neurons, KV groups or layers of an HF model folder (or zero small "
+        help="remove the least important FFN neurons, attention heads or layers of an HF model folder (or zero small "
         "weights) before export",
         description="Prune a local Hugging Face model folder into OUTPUT_DIR, a smaller HF folder that `edgellm "
         "export` takes as it is, with compress.json recording what was removed and why.\n\n"
         "  ffn: X of each layer's FFN neurons, lowest mean |activation| on the data first\n"
-        "  heads: X of each layer's KV groups (llama, mistral, qwen2, qwen3), lowest attention output norm first\n"
+        "  heads: X of each layer's KV groups (llama, mistral, qwen2, qwen3) or attention heads (encoders), lowest "
+        "attention output norm first\n"
         "  layers: X of the layers, lowest block influence (1 - cosine of hidden state in and out) first\n"
         "  lowrank: each block linear as two thinner ones from its SVD, at the rank keeping X of its energy (sum "
         "of squared singular values), where that is smaller\n"

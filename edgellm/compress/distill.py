@@ -336,6 +336,9 @@ def _tokenizer(folder: Path):
 def _load(folder: Path, decoder: bool):
     import transformers
 
+    from edgellm.convert.lowrank import register_for
+
+    register_for(transformers.AutoConfig.from_pretrained(folder))  # a pruned or factorised folder
     if decoder:
         auto = transformers.AutoModelForCausalLM
     else:

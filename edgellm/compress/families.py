@@ -37,6 +37,10 @@ class Family:
         """Linears whose output rows are the FFN neurons."""
         return [layer.mlp.gate_proj, layer.mlp.up_proj] if self.decoder else [layer.intermediate.dense]
 
+    def attn_out(self, layer: Any):
+        """The linear whose input columns are the attention heads' outputs (heads x head_dim)."""
+        return layer.self_attn.o_proj if self.decoder else layer.attention.output.dense
+
     def ffn_out(self, layer: Any):
         """The linear whose input columns are the FFN neurons (its input is the neurons' activation)."""
         return layer.mlp.down_proj if self.decoder else layer.output.dense

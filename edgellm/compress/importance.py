@@ -3,7 +3,8 @@
 - FFN neuron: mean |activation| of the neuron (the input of the down projection: ``act(gate) * up`` for llama-style
   blocks, GELU(intermediate) for BERT-style ones) over every token.
 - KV group (decoders): mean L2 norm, per token, of the group's query heads' attention output (the input of
-  ``o_proj``), summed over the group's heads.
+  ``o_proj``), summed over the group's heads. Encoders: the same per head (a group of one), at the input of
+  ``attention.output.dense``.
 - Layer: block influence, 1 - cosine(hidden state in, hidden state out), averaged over tokens and samples: a layer
   that barely changes its input is the cheapest to remove.
 """
@@ -14,6 +15,7 @@ from typing import Any, Callable, Sequence
 
 FFN_SCORE = "mean |activation| of the FFN neuron (input of the down projection) over calibration tokens"
 HEADS_SCORE = "mean per-token L2 norm of the KV group's attention output (o_proj input), summed over its query heads"
+ENCODER_HEADS_SCORE = "mean per-token L2 norm of the head's attention output (input of attention.output.dense)"
 LAYERS_SCORE = "block influence: 1 - cosine(hidden in, hidden out) of the layer, mean over calibration tokens"
 
 
@@ -73,7 +75,7 @@ def group_scores(model, family, tokenizer, texts, max_length, *, num_heads: int,
             counts[i] += x.shape[0]
         return pre
 
-    _with_hooks(lambda: [layer.self_attn.o_proj.register_forward_pre_hook(hook(i))
+    _with_hooks(lambda: [family.attn_out(layer).register_forward_pre_hook(hook(i))
                          for i, layer in enumerate(layers)],
                 lambda: _run(model, tokenizer, texts, max_length))
     return [(s / max(c, 1)).tolist() for s, c in zip(sums, counts)]

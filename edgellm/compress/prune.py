@@ -6,11 +6,16 @@ Methods (``amount`` is the share removed, in (0, 1)):
   config), in each layer the ones with the lowest mean |activation| on the data. BERT-style: rows of
   ``intermediate.dense`` and columns of ``output.dense``; llama-style: rows of ``gate_proj``/``up_proj`` and
   columns of ``down_proj``. E.g. intermediate_size 48, amount 0.25 -> 12 neurons removed per layer, 36 kept.
-- ``heads`` (llama, mistral, qwen2, qwen3): whole KV groups removed, the same count in every layer, so
+- ``heads``: decoders (llama, mistral, qwen2, qwen3): whole KV groups removed, the same count in every layer, so
   ``num_key_value_heads`` and ``num_attention_heads`` shrink together and ``head_dim`` is written explicitly:
   4 query heads over 2 KV heads, amount 0.5 -> 2 query heads over 1 KV head. Ranked by the group's attention
-  output norm on the data. BERT-style encoders are refused: transformers 5 dropped ``prune_heads`` and a BERT
-  config has one head count tied to ``hidden_size``, so a folder with fewer heads would not load back.
+  output norm on the data. BERT-style encoders: attention heads removed, the same count in every layer (rows of
+  query/key/value, columns of ``attention.output.dense``), ranked by the head's output norm. transformers 5 has no
+  ``prune_heads`` and a BERT config ties the head size to ``hidden_size / num_attention_heads``, so the config
+  keeps its head count and the new linear sizes go in the ``quantization_config`` edgellm's loader reads
+  (``shapes``, edgellm/convert/lowrank.py): the folder loads back through edgellm (``edgellm export`` as it is;
+  Python: ``edgellm.convert.lowrank.register()`` before ``from_pretrained``). MiniLM, 12 heads of 32, amount 0.5
+  -> 6 heads per layer, query/key/value [192, 384], attention.output.dense [384, 192].
 - ``layers``: whole blocks removed (``num_hidden_layers`` and, where present, ``layer_types`` shrink), the ones
   with the lowest block influence (1 - cosine of hidden state in and out) on the data.
 - ``lowrank``: every block linear replaced by two thinner ones from its SVD, at the rank that keeps the share
@@ -42,7 +47,7 @@ from typing import Any, Callable, Mapping
 
 from edgellm.compress import importance
 from edgellm.compress.families import Family, family_of
-from edgellm.errors import ConfigError, UnsupportedArchitectureError, config_fields
+from edgellm.errors import ConfigError, config_fields
 from edgellm.manifest import COMPRESS_FILE, COMPRESS_FORMAT, sha256_file
 
 METHODS = ("heads", "ffn", "layers", "lowrank", "magnitude")
@@ -142,11 +147,6 @@ def prune(model: str | os.PathLike, output_dir: str | os.PathLike, config: Prune
     output_dir = check_output_dir(output_dir, overwrite=config.overwrite, source=source,
                                   needed_bytes=_weight_bytes(source))
     family = family_of(_model_type(source))
-    if config.method == "heads" and not family.decoder:
-        raise UnsupportedArchitectureError(
-            f"heads pruning of {family.model_type!r} is not supported: transformers 5 dropped prune_heads and the "
-            "config has one head count tied to hidden_size, so fewer heads would not load back; use ffn or layers, "
-            "or heads on llama, mistral, qwen2, qwen3")
     _refuse_factorised(source)
     samples = None
     if config.method not in ("magnitude", "lowrank") or config.recover_steps:
@@ -255,6 +255,9 @@ def _copy_extras(source: Path, dest: Path) -> None:
 def _load(source: Path, family: Family):
     import transformers
 
+    from edgellm.convert.lowrank import register_for
+
+    register_for(transformers.AutoConfig.from_pretrained(source))  # an encoder with heads pruned earlier
     if family.decoder:
         auto = transformers.AutoModelForCausalLM
     else:
@@ -297,7 +300,8 @@ def _apply(model, family: Family, config: PruneConfig, tokenizer, samples) -> di
             return _magnitude(model, family, config, cfg)
         if config.method == "lowrank":
             return _lowrank(model, family, config)
-        run = {"ffn": _prune_ffn, "heads": _prune_groups, "layers": _prune_layers}[config.method]
+        heads = _prune_groups if family.decoder else _prune_encoder_heads
+        run = {"ffn": _prune_ffn, "heads": heads, "layers": _prune_layers}[config.method]
         return {**run(model, family, config, tokenizer, texts), "max_length": config.max_length}
 
 
@@ -370,6 +374,37 @@ def _prune_groups(model, family, config, tokenizer, texts) -> dict[str, Any]:
                                "num_key_value_heads": [kv, new_kv], "head_dim": [head_dim, head_dim]}}
 
 
+def _prune_encoder_heads(model, family, config, tokenizer, texts) -> dict[str, Any]:
+    import torch
+
+    from edgellm.convert.lowrank import mark_shapes
+
+    cfg = model.config
+    head_dim = cfg.hidden_size // cfg.num_attention_heads
+    layers = family.layers(model)
+    heads = layers[0].attention.self.query.out_features // head_dim  # fewer than the config's if pruned before
+    n = _count(config.amount, heads, "attention heads of a layer")
+    scores = importance.group_scores(model, family, tokenizer, texts, config.max_length, num_heads=heads,
+                                     num_kv=heads, head_dim=head_dim)
+    removed, resized = {}, []
+    for i, layer in enumerate(layers):
+        drop = _lowest(scores[i], n)
+        rows = torch.tensor([h * head_dim + d for h in range(heads) if h not in set(drop) for d in range(head_dim)])
+        attn = layer.attention.self
+        for lin in (attn.query, attn.key, attn.value):
+            _rows(lin, rows)
+        _cols(layer.attention.output.dense, rows)
+        attn.num_attention_heads, attn.all_head_size = heads - n, len(rows)
+        removed[str(i)] = drop
+        prefix = next(name for name, m in model.named_modules() if m is layer)
+        resized += [f"{prefix}.attention.self.{k}" for k in ("query", "key", "value")]
+        resized.append(f"{prefix}.attention.output.dense")
+    changed = mark_shapes(model, resized)
+    return {"removed": removed, "importance": importance.ENCODER_HEADS_SCORE,
+            "config_changes": {"attention heads per layer": [heads, heads - n],
+                               "quantization_config": [None, changed]}}
+
+
 def _prune_layers(model, family, config, tokenizer, texts) -> dict[str, Any]:
     import torch
 
@@ -379,8 +414,18 @@ def _prune_layers(model, family, config, tokenizer, texts) -> dict[str, Any]:
     scores = importance.layer_scores(model, family, tokenizer, texts, config.max_length)
     drop = _lowest(scores, n)
     keep = [i for i in range(total) if i not in set(drop)]
+    resized = _resized_modules(model)
     family.set_layers(model, torch.nn.ModuleList([layers[i] for i in keep]))
     changes: dict[str, Any] = {"num_hidden_layers": [total, len(keep)]}
+    if resized:  # an encoder whose heads were pruned before: its resized linears have new names
+        from edgellm.convert.lowrank import mark_shapes
+
+        names = {id(m): name for name, m in model.named_modules()}
+        config = model.config.quantization_config
+        config = dict(config if isinstance(config, Mapping) else config.to_dict(), shapes={})
+        model.config.quantization_config = config
+        changes["quantization_config"] = [None, mark_shapes(model, [names[id(m)] for m in resized
+                                                                   if id(m) in names])]
     if family.decoder:
         for new, layer in enumerate(family.layers(model)):
             if hasattr(layer.self_attn, "layer_idx"):
@@ -394,6 +439,13 @@ def _prune_layers(model, family, config, tokenizer, texts) -> dict[str, Any]:
     model.config.num_hidden_layers = len(keep)
     return {"removed": {"layers": drop, "scores": [round(s, 6) for s in scores]},
             "importance": importance.LAYERS_SCORE, "config_changes": changes}
+
+
+def _resized_modules(model) -> list:
+    """The modules a loaded model's ``shapes`` record names (an encoder with heads pruned before)."""
+    from edgellm.convert.lowrank import _record
+
+    return [model.get_submodule(name) for name in ((_record(model.config) or {}).get("shapes") or {})]
 
 
 def _magnitude(model, family, config, _cfg) -> dict[str, Any]:

@@ -9,6 +9,13 @@ the matching quantizer class to transformers, which swaps those modules for ``Lo
 ``<module>.down.weight`` / ``<module>.up.weight``. The exporters call ``register_for`` on the config they read, so
 ``edgellm export`` takes the folder as it is; Python users call ``register()`` before ``from_pretrained``. Design
 choice and alternatives: docs/compression.md.
+
+The same record carries ``shapes``, {module: [in_features, out_features]}, for the plain ``nn.Linear`` modules whose
+size the config cannot say: an encoder with attention heads pruned (``edgellm prune --method heads``) keeps
+``num_attention_heads`` (a BERT config ties the head size to ``hidden_size / num_attention_heads``) while its
+query/key/value have fewer output rows and ``attention.output.dense`` fewer input columns. The loader sizes those
+modules first, then swaps the factorised ones. E.g. MiniLM with 6 of 12 heads kept:
+``"shapes": {"encoder.layer.0.attention.self.query": [384, 192], ...}``.
 """
 
 from __future__ import annotations
@@ -69,20 +76,47 @@ def ranks_of(model) -> dict[str, int]:
     return {name: m.rank for name, m in model.named_modules() if isinstance(m, cls)}
 
 
+def _record(config: Mapping[str, Any] | Any) -> dict[str, Any] | None:
+    """The ``edgellm-lowrank`` quantization_config of a config (dict from config.json or a transformers config)."""
+    q = config.get("quantization_config") if isinstance(config, Mapping) else \
+        getattr(config, "quantization_config", None)
+    if q is not None and not isinstance(q, Mapping):
+        q = getattr(q, "to_dict", lambda: {})()
+    return dict(q) if isinstance(q, Mapping) and q.get("quant_method") == QUANT_METHOD else None
+
+
 def mark(model, energy: float) -> dict[str, Any]:
-    """Record the factorised modules in ``model.config.quantization_config`` (what ``register``'s loader reads)."""
+    """Record the factorised modules in ``model.config.quantization_config`` (what ``register``'s loader reads);
+    resized modules already recorded (``mark_shapes``) are kept."""
+    shapes = (_record(model.config) or {}).get("shapes") or {}
     config = {"quant_method": QUANT_METHOD, "energy": float(energy), "ranks": ranks_of(model)}
+    if shapes:
+        config["shapes"] = dict(shapes)
+    model.config.quantization_config = config
+    return config
+
+
+def mark_shapes(model, names) -> dict[str, Any]:
+    """Record the current [in_features, out_features] of the nn.Linear modules ``names`` (sized differently from
+    what the config builds) in ``model.config.quantization_config``, alongside any ranks already there."""
+    config = _record(model.config) or {"quant_method": QUANT_METHOD, "energy": None, "ranks": {}}
+    shapes = dict(config.get("shapes") or {})
+    for name in names:
+        module = get_module(model, name)
+        shapes[name] = [int(module.in_features), int(module.out_features)]
+    config["shapes"] = shapes
     model.config.quantization_config = config
     return config
 
 
 def is_factorised(config: Mapping[str, Any] | Any) -> bool:
-    """True for a config (dict from config.json, or a transformers config) written by ``mark``."""
-    q = config.get("quantization_config") if isinstance(config, Mapping) else \
-        getattr(config, "quantization_config", None)
-    if q is not None and not isinstance(q, Mapping):
-        q = getattr(q, "to_dict", lambda: {})()
-    return isinstance(q, Mapping) and q.get("quant_method") == QUANT_METHOD
+    """True for a config (dict from config.json, or a transformers config) with modules factorised by ``mark``."""
+    return bool(((_record(config) or {}).get("ranks")))
+
+
+def needs_loader(config: Mapping[str, Any] | Any) -> bool:
+    """True for a config whose folder loads only through ``register``'s loader (factorised or resized modules)."""
+    return _record(config) is not None
 
 
 def register() -> None:
@@ -99,13 +133,18 @@ def register() -> None:
         return
 
     class LowRankConfig(QuantizationConfigMixin):
-        def __init__(self, ranks: Mapping[str, int] | None = None, energy: float | None = None, **_kwargs):
+        def __init__(self, ranks: Mapping[str, int] | None = None, energy: float | None = None,
+                     shapes: Mapping[str, Any] | None = None, **_kwargs):
             self.quant_method = QUANT_METHOD
             self.ranks = dict(ranks or {})
             self.energy = energy
+            self.shapes = {name: [int(n) for n in shape] for name, shape in (shapes or {}).items()}
 
         def to_dict(self) -> dict[str, Any]:
-            return {"quant_method": QUANT_METHOD, "energy": self.energy, "ranks": dict(self.ranks)}
+            d = {"quant_method": QUANT_METHOD, "energy": self.energy, "ranks": dict(self.ranks)}
+            if self.shapes:
+                d["shapes"] = {name: list(shape) for name, shape in self.shapes.items()}
+            return d
 
     class LowRankQuantizer(HfQuantizer):
         """Swaps the recorded nn.Linear modules for LowRankLinear before the factor weights are read."""
@@ -119,6 +158,12 @@ def register() -> None:
             return False
 
         def _process_model_before_weight_loading(self, model, **kwargs):
+            import torch
+
+            for name, (n_in, n_out) in self.quantization_config.shapes.items():
+                old = get_module(model, name)
+                set_module(model, name, torch.nn.Linear(n_in, n_out, bias=old.bias is not None,
+                                                        dtype=old.weight.dtype))
             cls = low_rank_linear_class()
             for name, rank in self.quantization_config.ranks.items():
                 old = get_module(model, name)
@@ -142,6 +187,7 @@ def register() -> None:
 
 
 def register_for(config: Mapping[str, Any] | Any) -> None:
-    """``register()`` when ``config`` (config.json's dict or a transformers config) is a factorised model's."""
-    if is_factorised(config):
+    """``register()`` when ``config`` (config.json's dict or a transformers config) is a factorised or resized
+    model's."""
+    if needs_loader(config):
         register()

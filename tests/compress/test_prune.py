@@ -141,6 +141,58 @@ def test_layers_removes_the_identity_layer_and_heads_the_silent_group(tmp_path):
     assert doc["removed"]["1"] == {"kv_groups": [1], "query_heads": [2, 3]}
 
 
+@pytest.mark.parametrize("model_type", ["bert", "roberta", "electra"])
+def test_encoder_heads_removes_the_silent_head_loads_and_exports(tmp_path, model_type):
+    import torch
+    import transformers
+
+    from edgellm.convert.lowrank import register
+
+    src = make_model(tmp_path / model_type, model_type)  # 2 heads of 16 over hidden 32
+    model = transformers.AutoModel.from_pretrained(src)
+    with torch.no_grad():  # head 0 of layer 1 outputs zeros (its values are zero)
+        model.encoder.layer[1].attention.self.value.weight[:16] = 0
+        model.encoder.layer[1].attention.self.value.bias[:16] = 0
+    model.save_pretrained(src)
+    out = tmp_path / "heads"
+    result = prune(src, out, method="heads", amount=0.5, num_samples=8)
+    doc = json.loads((out / "compress.json").read_text())
+    assert doc["removed"]["1"] == [0] and doc["config_changes"]["attention heads per layer"] == [2, 1]
+    config = json.loads((out / "config.json").read_text())
+    assert config["num_attention_heads"] == 2  # the head size stays hidden_size / 2
+    assert config["quantization_config"]["shapes"]["encoder.layer.1.attention.self.query"] == [32, 16]
+    assert config["quantization_config"]["shapes"]["encoder.layer.1.attention.output.dense"] == [16, 32]
+    register()
+    loaded = transformers.AutoModel.from_pretrained(out)
+    assert sum(p.numel() for p in loaded.parameters()) == result.params_after == result.params_before - 2 * (
+        3 * (16 * 32 + 16) + 16 * 32)
+    ids = torch.tensor([[2, 7, 9, 11, 3]])
+    with torch.no_grad():
+        kept = loaded(ids).last_hidden_state
+    assert torch.isfinite(kept).all() and kept.shape == (1, 5, 32)
+    exported = edgellm.export(out, tmp_path / "export", sequence_length=16)
+    assert exported.validation.passed
+
+
+def test_encoder_heads_pruned_then_layers_and_ffn_load_back(bert, tmp_path):
+    import transformers
+
+    from edgellm.convert.lowrank import register
+
+    prune(bert, tmp_path / "heads", method="heads", amount=0.5, num_samples=4)
+    prune(tmp_path / "heads", tmp_path / "layers", method="layers", amount=0.5, num_samples=4)
+    result = prune(tmp_path / "layers", tmp_path / "ffn", method="ffn", amount=0.5, num_samples=4,
+                   recover_steps=2)
+    shapes = json.loads((tmp_path / "ffn" / "config.json").read_text())["quantization_config"]["shapes"]
+    assert sorted(shapes) == ["encoder.layer.0.attention.output.dense", "encoder.layer.0.attention.self.key",
+                              "encoder.layer.0.attention.self.query", "encoder.layer.0.attention.self.value"]
+    register()
+    model = transformers.AutoModel.from_pretrained(tmp_path / "ffn")
+    assert sum(p.numel() for p in model.parameters()) == result.params_after
+    assert model.encoder.layer[0].attention.self.query.out_features == 16
+    assert model.encoder.layer[0].intermediate.dense.out_features == model.config.intermediate_size < 37
+
+
 @pytest.mark.parametrize("amount", [0, 1, 1.5, -0.2, True])
 def test_amount_outside_0_1(amount):
     with pytest.raises(ConfigError, match="strictly between 0 and 1"):
@@ -181,7 +233,7 @@ def test_bad_data_writes_nothing(bert, tmp_path, kind):
     ("llama", "layers", 0.9, ConfigError, "every one of the 2 layers"),
     ("llama", "heads", 0.9, ConfigError, "every one of the 2 KV groups"),
     ("bert", "ffn", 0.001, ConfigError, "removes none"),
-    ("bert", "heads", 0.5, UnsupportedArchitectureError, "heads pruning of 'bert'"),
+    ("bert", "heads", 0.9, ConfigError, "every one of the 2 attention heads"),
 ])
 def test_refusals_write_nothing(request, tmp_path, model, method, amount, error, match):
     out = tmp_path / "out"
