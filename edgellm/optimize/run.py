@@ -207,7 +207,7 @@ def optimize(model: str | Path | None, output_dir: str | Path, config: OptimizeC
                 export(model, folder, exports[recipe], reuse=reuse,
                        progress=lambda line, tag=tag: show(f"{tag} export: {line}"))
             except EdgeLLMError as e:  # this recipe cannot be built (an op the recipe cannot quantize, ...)
-                if isinstance(e, ConfigError):
+                if isinstance(e, ConfigError) and config.recipes:  # asked for by name: the user's to fix
                     raise
                 show(f"{tag} export FAILED: {e}")
                 measurements.append(Measurement(recipe=recipe, llm=llm, error=str(e)))

@@ -178,3 +178,27 @@ def test_config_round_trips_and_checks_its_fields():
         OptimizeConfig(recipes=("fp32", "fp32"))
     with pytest.raises(ConfigError, match="unknown OptimizeConfig keys 'bogus'"):
         OptimizeConfig.from_dict({"bogus": 1})
+
+
+def test_llm_auto_recipes_report_a_recipe_the_model_cannot_take_and_go_on(tmp_path_factory, tmp_path, monkeypatch):
+    """--recipes auto on an LLM: a recipe the model cannot take (a ConfigError from its export) is reported as
+    failed and the others are compared; asked for by name, the same error stops the run."""
+    import edgellm.export
+    from edgellm.optimize import optimize
+    from generate.tiny_llm import CACHE, cached_export
+
+    model, fp32 = cached_export(tmp_path_factory)
+
+    def fake_export(source, folder, config, **kwargs):  # every recipe's stage gets the tiny fp32 export
+        if config.quantize == "int4":
+            raise ConfigError("int4 quantizes blocks of 32 inputs; 48 inputs do not divide into them")
+        shutil.copytree(fp32, folder)
+
+    monkeypatch.setattr(edgellm.export, "export", fake_export)
+    result = optimize(model, tmp_path / "auto", task="text-generation", cache_length=CACHE, prefill_lengths=(8,))
+    failed = {m.recipe: m.error for m in result.measurements if m.error}
+    assert failed == {"int4": "int4 quantizes blocks of 32 inputs; 48 inputs do not divide into them"}
+    assert result.best in ("fp32", "int8-dynamic") and (tmp_path / "auto" / "best" / "model.tflite").is_file()
+    with pytest.raises(ConfigError, match="blocks of 32"):
+        optimize(model, tmp_path / "named", task="text-generation", cache_length=CACHE, prefill_lengths=(8,),
+                 recipes=("int4",))
