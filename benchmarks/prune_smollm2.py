@@ -84,6 +84,7 @@ def main(argv=None) -> int:
         return perplexity(model, windows)
 
     rows = {"teacher": {"folder": teacher_dir, "ppl": ppl(teacher_dir)}}
+    print(f"teacher: held-text perplexity {rows['teacher']['ppl']:.3f}", flush=True)
     for steps in (0, args.recover_steps):
         folder = args.out / f"layers_{args.amount:g}_r{steps}"
         start = time.perf_counter()
@@ -98,6 +99,8 @@ def main(argv=None) -> int:
         if result.recovery:
             row["train_min"] = round(result.recovery["train_s"] / 60, 2)
         rows[f"layers {args.amount:g} + {steps} steps" if steps else f"layers {args.amount:g}, no recovery"] = row
+        print(f"layers {result.removed['layers']} removed, {steps} recovery steps: perplexity {row['ppl']:.3f} = "
+              f"{row['ppl'] / rows['teacher']['ppl']:.3f}x the teacher's ({wall:.1f} min)", flush=True)
 
     exported = {}
     for name, row in rows.items():
