@@ -36,10 +36,14 @@ def float_copy(folder: Path) -> Path:
     from llm_export_memory import smollm2_gguf
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
+    from edgellm.compress.qat import _drop_gguf_loader
+
     gguf = smollm2_gguf()
     kwargs = dict(pretrained_model_name_or_path=str(gguf.parent), gguf_file=gguf.name)
     tmp = folder.with_name(folder.name + ".partial")
-    AutoModelForCausalLM.from_pretrained(**kwargs).save_pretrained(tmp)
+    model = AutoModelForCausalLM.from_pretrained(**kwargs)
+    _drop_gguf_loader(model)  # transformers' GGUF loader refuses save_pretrained; the weights are float by now
+    model.save_pretrained(tmp)
     AutoTokenizer.from_pretrained(**kwargs).save_pretrained(tmp)
     tmp.rename(folder)
     return folder

@@ -353,14 +353,12 @@ def _export_llm(model, output_dir, config: ExportConfig, stages: _Stages) -> Exp
                         stage_seconds=dict(stages.seconds))
 
 
-def estimate_memory(source, config: ExportConfig) -> int:
+def estimate_memory(source, config: ExportConfig) -> int | None:
     """The export's estimated peak RSS in bytes, from the model's config; InsufficientMemoryError (before any
     weight loads) when the machine has less available, unless ``config.memory_check`` is off."""
-    from edgellm.convert.decoder.memory import check_memory, estimate_peak_bytes, parameter_count
+    from edgellm.convert.decoder.memory import check_memory
 
-    if not config.memory_check:
-        return estimate_peak_bytes(parameter_count(source.config), config.quantize)
-    return check_memory(source.config, config.quantize, name=source.path.name)
+    return check_memory(source.config, config.quantize, name=source.path.name, refuse=config.memory_check)
 
 
 def _convert_and_quantize(source, tokenizer, config: ExportConfig, stages: _Stages):

@@ -40,3 +40,13 @@ def test_refused_export_names_the_size_and_writes_nothing(tmp_path, monkeypatch,
 def test_available_bytes_reads_this_machine():
     available = memory.available_bytes()
     assert available is None or available > 0
+
+
+def test_no_memory_check_estimates_without_refusing_and_a_config_transformers_cannot_build_skips_the_check():
+    config = {"model_type": "llama", "vocab_size": 64, "hidden_size": 32, "intermediate_size": 64,
+              "num_hidden_layers": 1, "num_attention_heads": 2, "num_key_value_heads": 2}
+    needed = memory.check_memory(config, "int8-dynamic", name="m", refuse=False, available=1)
+    assert needed == memory.estimate_peak_bytes(memory.parameter_count(config), "int8-dynamic")
+    with pytest.raises(InsufficientMemoryError):
+        memory.check_memory(config, "int8-dynamic", name="m", available=1)
+    assert memory.check_memory({"model_type": "no-such-family"}, "fp32", name="m", available=1) is None

@@ -55,10 +55,18 @@ def available_bytes() -> int | None:
     return available
 
 
-def check_memory(config: dict, recipe: str, *, name: str, available: int | None = None) -> int:
-    """The estimated peak in bytes; InsufficientMemoryError when it exceeds the memory available now."""
-    parameters = parameter_count(config)
+def check_memory(config: dict, recipe: str, *, name: str, refuse: bool = True,
+                 available: int | None = None) -> int | None:
+    """The estimated peak in bytes (None when transformers cannot build the config on the meta device: loading
+    reports that itself); with ``refuse``, InsufficientMemoryError when it exceeds ``available`` (default: the
+    memory available now)."""
+    try:
+        parameters = parameter_count(config)
+    except Exception:  # noqa: BLE001 -- the estimate must never stop an export that would run
+        return None
     needed = estimate_peak_bytes(parameters, recipe)
+    if not refuse:
+        return needed
     available = available_bytes() if available is None else available
     if available is not None and needed > available:
         raise InsufficientMemoryError(
