@@ -140,6 +140,13 @@ def child(args) -> int:
 
 def make_litert_torch(hf_folder: str, out_dir: str, cache_length: int, prefill_lengths: list[int]) -> None:
     """litert-torch's export_hf with its default recipe (dynamic_wi8_afp32); tensorflow is not needed."""
+    export_hf = import_export_hf()
+    export_hf.export(hf_folder, out_dir, cache_length=cache_length, prefill_lengths=prefill_lengths,
+                     keep_temporary_files=True, bundle_litert_lm=False)
+
+
+def import_export_hf():
+    """litert_torch.generative.export_hf.export, importable without tensorflow and beside `kernels`."""
     import importlib
     import importlib.machinery
     import types
@@ -155,10 +162,25 @@ def make_litert_torch(hf_folder: str, out_dir: str, cache_length: int, prefill_l
         sys.modules["tensorflow.lite"].python = sys.modules["tensorflow.lite.python"]
         sys.modules["tensorflow.lite.python"].schema_py_generated = schema
         sys.modules["tensorflow.lite.python.schema_py_generated"] = schema
+    # litert-torch swaps transformers' use_kernel_forward_from_hub for one that leaves functions undecorated, which
+    # the `kernels` package (0.19) then refuses in use_kernelized_func while the model modules import: mark them
+    import transformers.integrations
+
+    import litert_torch.generative.export_hf.core.patches as lt_patches
+
+    def marked(layer_name, _swap=lt_patches._use_kernel_forward_from_hub):
+        def decorator(obj):
+            out = _swap(layer_name)(obj)
+            if not hasattr(out, "kernel_layer_name"):
+                out.kernel_layer_name = layer_name
+            return out
+
+        return decorator
+
+    transformers.integrations.use_kernel_forward_from_hub = marked
     from litert_torch.generative.export_hf import export as export_hf
 
-    export_hf.export(hf_folder, out_dir, cache_length=cache_length, prefill_lengths=prefill_lengths,
-                     keep_temporary_files=True, bundle_litert_lm=False)
+    return export_hf
 
 
 def main(argv=None) -> int:
