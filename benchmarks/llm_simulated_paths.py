@@ -48,8 +48,7 @@ def main(argv=None) -> int:
     expected = reference_outputs(model, tokenizer, args.cache_length)
     ref_text = [tokenizer.decode(list(a), skip_special_tokens=True) for a in expected.quiz_answers]
     ref_quiz = score(ref_text, expected.quiz)["correct"] if expected.quiz else None
-    _, extra = prepare_weights(model, source, tokenizer, recipe=args.recipe)
-    int8_layers = extra.get("int4", {}).get("int8_layers", ())  # as the export passes them
+    prepare_weights(model, source, tokenizer, recipe=args.recipe)
     print(f"{source.path.name} {args.recipe}: reference and prepared weights in {time.perf_counter() - t0:.0f} s; "
           f"PyTorch quiz {ref_quiz}/{len(expected.quiz)}", flush=True)
     france = expected.chat_prompts.index("What is the capital of France?") if expected.chat_prompts else None
@@ -60,10 +59,10 @@ def main(argv=None) -> int:
         print(f"PyTorch France first token {names[0]!r} leads {names[1]!r} by {ref_first[top2[0]] - ref_first[top2[1]]:.3f}")
     paths = rounding_paths(args.jitter_seeds)
     t0 = time.perf_counter()
-    results = simulate(model, args.recipe, expected, tokenizer, paths=paths, int8_layers=int8_layers)
+    results = simulate(model, args.recipe, expected, tokenizer, paths=paths)
     print(f"simulated {len(paths)} paths in {time.perf_counter() - t0:.0f} s")
     margins = []
-    with torch.no_grad(), simulated(model, args.recipe, int8_layers=int8_layers) as use:
+    with torch.no_grad(), simulated(model, args.recipe) as use:
         for (name, path), r in zip(paths.items(), results):
             margin = ""
             if top2 is not None:

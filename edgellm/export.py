@@ -387,8 +387,7 @@ def _convert_and_quantize(source, tokenizer, config: ExportConfig, stages: _Stag
                                     smooth_alpha=config.smooth_alpha)
     stages.done("prepare weights", ", ".join(sorted(extra)) or "as they are")
     if config.quantize in SIMULATED_RECIPES:
-        paths = simulate(reference, config.quantize, expected, tokenizer,
-                         int8_layers=extra.get("int4", {}).get("int8_layers", ()))
+        paths = simulate(reference, config.quantize, expected, tokenizer)
         expected = replace(expected, simulated=simulation_metrics(paths, expected.chat_prompts))
         stages.done("simulate", f"{len(paths)} int8 rounding paths")
     float_model = replace(convert_decoder(source, config.decoder_config(), reference=reference, module=module),

@@ -13,7 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 from edgellm.errors import ConfigError
-from edgellm.quantize.recipes import INT4_INT8_LAYERS, get_recipe
+from edgellm.quantize.recipes import get_recipe
 from edgellm.quantize.smooth import INT4_ALPHA, SMOOTH_MODEL_TYPES, SMOOTH_RECIPES, SmoothConfig, smooth_decoder, \
     smoothing_calibration
 
@@ -49,9 +49,7 @@ def prepare_weights(reference, source, tokenizer, *, recipe: str, smooth: bool |
         check_int4_blocks(reference)
         # a GGUF file's own 4-bit grids (raw blocks); a HF folder's weights where they are dequantized Q4_1
         grids = gguf_module_grids(reference, source.path) if source.gguf else recovered_module_grids(reference)
-        # the layers int4 keeps int8 take no grid, the file's or GPTQ's (recipes.INT4_INT8_LAYERS)
-        grids = {name: g for name, g in grids.items() if not name.endswith(INT4_INT8_LAYERS)}
-        float_layers = gptq_layers(reference, GptqConfig(skip=INT4_INT8_LAYERS), exclude=list(grids))
+        float_layers = gptq_layers(reference, GptqConfig(), exclude=list(grids))
     if asked is None:  # the default: where it applies and was measured (int4: every linear on a file's grid)
         asked = source.model_type in SMOOTH_MODEL_TYPES and (
             recipe == "int8-dynamic" or (recipe == "int4" and not float_layers))

@@ -275,13 +275,9 @@ def prepare_int4(model, grids: dict[str, Q4Grid]) -> tuple[Any, dict[str, Any]]:
     kinds: dict[str, int] = {}
     for g in grids.values():
         kinds[g.kind] = kinds.get(g.kind, 0) + 1
-    from edgellm.quantize.recipes import INT4_INT8_LAYERS
-
-    int8 = sorted(name for name in set(modules) - set(grids) if name.endswith(INT4_INT8_LAYERS))
-    others = sorted(set(modules) - set(grids) - set(int8))
+    others = sorted(set(modules) - set(grids))
     return export, {"block_size": BLOCK, "grid_weights": kinds, "data_driven_weights": len(others),
-                    **({"data_driven_first": others[:8]} if others else {}),
-                    "int8_weights": len(int8), "int8_layers": list(INT4_INT8_LAYERS)}
+                    **({"data_driven_first": others[:8]} if others else {})}
 
 
 def _replaced(model, new: dict[str, Any]):

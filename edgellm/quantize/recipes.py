@@ -42,14 +42,6 @@ class Recipe:
     outlier_channel_ratio: float | None = None
 
 
-# The decoder linear layers (module-name suffixes) that int4 keeps int8 per channel with dynamic activations, from
-# a GGUF file's grid or from float weights alike: 25% of SmolLM2's linear weights, +8.4 MB on its 111 MB int4 export.
-# Float weights: the layer that hurt most at 4 bits (row 3 below). A GGUF grid: its weights gain an int8 rounding,
-# yet under validation's four simulated rounding paths SmolLM2's quiz read 36/35/35/38 (PyTorch 35) against 36/37/35/32
-# with down_proj on its grid, chat KL max 0.0115 against 0.0082 (benchmarks/experiments/int4_candidates.py;
-# benchmarks/README.md, "int4 candidates under every simulated rounding path").
-INT4_INT8_LAYERS = ("mlp.down_proj",)
-
 _INT8_CHANNELWISE = {"num_bits": 8, "symmetric": True, "granularity": "CHANNELWISE", "dtype": "INT"}
 
 
@@ -102,8 +94,7 @@ _INT4 = (
     #    SmolLM2-135M (PyTorch simulation, 512 held tokens, perplexity ratio / top-1 vs float) all 4-bit with a
     #    clip 1.31 / 71%; down_proj int8 1.19 / 75%; any other single kind 1.26-1.31. (down_proj + v_proj, 1.17 /
     #    81%, cannot be selected: the converter fuses q/k/v and gate/up into one layer each.) GPTQ leaves them float.
-    #    A GGUF file's grid of these layers is not used either (INT4_INT8_LAYERS).
-    *(dynamic_row(f".*{suffix.rsplit('.', 1)[-1]}.*") for suffix in INT4_INT8_LAYERS),
+    dynamic_row(".*down_proj.*"),
     # 4. a GGUF file's own grid (convert/decoder/int4.py): dequantized_weight_recovery finds its scales and ints.
     _int4_row(".*Linear_grid;.*", "dequantized_weight_recovery"),
     # 5. the per-block offsets C [out, in / 32] of Q4_1 weights stay float (1/32 of the weight, exact).
@@ -174,7 +165,7 @@ RECIPES: Mapping[str, Recipe] = MappingProxyType({r.name: r for r in (
            description="text-generation: 4-bit blockwise (block 32) weights for the decoder's linear layers, "
                        "activations int8 at run time; a GGUF file's own Q4_0/Q4_1 numbers are kept exactly (Q4_1's "
                        "per-block minimum as a float offset on block sums), float weights get GPTQ grids calibrated "
-                       "on the built-in corpus; down_proj int8 per channel (either way); embedding table and LM head int8 per channel",
+                       "on the built-in corpus, with down_proj int8; embedding table and LM head int8 per channel",
            aeq_recipe=_INT4),
 )})
 

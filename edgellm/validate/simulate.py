@@ -17,9 +17,8 @@ On SmolLM2-135M int8-dynamic, the jitter paths spread the first-token margin of 
 by +-0.24 (std over 8 seeds): the kernel-independent question is whether answers hold over that spread.
 
 The model simulated is the prepared float model (smoothed, int4 weights on their grids) with each linear layer's
-weight as the recipe stores it: on a 4-bit grid already (int4: GGUF grids and GPTQ's, but not the layers int4
-keeps int8: ``int8_layers``) the values as they are, otherwise int8 per output channel (symmetric, max|w| / 127),
-and the tied embedding table int8 per row. The
+weight as the recipe stores it: on a 4-bit grid already (int4: GGUF grids and GPTQ's) the values as they are,
+otherwise int8 per output channel (symmetric, max|w| / 127), and the tied embedding table int8 per row. The
 layers' outputs are (int8 input x int8 weight) integer sums times both scales, as the kernels compute them.
 Approximation: a Q4_1 grid's per-block offsets, float in the export, see the rounded input here.
 """
@@ -105,11 +104,9 @@ def _int8_channelwise(weight):
 
 
 @contextmanager
-def simulated(model, recipe: str, *, int8_layers: Sequence[str] = ()) -> Iterator[Callable[[Callable], None]]:
+def simulated(model, recipe: str) -> Iterator[Callable[[Callable], None]]:
     """``model`` (an HF causal LM, float) computing as the ``recipe`` export does; yields ``use(path)`` that picks
-    the rounding path. ``int8_layers``: module-name suffixes an int4 export keeps int8 per channel whatever grid
-    their weights are on (the manifest's ``quantization.int4.int8_layers``). The model's weights and forwards are
-    restored on exit."""
+    the rounding path. The model's weights and forwards are restored on exit."""
     torch = require("torch", "convert")
     int4 = recipe == "int4"
     path = [xnnpack_qd8]
@@ -122,7 +119,7 @@ def simulated(model, recipe: str, *, int8_layers: Sequence[str] = ()) -> Iterato
         if not isinstance(m, torch.nn.Linear):
             continue
         w = m.weight.detach()
-        if int4 and m is not head and not name.endswith(tuple(int8_layers)) and on_4bit_grid(w):
+        if int4 and m is not head and on_4bit_grid(w):
             layers[name] = (w, None)  # the grid values; the export recovers the same ints and scales
         else:
             layers[name] = _int8_channelwise(w)
@@ -172,7 +169,7 @@ class SimulatedPath:
 
 
 def simulate(model, recipe: str, expected, tokenizer, *, paths: dict[str, Callable] | None = None,
-             progress: Callable[[str], None] | None = None, int8_layers: Sequence[str] = ()) -> list[SimulatedPath]:
+             progress: Callable[[str], None] | None = None) -> list[SimulatedPath]:
     """Teacher-forced chat figures and greedy quiz answers of ``model`` (the prepared float model) under each
     rounding path, against ``expected`` (validate.decoder.reference_outputs of the float model)."""
     torch = require("torch", "convert")
@@ -180,7 +177,7 @@ def simulate(model, recipe: str, expected, tokenizer, *, paths: dict[str, Callab
     from edgellm.validate.quiz import score
 
     results = []
-    with torch.no_grad(), simulated(model, recipe, int8_layers=int8_layers) as use:
+    with torch.no_grad(), simulated(model, recipe) as use:
         for name, path in (paths or rounding_paths()).items():
             use(path)
             same_all, kl_all, first = [], [], []
