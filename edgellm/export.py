@@ -377,7 +377,7 @@ def _convert_and_quantize(source, tokenizer, config: ExportConfig, stages: _Stag
     from edgellm.quantize import quantize
     from edgellm.quantize.decoder import prepare_weights
     from edgellm.validate.decoder import eos_token_ids, reference_outputs
-    from edgellm.validate.simulate import SIMULATED_RECIPES, simulate, simulation_metrics
+    from edgellm.validate.simulate import SIMULATED_RECIPES, block_offsets, simulate, simulation_metrics
 
     reference = load_reference(source)
     expected = reference_outputs(reference, tokenizer, config.cache_length, quiz=config.quiz)
@@ -387,7 +387,7 @@ def _convert_and_quantize(source, tokenizer, config: ExportConfig, stages: _Stag
                                     smooth_alpha=config.smooth_alpha)
     stages.done("prepare weights", ", ".join(sorted(extra)) or "as they are")
     if config.quantize in SIMULATED_RECIPES:
-        paths = simulate(reference, config.quantize, expected, tokenizer)
+        paths = simulate(reference, config.quantize, expected, tokenizer, offsets=block_offsets(module))
         expected = replace(expected, simulated=simulation_metrics(paths, expected.chat_prompts))
         stages.done("simulate", f"{len(paths)} int8 rounding paths")
     float_model = replace(convert_decoder(source, config.decoder_config(), reference=reference, module=module),

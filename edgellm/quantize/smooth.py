@@ -44,6 +44,7 @@ from edgellm.errors import ConfigError, UnsupportedArchitectureError, require
 
 SMOOTH_MODEL_TYPES = ("llama", "mistral", "qwen2", "qwen3")
 SMOOTH_RECIPES = ("int8-dynamic", "int4")  # the recipes whose activations XNNPACK rounds to int8 at run time
+REPLY_BATCH = 16  # chat calibration: conversations whose replies one batched greedy call writes
 INT4_ALPHA = 0.25  # int4's block factors (module docstring: chat top-1 and greedy were best at 0.25)
 CALIBRATIONS = ("auto", "text", "text+chat")
 
@@ -115,37 +116,40 @@ def chat_calibration_ids(tokenizer, config: SmoothConfig, model=None, *, reply_t
                          ) -> list[list[int]]:
     """The corpus as a chat app feeds the model: each line one user message through the tokenizer's chat template
     (add_generation_prompt=True, as `edgellm generate --chat` renders it), followed, when ``model`` is given, by
-    the float model's own greedy reply (at most reply_tokens, up to its end-of-turn token). One conversation per
+    the float model's own greedy reply (at most reply_tokens, up to its end-of-turn token; REPLY_BATCH replies at a
+    time, left-padded into one batched greedy call: a token per forward for all of them). One conversation per
     chunk (cut to sequence_length) until calibration_tokens; lines in a fixed shuffled order (seed 0), so the
     corpus's kinds of line (news, questions, instructions, code, ...) all appear.
     """
     import random
 
-    from edgellm.validate.decoder import eos_token_ids
+    from edgellm.validate.decoder import batched_greedy, eos_token_ids
 
-    torch = require("torch", "convert")
     lines = _corpus_lines()
     random.Random(0).shuffle(lines)
     stop = set(eos_token_ids(model, tokenizer)) if model is not None else set()  # only replies need it
     chunks, total = [], 0
-    for line in lines:
-        text = tokenizer.apply_chat_template([{"role": "user", "content": line}], tokenize=False,
-                                             add_generation_prompt=True)
-        ids = list(tokenizer(text, add_special_tokens=False)["input_ids"])[: config.sequence_length]
-        if model is not None and len(ids) < config.sequence_length:
-            with torch.no_grad():
-                step = model(torch.tensor([ids]), use_cache=True)
-                for _ in range(min(reply_tokens, config.sequence_length - len(ids))):
-                    ids.append(int(step.logits[0, -1].argmax()))
-                    if ids[-1] in stop:
+    for start in range(0, len(lines), REPLY_BATCH):  # replies of REPLY_BATCH lines in one batched greedy call
+        prompts = []
+        for line in lines[start:start + REPLY_BATCH]:
+            text = tokenizer.apply_chat_template([{"role": "user", "content": line}], tokenize=False,
+                                                 add_generation_prompt=True)
+            prompts.append(list(tokenizer(text, add_special_tokens=False)["input_ids"])[: config.sequence_length])
+        budgets = [min(reply_tokens, config.sequence_length - len(ids)) for ids in prompts]
+        if model is not None and max(budgets) > 0:
+            replies = batched_greedy(model, prompts, max(budgets))
+            for ids, reply, budget in zip(prompts, replies, budgets):
+                for token in reply[:budget]:  # up to and with the end-of-turn token
+                    ids.append(token)
+                    if token in stop:
                         break
-                    step = model(torch.tensor([[ids[-1]]]), past_key_values=step.past_key_values, use_cache=True)
-        ids = ids[: config.calibration_tokens - total]
-        if len(ids) >= 2:
-            chunks.append(ids)
-            total += len(ids)
-        if total >= config.calibration_tokens:
-            break
+        for ids in prompts:
+            ids = ids[: config.calibration_tokens - total]
+            if len(ids) >= 2:
+                chunks.append(ids)
+                total += len(ids)
+            if total >= config.calibration_tokens:
+                return chunks
     return chunks
 
 

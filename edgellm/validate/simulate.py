@@ -20,7 +20,8 @@ The model simulated is the prepared float model (smoothed, int4 weights on their
 weight as the recipe stores it: on a 4-bit grid already (int4: GGUF grids and GPTQ's) the values as they are,
 otherwise int8 per output channel (symmetric, max|w| / 127), and the tied embedding table int8 per row. The
 layers' outputs are (int8 input x int8 weight) integer sums times both scales, as the kernels compute them.
-Approximation: a Q4_1 grid's per-block offsets, float in the export, see the rounded input here.
+A Q4_1 grid is split as the export splits it: the symmetric part on the rounded input, the per-block offsets (a
+float FULLY_CONNECTED in the export) on the float input's block sums.
 """
 
 from __future__ import annotations
@@ -103,12 +104,22 @@ def _int8_channelwise(weight):
     return torch.round(weight / scale[:, None]).clamp(-127, 127), scale
 
 
+def block_offsets(module) -> dict[str, tuple]:
+    """{layer name: (symmetric 4-bit grid weight [out, in], block offsets C [out, in / 32])} of the Q4_0/Q4_1 split
+    layers (quantize/int4.py's Int4SplitLinear) in ``module``, the prepared model the export converts."""
+    return {name: (m.grid.weight.detach(), m.block_offset.weight.detach()) for name, m in module.named_modules()
+            if type(m).__name__ == "Int4SplitLinear" and m.block_offset is not None}
+
+
 @contextmanager
-def simulated(model, recipe: str) -> Iterator[Callable[[Callable], None]]:
+def simulated(model, recipe: str, offsets: dict[str, tuple] | None = None) -> Iterator[Callable[[Callable], None]]:
     """``model`` (an HF causal LM, float) computing as the ``recipe`` export does; yields ``use(path)`` that picks
-    the rounding path. The model's weights and forwards are restored on exit."""
+    the rounding path. ``offsets`` (``block_offsets``): the layers the export splits into a symmetric grid, whose
+    input is rounded, and a float FULLY_CONNECTED of per-block offsets on the float input's block sums (the int4
+    recipe leaves it unquantized). The model's weights and forwards are restored on exit."""
     torch = require("torch", "convert")
     int4 = recipe == "int4"
+    offsets = offsets or {}
     path = [xnnpack_qd8]
     layers, restore = {}, []
     embed = model.get_input_embeddings()
@@ -119,7 +130,9 @@ def simulated(model, recipe: str) -> Iterator[Callable[[Callable], None]]:
         if not isinstance(m, torch.nn.Linear):
             continue
         w = m.weight.detach()
-        if int4 and m is not head and on_4bit_grid(w):
+        if int4 and name in offsets:
+            layers[name] = (offsets[name][0], None)  # the symmetric grid; the offsets below
+        elif int4 and m is not head and on_4bit_grid(w):
             layers[name] = (w, None)  # the grid values; the export recovers the same ints and scales
         else:
             layers[name] = _int8_channelwise(w)
@@ -131,6 +144,9 @@ def simulated(model, recipe: str) -> Iterator[Callable[[Callable], None]]:
                 out = (qx @ wq.T) * a_scale
             else:
                 out = ((qx @ wq.T) * a_scale) * ws  # integer sums (exact in float32 below 2**24), then scales
+            if _name in offsets:
+                c = offsets[_name][1]
+                out = out + x.reshape(*x.shape[:-1], c.shape[1], -1).sum(-1) @ c.T
             return out if _m.bias is None else out + _m.bias
 
         restore.append((m, m.__dict__.get("forward")))
@@ -169,15 +185,17 @@ class SimulatedPath:
 
 
 def simulate(model, recipe: str, expected, tokenizer, *, paths: dict[str, Callable] | None = None,
+             offsets: dict[str, tuple] | None = None,
              progress: Callable[[str], None] | None = None) -> list[SimulatedPath]:
     """Teacher-forced chat figures and greedy quiz answers of ``model`` (the prepared float model) under each
-    rounding path, against ``expected`` (validate.decoder.reference_outputs of the float model)."""
+    rounding path, against ``expected`` (validate.decoder.reference_outputs of the float model); ``offsets``:
+    ``block_offsets`` of the module the export converts."""
     torch = require("torch", "convert")
     from edgellm.validate.decoder import QUIZ_REPLY_TOKENS, _kl, _margin, _until_stop, batched_greedy
     from edgellm.validate.quiz import score
 
     results = []
-    with torch.no_grad(), simulated(model, recipe) as use:
+    with torch.no_grad(), simulated(model, recipe, offsets) as use:
         for name, path in (paths or rounding_paths()).items():
             use(path)
             same_all, kl_all, first = [], [], []

@@ -146,3 +146,34 @@ def test_batched_greedy_keeps_no_autograd_graph(tmp_path):
     batched_greedy(model, [[1, 7, 9], [1, 5]], 3)
     hook.remove()
     assert seen == [False] * 3 and torch.is_grad_enabled()
+
+
+def test_q4_1_offsets_see_the_float_input_and_the_grid_the_rounded_one(tmp_path):
+    """A Q4_1 layer is split as the export splits it: symmetric grid x int8 input + float block offsets."""
+    from edgellm.validate.simulate import block_offsets
+
+    _, model = _reference(tmp_path)
+    name, layer = next((n, m) for n, m in model.named_modules() if n.endswith("mlp.up_proj"))
+    out_f, in_f = layer.weight.shape
+    torch.manual_seed(0)
+    sym = torch.randint(-8, 8, (out_f, in_f)).float() * 0.01
+    c = torch.randn(out_f, in_f // 32) * 0.05
+    layer.weight.data = sym + c.repeat_interleave(32, dim=1)  # w = symmetric grid + per-block offset
+    x = torch.randn(3, in_f)
+    q, scale = xnnpack_qd8(x)
+    want = (q @ sym.T) * scale + x.reshape(3, in_f // 32, 32).sum(-1) @ c.T
+    rounded_whole = (q @ layer.weight.detach().T) * scale
+    with torch.no_grad(), simulated(model, "int4", {name: (sym, c)}) as use:
+        use(xnnpack_qd8)
+        got = layer(x)
+    assert torch.allclose(got, want, atol=1e-5) and not torch.allclose(got, rounded_whole, atol=1e-4)
+
+    class Split(torch.nn.Module):  # quantize/int4.py's Int4SplitLinear, as block_offsets finds it by type name
+        def __init__(self):
+            super().__init__()
+            self.grid, self.block_offset = torch.nn.Linear(in_f, out_f), torch.nn.Linear(in_f // 32, out_f)
+
+    Split.__name__ = "Int4SplitLinear"
+    holder = torch.nn.Module()
+    holder.up = Split()
+    assert list(block_offsets(holder)) == ["up"]
