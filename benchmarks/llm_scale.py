@@ -13,7 +13,9 @@ SmolLM2 tokenizer and chat template from the packaged GGUF, so the vocabulary is
     1.7B  hidden 2048, intermediate 8192, 24 layers, 32 heads, 32 KV heads (SmolLM2-1.7B's shapes)
 
 Each export runs in its own process (benchmarks/llm_export_memory.py's `run`: peak = max of the process tree's
-summed RSS sampled every 50 ms and wait4's ru_maxrss), validation on, as a user runs it. Per export: wall time, peak,
+summed RSS sampled every 50 ms and wait4's ru_maxrss), validation on, as a user runs it, with
+--allow-validation-failure: random weights give near-flat next-token distributions, whose top-1 agreement fails
+the LLM gates (0.5B: chat top-1 0.854 < 0.90) while KL stays tiny, so the export is written and marked not passed. Per export: wall time, peak,
 peak / fp32 weight bytes, the exporter's own estimate before it started (`export.estimated_peak_bytes`) and the
 per-stage seconds from the manifest (`export.stage_seconds`). An export the exporter refuses for memory (exit 2)
 is reported with its one-line message. Decode tokens/s of the exports against the bandwidth bound:
@@ -82,7 +84,7 @@ def main() -> int:
             out = args.work / "exports" / f"{size}-{recipe}"
             cmd = [sys.executable, "-m", "edgellm", "export", "--model", str(folder), "--task", "text-generation",
                    "--quantize", recipe, "--cache-length", args.cache_length, "--prefill-lengths",
-                   args.prefill_lengths, "--overwrite", str(out)]
+                   args.prefill_lengths, "--allow-validation-failure", "--overwrite", str(out)]
             log = args.work / "exports" / f"{size}-{recipe}.log"
             log.parent.mkdir(parents=True, exist_ok=True)
             with log.open("w") as fh:
@@ -92,7 +94,7 @@ def main() -> int:
                    "exit_code": code, "seconds": round(seconds, 1), "peak_rss_bytes": int(peak),
                    "peak_over_weights": round(peak / weights, 2)}
             manifest = out / "edgellm.json"
-            if code == 0 and manifest.is_file():
+            if code in (0, 1) and manifest.is_file():  # 1: validation failed (random weights), written
                 data = json.loads(manifest.read_text())
                 stats = data.get("export", {})
                 row.update(estimated_peak_bytes=stats.get("estimated_peak_bytes"),
@@ -113,7 +115,7 @@ def main() -> int:
         args.json.write_text(json.dumps(rows, indent=2))
     if args.plot:
         plot(rows, args.plot)
-    return 0 if all(r["exit_code"] == 0 for r in rows) else 1
+    return 0 if all(r["exit_code"] in (0, 1) for r in rows) else 1
 
 
 def plot(rows: list[dict], path: Path) -> None:
@@ -124,7 +126,7 @@ def plot(rows: list[dict], path: Path) -> None:
 
     fig, (mem, wall) = plt.subplots(1, 2, figsize=(10, 4))
     for recipe in dict.fromkeys(r["recipe"] for r in rows):
-        done = [r for r in rows if r["recipe"] == recipe and r["exit_code"] == 0]
+        done = [r for r in rows if r["recipe"] == recipe and r["exit_code"] in (0, 1)]
         x = [r["params"] / 1e9 for r in done]
         mem.plot(x, [r["peak_rss_bytes"] / 1e9 for r in done], "o-", label=f"{recipe} peak RSS")
         wall.plot(x, [r["seconds"] / 60 for r in done], "o-", label=recipe)

@@ -19,7 +19,7 @@ def test_parameter_count_matches_the_loaded_model(tmp_path):
 
 def test_estimate_grows_with_the_weights_and_depends_on_the_recipe():
     one, two = memory.estimate_peak_bytes(10**9, "int8-dynamic"), memory.estimate_peak_bytes(2 * 10**9, "int8-dynamic")
-    assert one > 4 * 10**9 and two - one == pytest.approx(one - memory.IMPORTS_BYTES, rel=1e-6)
+    assert one > 4 * 10**9 and two - one == pytest.approx(one - memory.FIXED_BYTES, rel=1e-6)
     assert memory.estimate_peak_bytes(10**9, "fp32") > one
 
 
@@ -30,7 +30,7 @@ def test_refused_export_names_the_size_and_writes_nothing(tmp_path, monkeypatch,
     capsys.readouterr()
     assert cli.main(["export", "--model", str(folder), "--task", "text-generation", str(out)]) == 2
     err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and "needs about 0.7 GB of memory at its peak; 0.1 GB is available" in err[0], err
+    assert len(err) == 1 and "needs about 2.0 GB of memory at its peak; 0.1 GB is available" in err[0], err
     assert "--no-memory-check" in err[0]
     assert not out.exists()
     with pytest.raises(InsufficientMemoryError):
