@@ -162,22 +162,15 @@ def import_export_hf():
         sys.modules["tensorflow.lite"].python = sys.modules["tensorflow.lite.python"]
         sys.modules["tensorflow.lite.python"].schema_py_generated = schema
         sys.modules["tensorflow.lite.python.schema_py_generated"] = schema
-    # litert-torch swaps transformers' use_kernel_forward_from_hub for one that leaves functions undecorated, which
-    # the `kernels` package (0.19) then refuses in use_kernelized_func while the model modules import: mark them
+    # litert-torch swaps transformers' use_kernel_forward_from_hub for one that leaves functions plain, which the
+    # `kernels` package (0.19) then refuses in use_kernelized_func: export without hub kernels (no-op decorator)
     import transformers.integrations
+    import transformers.integrations.hub_kernels as hub_kernels
 
-    import litert_torch.generative.export_hf.core.patches as lt_patches
+    def no_kernels(*functions):
+        return lambda cls: cls
 
-    def marked(layer_name, _swap=lt_patches._use_kernel_forward_from_hub):
-        def decorator(obj):
-            out = _swap(layer_name)(obj)
-            if not hasattr(out, "kernel_layer_name"):
-                out.kernel_layer_name = layer_name
-            return out
-
-        return decorator
-
-    transformers.integrations.use_kernel_forward_from_hub = marked
+    transformers.integrations.use_kernelized_func = hub_kernels.use_kernelized_func = no_kernels
     from litert_torch.generative.export_hf import export as export_hf
 
     return export_hf
