@@ -253,9 +253,9 @@ def test_smollm2_gguf_int4_keeps_every_q4_1_weight(tmp_path):
     m = json.loads((out / "edgellm.json").read_text())
     validation = m["validation"]
     assert code == (0 if validation["passed"] else 1)
-    # The export meets every gate of its own; under the simulated int8 rounding paths (validate/simulate.py) SmolLM2
-    # int4 has lost one quiz answer too many (32/50 on jitter-1 against PyTorch's 35, on AVX-512 VNNI): the recipe
-    # does not hold on every path yet, and validation says so. Any other failure fails this test.
+    # SmolLM2 int4 passes at the quiz gate with no answer to spare (quiz min 33/50 over the simulated int8 rounding
+    # paths and 33 on the export, PyTorch 35; avx2 + avx512_vnni), and the quiz moves by 2-5 answers under one-ulp
+    # noise: a quiz or chat failure under a simulated path is tolerated (validation reports it). Any other fails.
     assert all("under the simulated" in f for f in validation["failures"]), validation["failures"]
     assert m["quantization"]["int4"] == {"block_size": 32, "grid_weights": {"Q4_1": 210}, "data_driven_weights": 0}
     assert m["validation"]["metrics"]["top1"] >= TOLERANCES[(LLM, "int4-grid")].min_top1
