@@ -106,7 +106,10 @@ def _int8_channelwise(weight):
 
 def block_offsets(module) -> dict[str, tuple]:
     """{layer name: (symmetric 4-bit grid weight [out, in], block offsets C [out, in / 32])} of the Q4_0/Q4_1 split
-    layers (quantize/int4.py's Int4SplitLinear) in ``module``, the prepared model the export converts."""
+    layers (quantize/int4.py's Int4SplitLinear) in ``module``, the prepared model the export converts (None when
+    the recipe prepared no module: no such layer)."""
+    if module is None:
+        return {}
     return {name: (m.grid.weight.detach(), m.block_offset.weight.detach()) for name, m in module.named_modules()
             if type(m).__name__ == "Int4SplitLinear" and m.block_offset is not None}
 

@@ -176,4 +176,4 @@ def test_q4_1_offsets_see_the_float_input_and_the_grid_the_rounded_one(tmp_path)
     Split.__name__ = "Int4SplitLinear"
     holder = torch.nn.Module()
     holder.up = Split()
-    assert list(block_offsets(holder)) == ["up"]
+    assert list(block_offsets(holder)) == ["up"] and block_offsets(None) == {}
