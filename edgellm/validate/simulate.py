@@ -110,8 +110,10 @@ def block_offsets(module) -> dict[str, tuple]:
     the recipe prepared no module: no such layer)."""
     if module is None:
         return {}
+    from edgellm.quantize.int4 import Int4SplitLinear
+
     return {name: (m.grid.weight.detach(), m.block_offset.weight.detach()) for name, m in module.named_modules()
-            if type(m).__name__ == "Int4SplitLinear" and m.block_offset is not None}
+            if isinstance(m, Int4SplitLinear) and m.block_offset is not None}
 
 
 @contextmanager

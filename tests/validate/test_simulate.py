@@ -168,12 +168,15 @@ def test_q4_1_offsets_see_the_float_input_and_the_grid_the_rounded_one(tmp_path)
         got = layer(x)
     assert torch.allclose(got, want, atol=1e-5) and not torch.allclose(got, rounded_whole, atol=1e-4)
 
-    class Split(torch.nn.Module):  # quantize/int4.py's Int4SplitLinear, as block_offsets finds it by type name
-        def __init__(self):
-            super().__init__()
-            self.grid, self.block_offset = torch.nn.Linear(in_f, out_f), torch.nn.Linear(in_f // 32, out_f)
+    from edgellm.quantize.int4 import Int4SplitLinear, Q4Grid
 
-    Split.__name__ = "Int4SplitLinear"
+    rng = np.random.default_rng(0)
+    grid = Q4Grid(scale=rng.random((out_f, in_f // 32), dtype=np.float32) * 0.01,
+                  k=rng.integers(-8, 8, (out_f, in_f)).astype(np.int8),
+                  minimum=rng.standard_normal((out_f, in_f // 32)).astype(np.float32) * 0.05)
     holder = torch.nn.Module()
-    holder.up = Split()
-    assert list(block_offsets(holder)) == ["up"] and block_offsets(None) == {}
+    holder.up = Int4SplitLinear(torch.nn.Linear(in_f, out_f, bias=False), grid)
+    found = block_offsets(holder)
+    assert list(found) == ["up"] and np.array_equal(found["up"][0].numpy(), grid.symmetric_weight())
+    assert np.array_equal(found["up"][1].numpy(), grid.offset) and block_offsets(None) == {}
+
