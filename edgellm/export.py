@@ -376,8 +376,9 @@ def _convert_and_quantize(source, tokenizer, config: ExportConfig, stages: _Stag
     from edgellm.convert.decoder.layers import release_weights, trim_heap
     from edgellm.quantize import quantize
     from edgellm.quantize.decoder import prepare_weights
+    from edgellm.quantize.int4 import block_offsets
     from edgellm.validate.decoder import eos_token_ids, reference_outputs
-    from edgellm.validate.simulate import SIMULATED_RECIPES, block_offsets, simulate, simulation_metrics
+    from edgellm.validate.simulate import SIMULATED_RECIPES, simulate, simulation_metrics
 
     reference = load_reference(source)
     expected = reference_outputs(reference, tokenizer, config.cache_length, quiz=config.quiz)

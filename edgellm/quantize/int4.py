@@ -304,3 +304,13 @@ def _copy_module(module):
     c._modules = dict(module._modules)
     c._edgellm_copy = True
     return c
+
+
+def block_offsets(module) -> dict[str, tuple]:
+    """{layer name: (symmetric 4-bit grid weight [out, in], block offsets C [out, in / 32])} of the Q4_0/Q4_1 split
+    layers (Int4SplitLinear) in ``module``, the prepared model the export converts (None when the recipe prepared
+    no module: no such layer). Validation's simulation splits the same layers the same way."""
+    if module is None:
+        return {}
+    return {name: (m.grid.weight.detach(), m.block_offset.weight.detach()) for name, m in module.named_modules()
+            if isinstance(m, Int4SplitLinear) and m.block_offset is not None}

@@ -104,22 +104,10 @@ def _int8_channelwise(weight):
     return torch.round(weight / scale[:, None]).clamp(-127, 127), scale
 
 
-def block_offsets(module) -> dict[str, tuple]:
-    """{layer name: (symmetric 4-bit grid weight [out, in], block offsets C [out, in / 32])} of the Q4_0/Q4_1 split
-    layers (quantize/int4.py's Int4SplitLinear) in ``module``, the prepared model the export converts (None when
-    the recipe prepared no module: no such layer)."""
-    if module is None:
-        return {}
-    from edgellm.quantize.int4 import Int4SplitLinear
-
-    return {name: (m.grid.weight.detach(), m.block_offset.weight.detach()) for name, m in module.named_modules()
-            if isinstance(m, Int4SplitLinear) and m.block_offset is not None}
-
-
 @contextmanager
 def simulated(model, recipe: str, offsets: dict[str, tuple] | None = None) -> Iterator[Callable[[Callable], None]]:
     """``model`` (an HF causal LM, float) computing as the ``recipe`` export does; yields ``use(path)`` that picks
-    the rounding path. ``offsets`` (``block_offsets``): the layers the export splits into a symmetric grid, whose
+    the rounding path. ``offsets`` (``quantize.int4.block_offsets``): the layers the export splits into a symmetric grid, whose
     input is rounded, and a float FULLY_CONNECTED of per-block offsets on the float input's block sums (the int4
     recipe leaves it unquantized). The model's weights and forwards are restored on exit."""
     torch = require("torch", "convert")
@@ -194,7 +182,7 @@ def simulate(model, recipe: str, expected, tokenizer, *, paths: dict[str, Callab
              progress: Callable[[str], None] | None = None) -> list[SimulatedPath]:
     """Teacher-forced chat figures and greedy quiz answers of ``model`` (the prepared float model) under each
     rounding path, against ``expected`` (validate.decoder.reference_outputs of the float model); ``offsets``:
-    ``block_offsets`` of the module the export converts."""
+    ``quantize.int4.block_offsets`` of the module the export converts."""
     torch = require("torch", "convert")
     from edgellm.validate.decoder import QUIZ_REPLY_TOKENS, _kl, _margin, _until_stop, batched_greedy
     from edgellm.validate.quiz import score

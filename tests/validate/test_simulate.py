@@ -150,7 +150,7 @@ def test_batched_greedy_keeps_no_autograd_graph(tmp_path):
 
 def test_q4_1_offsets_see_the_float_input_and_the_grid_the_rounded_one(tmp_path):
     """A Q4_1 layer is split as the export splits it: symmetric grid x int8 input + float block offsets."""
-    from edgellm.validate.simulate import block_offsets
+    from edgellm.quantize.int4 import Int4SplitLinear, Q4Grid, block_offsets
 
     _, model = _reference(tmp_path)
     name, layer = next((n, m) for n, m in model.named_modules() if n.endswith("mlp.up_proj"))
@@ -167,8 +167,6 @@ def test_q4_1_offsets_see_the_float_input_and_the_grid_the_rounded_one(tmp_path)
         use(xnnpack_qd8)
         got = layer(x)
     assert torch.allclose(got, want, atol=1e-5) and not torch.allclose(got, rounded_whole, atol=1e-4)
-
-    from edgellm.quantize.int4 import Int4SplitLinear, Q4Grid
 
     rng = np.random.default_rng(0)
     grid = Q4Grid(scale=rng.random((out_f, in_f // 32), dtype=np.float32) * 0.01,
