@@ -12,6 +12,15 @@ valid cache rows and the new rows 0..t:
     scores = [q @ K_cache^T  (masked j >= start) | q @ K_new^T  (causal)]     # [kvh, g*T, C + T]
     out    = softmax(scores)[..., :C] @ V_cache + softmax(scores)[..., C:] @ V_new
 
+verify_<T> (speculative decoding's check of T - 1 draft tokens) must give each row the logits and K/V that decode
+gives at that row's position, bit for bit: a last-bit difference moves an int8 export's rounding in the next layer
+and, at a near tie, the greedy text. The formula above adds row t's earlier new rows at the end, decode finds them
+in the cache: the same numbers summed in another order. So verify scatters the new rows to their cache positions
+(exact products with a one-hot [T, C]) and keeps each row's own key in a last column, as decode does:
+
+    scores_t = [q_t @ K^T  (K: cache with new rows 0..T-1 at their positions; masked j >= input_pos[t]) | q_t . k_t]
+    out_t    = softmax(scores_t)[:C] @ V + softmax(scores_t)[C] * v_t                  # [kvh, g*T, C + 1]
+
 With ``window`` W < C (the decode_<W> signatures) both caches are first sliced to their first W positions, and C in
 the formulas above is W: a step pays for the positions the conversation can have filled, not for the whole cache.
 A sliding-window layer (window S: gemma2/3's local layers, mistral, qwen2, phi3) masks every key more than S - 1
@@ -175,12 +184,18 @@ class DecoderForExport(torch.nn.Module):
             rope = {t: base.rotary_emb(x, positions, t) for t in dict.fromkeys(self.layer_types)}
         else:
             rope = {None: base.rotary_emb(x, positions)}  # cos, sin [1, T, rope dims]
-        masks = {w: self._mask(input_pos, T, w) for w in dict.fromkeys(self.sliding)}  # [g*T, C + T] each
+        if self.all_logits:  # verify_<T>: every row attends as decode does at its position (module docstring)
+            masks = {w: self._verify_mask(input_pos, w) for w in dict.fromkeys(self.sliding)}  # [g*T, C + 1]
+            scatter = self._scatter(input_pos)
+        else:
+            masks = {w: self._mask(input_pos, T, w) for w in dict.fromkeys(self.sliding)}  # [g*T, C + T] each
+            scatter = None
         out = {}
         for i, layer in enumerate(base.layers):
             cos, sin = rope[self.layer_types[i] if self._rope_by_type else None]
             a, k_new, v_new = self._attention(i, layer.self_attn, layer.input_layernorm(x), cos, sin,
-                                              kv[f"k_cache_{i}"], kv[f"v_cache_{i}"], masks[self.sliding[i]])
+                                              kv[f"k_cache_{i}"], kv[f"v_cache_{i}"], masks[self.sliding[i]],
+                                              scatter)
             if hasattr(layer, "pre_feedforward_layernorm"):  # gemma2/3: each block's output is normed too
                 x = x + layer.post_attention_layernorm(a)
                 x = x + layer.post_feedforward_layernorm(self._mlp(i, layer.mlp, layer.pre_feedforward_layernorm(x)))
@@ -214,6 +229,33 @@ class DecoderForExport(torch.nn.Module):
         cache_part = torch.where(cache_ok, 0.0, NEG).expand(T, C)  # [T, C]
         return torch.cat([cache_part, causal], dim=-1).repeat(g, 1)
 
+    def _verify_mask(self, input_pos, sliding: int | None = None):
+        """verify_<T>'s additive mask [g*T, C + 1]: row t sees the cache positions before its own, input_pos[t]
+        (the new rows before it are scattered there, ``_scatter``), and its own key in the last column, as decode
+        at input_pos[t] does; with a sliding window S only keys > input_pos[t] - S."""
+        C, g = self.window, self.num_heads // self.num_kv_heads
+        key = torch.arange(C, dtype=torch.int32)[None, :]  # [1, C]
+        query = input_pos[:, None]  # [T, 1]
+        ok = key < query  # [T, C]
+        if sliding:
+            ok = ok & (key > query - sliding)
+        own = torch.zeros(input_pos.shape[0], 1)  # [T, 1]: the row's own key, always seen
+        return torch.cat([torch.where(ok, 0.0, NEG), own], dim=-1).repeat(g, 1)
+
+    def _scatter(self, input_pos):
+        """(onehot [kvh, T, C]: 1 where cache position c is new row t's, keep [C]: 1 where no new row lands, own
+        [g*T, T]: 1 at each query row's own new row) of a verify_<T> call. Multiplying by 1 or 0 and adding 0 is
+        exact, so a product with onehot puts the new rows' values at their positions bit for bit. (onehot is built
+        as [T, C], the right-hand side as the products take it: litert-torch 0.10 converts a product with a
+        transposed one wrongly.)"""
+        C, kvh, g, T = self.window, self.num_kv_heads, self.num_heads // self.num_kv_heads, input_pos.shape[0]
+        key = torch.arange(C, dtype=torch.int32)  # [C]
+        onehot = (input_pos[:, None] == key[None, :]).float()  # [T, C]
+        keep = ((key < input_pos[:1]) | (key > input_pos[-1:])).float()  # [C]
+        t = torch.arange(T, dtype=torch.int32)
+        own = (t[:, None] == t[None, :]).float().repeat(g, 1)  # [g*T, T] (arange, not eye: eye lowers to IOTA)
+        return onehot[None].repeat(kvh, 1, 1), keep, own
+
     def _mlp(self, i: int, mlp, h):
         gate_up = self.gate_up[str(i)] if str(i) in self.gate_up else None
         if gate_up is None:
@@ -221,7 +263,7 @@ class DecoderForExport(torch.nn.Module):
         gate, up = gate_up(h).split([mlp.gate_proj.out_features, mlp.up_proj.out_features], dim=-1)
         return mlp.down_proj(mlp.act_fn(gate) * up)
 
-    def _attention(self, i: int, attn, h, cos, sin, k_cache, v_cache, mask):
+    def _attention(self, i: int, attn, h, cos, sin, k_cache, v_cache, mask, scatter=None):
         B, T, _ = h.shape
         H, kvh, D = self.num_heads, self.num_kv_heads, self.head_dim
         g = H // kvh
@@ -251,6 +293,10 @@ class DecoderForExport(torch.nn.Module):
         if C < self.cache_length:
             k_cache, v_cache = k_cache[:, :C, :], v_cache[:, :, :C]
         k3, v3 = k[0], v[0]  # [kvh, T, D]
+        if scatter is not None:
+            o = self._verify_attention(i, qg, k3, v3, k_cache, v_cache, mask, scatter, g)
+            o = o.reshape(B, H, T, D).transpose(1, 2).reshape(B, T, H * D)
+            return attn.o_proj(o), k3, v3.transpose(1, 2)
         s = torch.cat([torch.matmul(qg, k_cache.transpose(1, 2)),  # [kvh, g*T, C]
                        torch.matmul(qg, k3.transpose(1, 2))], dim=-1)  # [kvh, g*T, C + T]
         if self.softcap[i]:  # gemma2: scores squashed into (-cap, cap) before the mask
@@ -260,3 +306,20 @@ class DecoderForExport(torch.nn.Module):
         o = torch.matmul(p[..., :C], v_cache.transpose(1, 2)) + torch.matmul(p[..., C:], v3)  # [kvh, g*T, D]
         o = o.reshape(B, H, T, D).transpose(1, 2).reshape(B, T, H * D)
         return attn.o_proj(o), k3, v3.transpose(1, 2)  # k_new [kvh, T, D], v_new [kvh, D, T]
+
+    def _verify_attention(self, i: int, qg, k3, v3, k_cache, v_cache, mask, scatter, g: int):
+        """verify_<T>'s attention [kvh, g*T, D], each row computed as decode computes it at that row's position:
+        the scores and values of the new rows before it at their cache positions (``_scatter``), its own key and
+        value in a last column of their own. So the softmax sums and the weighted sum of values add the same
+        numbers in the same order as decode's, and verify's logits and K/V rows are decode's bit for bit."""
+        onehot, keep, own = scatter
+        s_new = torch.matmul(qg, k3.transpose(1, 2))  # [kvh, g*T, T]
+        s_cache = torch.matmul(qg, k_cache.transpose(1, 2)) * keep + torch.matmul(s_new, onehot)
+        s_own = (s_new * own).sum(-1, keepdim=True)  # [kvh, g*T, 1]: row t's own score
+        s = torch.cat([s_cache, s_own], dim=-1)  # [kvh, g*T, C + 1]
+        if self.softcap[i]:
+            s = torch.tanh(s / self.softcap[i]) * self.softcap[i]
+        p = torch.softmax(s + mask, dim=-1)
+        v_all = v_cache * keep + torch.matmul(v3.transpose(1, 2), onehot)  # [kvh, D, C]
+        C = v_all.shape[-1]
+        return torch.matmul(p[..., :C], v_all.transpose(1, 2)) + p[..., C:] * v3.repeat(1, g, 1)
