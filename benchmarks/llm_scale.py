@@ -4,6 +4,7 @@ Prints the figures in benchmarks/README.md, "LLM exports at 0.5-1.7B parameters"
 
     python benchmarks/llm_scale.py WORK_DIR [--sizes 0.5B,1B,1.7B] [--recipes int8-dynamic]
         [--cache-length 256] [--prefill-lengths 32,128] [--plot scale.png] [--json scale.json]
+        [--merge earlier.json ...]    (--sizes "" --merge a.json --merge b.json --plot p.png: plot earlier runs)
 
 Models (built once into WORK_DIR/models/SIZE with save_pretrained, fp32 safetensors, random weights N(0, 0.02); the
 SmolLM2 tokenizer and chat template from the packaged GGUF, so the vocabulary is 49152 and tied to the embedding):
@@ -73,9 +74,18 @@ def main() -> int:
     p.add_argument("--prefill-lengths", default="32,128")
     p.add_argument("--plot", type=Path, default=None, help="PNG: peak RSS and export time against parameters")
     p.add_argument("--json", type=Path, default=None)
+    p.add_argument("--merge", type=Path, action="append", default=[],
+                   help="a --json file of an earlier run: its rows join this run's table, plot and --json (a size "
+                        "and recipe exported again here replaces the earlier row); repeatable")
     args = p.parse_args()
     rows = []
-    for size in args.sizes.split(","):
+    for earlier in args.merge:
+        try:
+            rows += json.loads(earlier.read_text())
+        except (OSError, ValueError) as e:
+            p.error(f"--merge {earlier}: not a --json file of this script ({e})")
+    sizes = args.sizes.split(",") if args.sizes else []
+    for size in sizes:
         if size not in SHAPES:
             p.error(f"unknown size {size!r}; choose from {', '.join(SHAPES)}")
         folder = build(size, args.work / "models" / size)
@@ -103,7 +113,7 @@ def main() -> int:
             elif code != 0:  # the one-line reason (a memory refusal names the size it needs)
                 err = log.read_text(errors="replace").strip().splitlines()
                 row["error"] = err[-1] if err else f"exit {code}"
-            rows.append(row)
+            rows = [r for r in rows if (r["size"], r["recipe"]) != (size, recipe)] + [row]
             est = row.get("estimated_peak_bytes")
             print(f"{size:>5} {recipe:<13} {row['params'] / 1e9:5.2f}B params  exit {code}  {seconds:7.0f} s  "
                   f"peak {peak / 1e9:5.2f} GB = {peak / weights:4.2f}x the fp32 weights"
@@ -111,6 +121,7 @@ def main() -> int:
                   + (f"\n      stages: " + ", ".join(f"{k} {v:.0f} s" for k, v in row["stage_seconds"].items())
                      if row.get("stage_seconds") else "")
                   + (f"\n      {row['error']}" if row.get("error") else ""), flush=True)
+    rows.sort(key=lambda r: (r["recipe"], r["params"]))
     if args.json:
         args.json.write_text(json.dumps(rows, indent=2))
     if args.plot:

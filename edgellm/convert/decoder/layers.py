@@ -253,8 +253,8 @@ class DecoderForExport(torch.nn.Module):
         onehot = (input_pos[:, None] == key[None, :]).float()  # [T, C]
         keep = ((key < input_pos[:1]) | (key > input_pos[-1:])).float()  # [C]
         t = torch.arange(T, dtype=torch.int32)
-        own = (t[:, None] == t[None, :]).float().repeat(g, 1)  # [g*T, T] (arange, not eye: eye lowers to IOTA)
-        return onehot[None].repeat(kvh, 1, 1), keep, own
+        own = torch.cat([(t[:, None] == t[None, :]).float()] * g)  # [g*T, T] (arange, not eye: eye is an IOTA op)
+        return torch.stack([onehot] * kvh), keep, own
 
     def _mlp(self, i: int, mlp, h):
         gate_up = self.gate_up[str(i)] if str(i) in self.gate_up else None
@@ -322,4 +322,6 @@ class DecoderForExport(torch.nn.Module):
         p = torch.softmax(s + mask, dim=-1)
         v_all = v_cache * keep + torch.matmul(v3.transpose(1, 2), onehot)  # [kvh, D, C]
         C = v_all.shape[-1]
-        return torch.matmul(p[..., :C], v_all.transpose(1, 2)) + p[..., C:] * v3.repeat(1, g, 1)
+        # the own values tiled to the g query heads of each KV head by a concatenation: repeat() converts to a
+        # BROADCAST_TO that XNNPACK does not take, splitting the graph at every layer (+10 ms per SmolLM2 verify_8)
+        return torch.matmul(p[..., :C], v_all.transpose(1, 2)) + p[..., C:] * torch.cat([v3] * g, dim=1)
