@@ -84,47 +84,6 @@ def _greedy_batch(model, group: list[list[int]], n: int) -> list[list[int]]:
     return tokens
 
 
-def greedy_after(model, prompts: Sequence[Sequence[int]], known: Sequence[Sequence[int]], n: int,
-                 stop: Sequence[int], batch: int = 16) -> list[tuple[int, ...]]:
-    """``model``'s greedy answers to ``prompts`` (n tokens, cut after a ``stop`` token: ``_until_stop`` of
-    ``batched_greedy``), given another model's answers ``known`` (cut the same way) that it mostly agrees with.
-
-    Each known answer is checked teacher-forced, a batch of prompts in one forward: where ``model``'s argmax is the
-    known token at every step, its greedy answer is the known one. Only the answers that part from it are
-    generated on (``batched_greedy``), from the first token they differ in. Validation's simulated rounding paths
-    answer the 50-question quiz this way: one forward per batch and a few short generations instead of n forwards
-    for each path."""
-    torch = require("torch", "convert")
-    result: list[tuple[int, ...] | None] = [None] * len(prompts)
-    parted: dict[int, list[int]] = {}  # question -> its answer up to and including the first token that differs
-    with torch.no_grad():
-        for start in range(0, len(prompts), batch):
-            rows = list(range(start, min(start + batch, len(prompts))))
-            seqs = [list(prompts[i]) + list(known[i][:-1]) for i in rows]
-            width, keep = max(map(len, seqs)), max(len(known[i]) for i in rows)
-            ids = torch.tensor([[0] * (width - len(q)) + q for q in seqs])
-            mask = torch.tensor([[0] * (width - len(q)) + [1] * len(q) for q in seqs])
-            position = (mask.cumsum(-1) - 1).clamp_min(0)
-            logits = model(input_ids=ids, attention_mask=mask, position_ids=position, logits_to_keep=keep).logits
-            for r, i in enumerate(rows):
-                want = list(known[i])
-                got = logits[r, keep - len(want):].argmax(-1).tolist()  # the predictions of want's tokens
-                m = next((j for j, (a, b) in enumerate(zip(got, want)) if a != b), None)
-                if m is None:
-                    result[i] = tuple(want)
-                else:
-                    parted[i] = want[:m] + [got[m]]
-    go_on = [i for i, head in parted.items() if head[-1] not in stop and len(head) < n]
-    for i in set(parted) - set(go_on):
-        result[i] = tuple(parted[i])
-    if go_on:
-        more = batched_greedy(model, [list(prompts[i]) + parted[i] for i in go_on],
-                              n - min(len(parted[i]) for i in go_on))
-        for i, tail in zip(go_on, more):
-            result[i] = _until_stop(parted[i] + tail[:n - len(parted[i])], stop)
-    return result
-
-
 def runner_greedy(runner, prompt_ids: Sequence[int], n: int) -> list[int]:
     runner.prefill(prompt_ids[:-1], start=0)
     token, pos, out = prompt_ids[-1], len(prompt_ids) - 1, []

@@ -184,7 +184,7 @@ def simulate(model, recipe: str, expected, tokenizer, *, paths: dict[str, Callab
     rounding path, against ``expected`` (validate.decoder.reference_outputs of the float model); ``offsets``:
     ``quantize.int4.block_offsets`` of the module the export converts."""
     torch = require("torch", "convert")
-    from edgellm.validate.decoder import QUIZ_REPLY_TOKENS, _kl, _margin, _until_stop, greedy_after
+    from edgellm.validate.decoder import QUIZ_REPLY_TOKENS, _kl, _margin, _until_stop, batched_greedy
     from edgellm.validate.quiz import score
 
     results = []
@@ -201,8 +201,8 @@ def simulate(model, recipe: str, expected, tokenizer, *, paths: dict[str, Callab
                 first.append((bool(same[0]), _margin(ref[0])))
             quiz_correct = None
             if expected.quiz:
-                answers = greedy_after(model, expected.quiz_prompt_ids, expected.quiz_answers, QUIZ_REPLY_TOKENS,
-                                       expected.stop_ids)
+                answers = [_until_stop(a, expected.stop_ids)
+                           for a in batched_greedy(model, expected.quiz_prompt_ids, QUIZ_REPLY_TOKENS)]
                 text = [tokenizer.decode(list(a), skip_special_tokens=True) for a in answers]
                 quiz_correct = score(text, expected.quiz)["correct"]
             results.append(SimulatedPath(
