@@ -2,7 +2,7 @@
 Prints the figure in benchmarks/README.md, "Runner modes and the weight cache".
 
     python benchmarks/llm_decode.py out/smollm2_int8 [more exports] [--threads 1,2] [--modes compiled,inplace,copy]
-        [--prompt-tokens 64] [--new-tokens 64] [--runs 3] [--bandwidth-gbs 16,31] [--json FILE]
+        [--prompt-tokens 64] [--new-tokens 64] [--runs 3] [--bandwidth-gbs 16,31|measure] [--json FILE]
 
 Each (export, threads, mode) runs in its own process (XNNPACK's thread pool and RSS stay separate), interleaved
 in that order; edgellm.bench.llm does the timing (burn-in, then the median of --runs). ``compiled`` (the
@@ -30,7 +30,9 @@ def main(argv=None) -> int:
     p.add_argument("--prompt-tokens", type=int, default=64)
     p.add_argument("--new-tokens", type=int, default=64)
     p.add_argument("--runs", type=int, default=3)
-    p.add_argument("--bandwidth-gbs", default="16,31", help="read bandwidth per thread count, GB/s")
+    p.add_argument("--bandwidth-gbs", default="16,31",
+                   help="read bandwidth per thread count, GB/s, or 'measure' (numpy sums of a 1 GiB array split "
+                        "over that many threads, best of 5)")
     p.add_argument("--json", type=Path, default=None)
     p.add_argument("--one", default=None, help=argparse.SUPPRESS)  # child: export|threads|mode
     args = p.parse_args(argv)
@@ -43,7 +45,11 @@ def main(argv=None) -> int:
                                                           new_tokens=args.new_tokens))))
         return 0
     threads = [int(t) for t in args.threads.split(",")]
-    bandwidth = dict(zip(threads, [float(b) for b in args.bandwidth_gbs.split(",")]))
+    if args.bandwidth_gbs == "measure":
+        bandwidth = {t: read_bandwidth_gbs(t) for t in threads}
+        print("measured read bandwidth: " + ", ".join(f"{b:.1f} GB/s at {t} thread(s)" for t, b in bandwidth.items()))
+    else:
+        bandwidth = dict(zip(threads, [float(b) for b in args.bandwidth_gbs.split(",")]))
     rows = []
     for folder in args.exports:
         for t in threads:
@@ -68,6 +74,25 @@ def main(argv=None) -> int:
     if args.json:
         args.json.write_text(json.dumps(rows, indent=2))
     return 0
+
+
+def read_bandwidth_gbs(threads: int, size: int = 1 << 30, repeats: int = 5) -> float:
+    """DRAM read bandwidth: a 1 GiB float32 array (far past the caches) summed in ``threads`` slices at once by
+    numpy (which releases the GIL), best of ``repeats``."""
+    import time
+    from concurrent.futures import ThreadPoolExecutor
+
+    import numpy as np
+
+    data = np.ones(size // 4, np.float32)
+    parts = np.array_split(data, threads)
+    best = float("inf")
+    with ThreadPoolExecutor(threads) as pool:
+        for _ in range(repeats):
+            start = time.perf_counter()
+            list(pool.map(np.sum, parts))
+            best = min(best, time.perf_counter() - start)
+    return size / best / 1e9
 
 
 if __name__ == "__main__":

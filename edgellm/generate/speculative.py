@@ -10,8 +10,8 @@ One step, with the cache holding positions [0, p) and the pending token x (sampl
     emit    the accepted d_1 .. d_a, then the target's own token from L_a (the correction, or a bonus when a = k)
 
 so a step yields a + 1 tokens for one pass over the weights. Greedy output is the target's own greedy output token
-for token: every emitted token is the argmax of the target's logits for the same prefix (verify_<T> computes the
-rows decode would, in one batch; float rounding may differ by a few ulps, docs/speculative.md).
+for token: every emitted token is the argmax of the target's logits for the same prefix (verify_<T> computes each
+row bit for bit as decode does at that position, docs/speculative.md).
 
 Sampling (Leviathan et al. 2023, Chen et al. 2023): d_i, drawn from the draft's distribution q_i, is accepted with
 probability min(1, p_i(d_i) / q_i(d_i)) where p_i is the target's (temperature, top-k, top-p applied to L_{i-1});
