@@ -107,9 +107,9 @@ def _int8_channelwise(weight):
 @contextmanager
 def simulated(model, recipe: str, offsets: dict[str, tuple] | None = None) -> Iterator[Callable[[Callable], None]]:
     """``model`` (an HF causal LM, float) computing as the ``recipe`` export does; yields ``use(path)`` that picks
-    the rounding path. ``offsets`` (``quantize.int4.block_offsets``): the layers the export splits into a symmetric grid, whose
-    input is rounded, and a float FULLY_CONNECTED of per-block offsets on the float input's block sums (the int4
-    recipe leaves it unquantized). The model's weights and forwards are restored on exit."""
+    the rounding path. ``offsets`` (``quantize.int4.block_offsets``): the layers the export splits into a symmetric
+    grid, whose input is rounded, and a float FULLY_CONNECTED of per-block offsets on the float input's block sums
+    (the int4 recipe leaves it unquantized). The model's weights and forwards are restored on exit."""
     torch = require("torch", "convert")
     int4 = recipe == "int4"
     offsets = offsets or {}
