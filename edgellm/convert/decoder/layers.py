@@ -5,9 +5,9 @@ run in PyTorch. It calls the HF model's own modules (embedding, norms, projectio
 and replaces only attention + cache handling, so what is exported is the HF model's math.
 
 The cache is not updated inside the graph. Each call gets the cache as it is (valid rows [0, start)) and returns
-only the K/V rows of its T new tokens; the runtime writes those rows into the cache in place. No cache-sized
-tensor is copied per step, by the graph or the runtime. Attention of a query at position start + t is over the
-valid cache rows and the new rows 0..t:
+only the K/V rows of its T new tokens; the runtime writes those rows into the cache in place. Prefill and decode
+copy no cache-sized tensor, in the graph or the runtime (verify_<T> builds one V copy per layer, below). Attention
+of a query at position start + t is over the valid cache rows and the new rows 0..t:
 
     scores = [q @ K_cache^T  (masked j >= start) | q @ K_new^T  (causal)]     # [kvh, g*T, C + T]
     out    = softmax(scores)[..., :C] @ V_cache + softmax(scores)[..., C:] @ V_new
