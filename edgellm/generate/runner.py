@@ -240,8 +240,10 @@ class LlmRunner:
         Rows are stored for every token given, also the draft tokens the caller then rejects. That is harmless: a
         call starting at position s reads cache rows [0, s) only (the mask: key < input_pos[0]) and takes its own
         rows s.. from its new K/V, so a row past the accepted length is never read before a later call rewrites it.
-        Padding (T > len(tokens)) comes after the real tokens, so the causal mask hides it from them; its rows are
-        not stored, and its positions are clipped to the cache (GPT-2's position table ends there).
+        verify_<T> adds its new rows onto cache rows [s, s + T), so those are zeroed first (the graph's contract,
+        ``edgellm.convert.decoder.layers``). Padding (T > len(tokens)) comes after the real tokens, so the causal
+        mask hides it from them; its rows are not stored, and its positions are clipped to the cache (GPT-2's
+        position table ends there).
         """
         n = len(tokens)
         fits = [t for t in self.layout.verify_lengths if t >= n]
@@ -256,9 +258,23 @@ class LlmRunner:
         chunk = np.zeros((1, t), np.int32)
         chunk[0, :n] = tokens
         positions = np.minimum(np.arange(position, position + t, dtype=np.int32), self.layout.cache_length - 1)
+        self._clear(f"verify_{t}", position, min(position + t, self.layout.cache_length))
         out = self._run(f"verify_{t}", chunk, positions)
         self._store(out, position, n, f"verify_{t}")
         return out["logits"][:n]
+
+    def _clear(self, name: str, start: int, stop: int) -> None:
+        """Zero cache positions [start, stop) where signature ``name`` reads them (inplace: its own copy)."""
+        k_rows, v_rows = self._rows(start, stop)
+        if self.mode == "inplace":
+            views = self._views[name][1]
+            ks = [views[f"kv_k_cache_{i}"] for i in range(self.layout.num_layers)]
+            vs = [views[f"kv_v_cache_{i}"] for i in range(self.layout.num_layers)]
+        else:  # compiled: decode's buffers, which every signature reads; copy: the arrays copied in
+            ks, vs = self.k, self.v
+        for k, v in zip(ks, vs):
+            k[k_rows] = 0
+            v[v_rows] = 0
 
     def reset(self) -> None:
         """Forget the conversation; zero every signature's cache.

@@ -6,7 +6,7 @@ and replaces only attention + cache handling, so what is exported is the HF mode
 
 The cache is not updated inside the graph. Each call gets the cache as it is (valid rows [0, start)) and returns
 only the K/V rows of its T new tokens; the runtime writes those rows into the cache in place. Prefill and decode
-copy no cache-sized tensor, in the graph or the runtime (verify_<T> builds one V copy per layer, below). Attention
+copy no cache-sized tensor, in the graph or the runtime (verify_<T> builds one V sum per layer, below). Attention
 of a query at position start + t is over the valid cache rows and the new rows 0..t:
 
     scores = [q @ K_cache^T  (masked j >= start) | q @ K_new^T  (causal)]     # [kvh, g*T, C + T]
@@ -20,6 +20,11 @@ in the cache: the same numbers summed in another order. So verify scatters the n
 
     scores_t = [q_t @ K^T  (K: cache with new rows 0..T-1 at their positions; masked j >= input_pos[t]) | q_t . k_t]
     out_t    = softmax(scores_t)[:C] @ V + softmax(scores_t)[C] * v_t                  # [kvh, g*T, C + 1]
+
+The scatter adds the new rows onto the cache, so verify_<T> takes a contract that prefill and decode do not: cache
+rows [input_pos[0], input_pos[0] + T) hold zeros when it is called (x + 0 is x bit for bit). The runners zero them
+(``LlmRunner.verify``, the Android session's ``verify``); rejected draft rows would otherwise sit there. Clearing
+them in the graph instead (a multiply of both caches by a 0/1 mask) cost 2 ms of SmolLM2's 14.4 ms verify_2.
 
 With ``window`` W < C (the decode_<W> signatures) both caches are first sliced to their first W positions, and C in
 the formulas above is W: a step pays for the positions the conversation can have filled, not for the whole cache.
@@ -243,18 +248,17 @@ class DecoderForExport(torch.nn.Module):
         return torch.cat([torch.where(ok, 0.0, NEG), own], dim=-1).repeat(g, 1)
 
     def _scatter(self, input_pos):
-        """(onehot [kvh, T, C]: 1 where cache position c is new row t's, keep [C]: 1 where no new row lands, own
-        [g*T, T]: 1 at each query row's own new row) of a verify_<T> call. Multiplying by 1 or 0 and adding 0 is
-        exact, so a product with onehot puts the new rows' values at their positions bit for bit. (onehot is built
-        as [T, C], the right-hand side as the products take it: litert-torch 0.10 converts a product with a
-        transposed one wrongly.)"""
+        """(onehot [kvh, T, C]: 1 where cache position c is new row t's, own [g*T, T]: 1 at each query row's own
+        new row) of a verify_<T> call. Multiplying by 1 or 0 and adding 0 is exact, so a product with onehot added
+        to a cache whose rows there are zero (the module docstring's contract) puts the new rows' values at their
+        positions bit for bit. (onehot is built as [T, C], the right-hand side as the products take it: litert-torch
+        0.10 converts a product with a transposed one wrongly.)"""
         C, kvh, g, T = self.window, self.num_kv_heads, self.num_heads // self.num_kv_heads, input_pos.shape[0]
         key = torch.arange(C, dtype=torch.int32)  # [C]
         onehot = (input_pos[:, None] == key[None, :]).float()  # [T, C]
-        keep = ((key < input_pos[:1]) | (key > input_pos[-1:])).float()  # [C]
         t = torch.arange(T, dtype=torch.int32)
         own = torch.cat([(t[:, None] == t[None, :]).float()] * g)  # [g*T, T] (arange, not eye: eye is an IOTA op)
-        return torch.stack([onehot] * kvh), keep, own
+        return torch.stack([onehot] * kvh), own
 
     def _mlp(self, i: int, mlp, h):
         gate_up = self.gate_up[str(i)] if str(i) in self.gate_up else None
@@ -311,16 +315,17 @@ class DecoderForExport(torch.nn.Module):
         """verify_<T>'s attention [kvh, g*T, D], each row computed as decode computes it at that row's position:
         the scores and values of the new rows before it at their cache positions (``_scatter``), its own key and
         value in a last column of their own. So the softmax sums and the weighted sum of values add the same
-        numbers in the same order as decode's, and verify's logits and K/V rows are decode's bit for bit."""
-        onehot, keep, own = scatter
+        numbers in the same order as decode's, and verify's logits and K/V rows are decode's bit for bit. The cache
+        rows where the new rows land are zero (the module docstring's contract): q . 0 + s is s, 0 + v is v."""
+        onehot, own = scatter
         s_new = torch.matmul(qg, k3.transpose(1, 2))  # [kvh, g*T, T]
-        s_cache = torch.matmul(qg, k_cache.transpose(1, 2)) * keep + torch.matmul(s_new, onehot)
+        s_cache = torch.matmul(qg, k_cache.transpose(1, 2)) + torch.matmul(s_new, onehot)
         s_own = (s_new * own).sum(-1, keepdim=True)  # [kvh, g*T, 1]: row t's own score
         s = torch.cat([s_cache, s_own], dim=-1)  # [kvh, g*T, C + 1]
         if self.softcap[i]:
             s = torch.tanh(s / self.softcap[i]) * self.softcap[i]
         p = torch.softmax(s + mask, dim=-1)
-        v_all = v_cache * keep + torch.matmul(v3.transpose(1, 2), onehot)  # [kvh, D, C]
+        v_all = v_cache + torch.matmul(v3.transpose(1, 2), onehot)  # [kvh, D, C]
         C = v_all.shape[-1]
         # the own values tiled to the g query heads of each KV head by a concatenation: repeat() converts to a
         # BROADCAST_TO that XNNPACK does not take, splitting the graph at every layer (+10 ms per SmolLM2 verify_8)

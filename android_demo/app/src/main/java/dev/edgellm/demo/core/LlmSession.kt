@@ -167,7 +167,7 @@ class LlmSession(
     private val vCache = if (bound == null) List(m.numLayers) { direct(4 * vFloats) } else emptyList()
     private val calls = HashMap<String, Call>()
 
-    /** Floats handed to the cache since the session began: new rows only (tests check it per call). */
+    /** Floats written into the cache since the session began: new rows, and the rows verify clears first. */
     var cacheFloatsWritten = 0L
         private set
 
@@ -277,12 +277,26 @@ class LlmSession(
             throw ConfigException("${ids.size} tokens at position $position do not fit the KV cache of ${m.cacheLength}")
         }
         val name = "verify_$t"
+        clearRows(position, minOf(t, m.cacheLength - position))
         val out = call(name).run(ids, position)
         store(out, position, ids.size)
         val logits = out["logits"] ?: throw TensorException("signature $name has no 'logits' output")
         val all = floats(logits)
         if (all.remaining() < ids.size * m.vocabSize) throw TensorException("$name's logits hold ${all.remaining()} values, not $t rows of the vocabulary of ${m.vocabSize}; re-export the folder")
         return FloatArray(ids.size * m.vocabSize).also { all.get(it) }
+    }
+
+    /**
+     * Zeroes cache rows [start, start + n) of every layer: verify_<T> adds its new rows onto the cache rows where
+     * they land (exact only onto zeros), and rejected draft rows of an earlier call may sit there.
+     */
+    private fun clearRows(start: Int, n: Int) {
+        val kZeros = direct(4 * kFloats / m.k.shape[m.k.sequenceAxis] * n)
+        val vZeros = direct(4 * vFloats / m.v.shape[m.v.sequenceAxis] * n)
+        for (i in 0 until m.numLayers) {
+            storeRows(kZeros, m.k, m.k.inputName(i), if (bound == null) kCache[i] else null, start, n)
+            storeRows(vZeros, m.v, m.v.inputName(i), if (bound == null) vCache[i] else null, start, n)
+        }
     }
 
     /** The first [n] new rows of each layer's k/v outputs into the cache at positions [start]... */
