@@ -19,8 +19,9 @@ at the first rejection the token is drawn from max(0, p_i - q_i) renormalized an
 token then has the target's distribution exactly. Lookup drafts are deterministic: q_i is one-hot at d_i, so
 d_i is accepted with probability p_i(d_i) and a rejection draws from p_i with d_i removed.
 
-Rejected drafts need no rollback: their K/V rows were written past the accepted length, and the next call, which
-starts at the new pending position, reads cache rows before its own start only (LlmRunner.verify).
+Rejected drafts need no rollback of their own: their K/V rows were written past the accepted length, and the next
+call, which starts at the new pending position, reads cache rows before its own start only; a verify call adds its
+new rows onto the cache rows they land on, which LlmRunner.verify zeroes first (docs/speculative.md).
 
 How many tokens to draft is a cost model (``Policy``): with acceptance rate a per draft token (a running
 estimate) a step of k drafts yields (1 - a^(k+1)) / (1 - a) tokens and costs verify_<T>'s time plus k draft
