@@ -3,12 +3,13 @@ without timing a generation: greedy lookup text is plain greedy text, so a step'
 target accepts) follows from the plain text alone, and a policy's speed from a table of per-call costs.
 
     python benchmarks/experiments/speculative_policy.py EXPORT [--max-new-tokens 96] [--position 200]
-        [--costs decode=8.7,2=11.4,4=12.9,8=19.2 ...]
+        [--costs decode=8.7,2=11.4,4=12.9,8=19.2 ...] [--min-ngram 1,2]
 
 It generates the plain greedy replies of benchmarks/speculative_lookup.py's prompts once (chat template), measures
 milliseconds per call of decode and of every verify_<T> at --position (benchmarks/verify_cost.py's loop; or takes
-each --costs table as given), then replays lookup decoding under each policy and cost table and prints the speed-up
-over plain decoding (tokens x decode cost / the steps' summed costs):
+each --costs table as given), then replays lookup decoding under each policy, cost table and lookup drafter
+(shortest n-gram it drafts on: --min-ngram) and prints the speed-up over plain decoding (tokens x decode cost / the
+steps' summed costs):
 
     policy   edgellm's Policy (one running acceptance rate)
     keyed    the same with one rate per lookup match length (1, 2 or more tokens)
@@ -54,14 +55,15 @@ def match_length(drafter, ids) -> int:
     return 0
 
 
-def replay(prompt: list[int], truth: list[int], costs: dict, policy_name: str, verify: tuple[int, ...]) -> float:
+def replay(prompt: list[int], truth: list[int], costs: dict, policy_name: str, verify: tuple[int, ...],
+           min_ngram: int = 2) -> float:
     """Milliseconds lookup decoding spends on ``truth`` (the plain greedy reply) under one policy."""
     from edgellm.generate.speculative import LookupDrafter, Policy
 
     keyed: dict = {}  # match length -> (hits, misses) for the keyed policy
     policy = Policy(max_draft=max(verify) - 1, verify_lengths=verify)
     policy.cost = dict(costs)
-    drafter = LookupDrafter()
+    drafter = LookupDrafter(min_ngram=min_ngram)
     ids, n, ms = list(prompt) + truth[:1], 1, costs["decode"]  # the first token: a plain decode step
     while n < len(truth):
         room = len(truth) - n - 1
@@ -105,6 +107,7 @@ def main(argv=None) -> int:
     p.add_argument("--position", type=int, default=200)
     p.add_argument("--costs", action="append", default=[],
                    help="a cost table in ms, e.g. decode=8.7,2=11.4,4=12.9,8=19.2 (repeatable)")
+    p.add_argument("--min-ngram", default="2", help="lookup drafters to replay: their shortest n-gram (e.g. 1,2)")
     args = p.parse_args(argv)
     from edgellm.generate import GenerateConfig, load_llm
 
@@ -122,13 +125,15 @@ def main(argv=None) -> int:
                                     for k, v in (item.split("=") for item in spec.split(","))}
     for label, costs in tables.items():
         print(f"{label}: " + ", ".join(f"{k if k == 'decode' else f'verify_{k}'} {v:.2f} ms" for k, v in costs.items()))
-        for policy_name in ("policy", "keyed", "oracle"):
-            cells = []
-            for name, pairs in texts.items():
-                tokens = sum(len(truth) for _, truth in pairs)
-                ms = sum(replay(ids, truth, costs, policy_name, verify) for ids, truth in pairs if truth)
-                cells.append(f"{name} x{tokens * costs['decode'] / ms:.3f}")
-            print(f"  {policy_name:<7} " + "  ".join(cells))
+        for min_ngram in (int(x) for x in args.min_ngram.split(",")):
+            for policy_name in ("policy", "keyed", "oracle"):
+                cells = []
+                for name, pairs in texts.items():
+                    tokens = sum(len(truth) for _, truth in pairs)
+                    ms = sum(replay(ids, truth, costs, policy_name, verify, min_ngram)
+                             for ids, truth in pairs if truth)
+                    cells.append(f"{name} x{tokens * costs['decode'] / ms:.3f}")
+                print(f"  min n-gram {min_ngram}  {policy_name:<7} " + "  ".join(cells))
     return 0
 
 

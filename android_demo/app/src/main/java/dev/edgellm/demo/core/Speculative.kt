@@ -42,10 +42,11 @@ data class SpeculativeConfig(val mode: String = LOOKUP, val draftTokens: Int? = 
 
 /**
  * Prompt-lookup drafts: the longest n-gram ([maxNgram] down to [minNgram] tokens) that ends the text so far and
- * occurred before; its most recent earlier occurrence's continuation is the draft.
+ * occurred before; its most recent earlier occurrence's continuation is the draft. At least 2 tokens, as edgellm's
+ * LookupDrafter: one matching token is too weak a cue to draft on.
  * Text [5, 6, 7, 8, 9, 5, 6], 3 tokens: "5 6" occurred at 0..1, so the draft is [7, 8, 9].
  */
-class LookupDrafter(private val maxNgram: Int = 3, private val minNgram: Int = 1) {
+class LookupDrafter(private val maxNgram: Int = 3, private val minNgram: Int = 2) {
     // index[n]: an n-gram that has a next token -> the position of that token (the latest occurrence wins)
     private val index = List(maxNgram + 1) { HashMap<List<Int>, Int>() }
     private var indexed = 0 // ids[0, indexed) are in the index

@@ -63,10 +63,11 @@ class SpeculativeTest {
                 }
             }
         }
-        // the periodic text: lookup's drafts hold, so most tokens come without a call of their own
+        // the periodic text: lookup's drafts hold, so most tokens come without a call of their own (drafts of
+        // every length, forced: the break every 5th token rejects the longer ones partway)
         val session = LlmSession(manifest, FakeLlm(mostlyPeriodic)).also { it.alwaysDraft = true }
         val (_, stats) = run(session, prompt, 9)
-        assertTrue(stats.describe(), stats.acceptanceRate > 0.5 && stats.meanAcceptedTokensPerStep > 1.5 && stats.verifySteps > 0)
+        assertTrue(stats.describe(), stats.acceptanceRate > 0.4 && stats.meanAcceptedTokensPerStep > 1.5 && stats.verifySteps > 0)
         assertTrue(stats.describe(), stats.describe().contains("lookup: ${stats.acceptedTokens} of ${stats.draftedTokens} draft tokens accepted"))
     }
 
