@@ -24,7 +24,8 @@ in the cache: the same numbers summed in another order. So verify scatters the n
 The scatter adds the new rows onto the cache, so verify_<T> takes a contract that prefill and decode do not: cache
 rows [input_pos[0], input_pos[0] + T) hold zeros when it is called (x + 0 is x bit for bit). The runners zero them
 (``LlmRunner.verify``, the Android session's ``verify``); rejected draft rows would otherwise sit there. Clearing
-them in the graph instead (a multiply of both caches by a 0/1 mask) cost 2 ms of SmolLM2's 14.4 ms verify_2.
+them in the graph instead (a multiply of both caches by a 0/1 mask) cost 2.1 ms of a 15.3 ms verify_2 in SmolLM2's
+attention shapes (benchmarks/experiments/verify_layouts.py).
 
 With ``window`` W < C (the decode_<W> signatures) both caches are first sliced to their first W positions, and C in
 the formulas above is W: a step pays for the positions the conversation can have filled, not for the whole cache.
