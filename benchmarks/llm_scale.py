@@ -109,7 +109,7 @@ def main() -> int:
                 stats = data.get("export", {})
                 row.update(estimated_peak_bytes=stats.get("estimated_peak_bytes"),
                            stage_seconds=stats.get("stage_seconds", {}), file_bytes=(out / "model.tflite").stat().st_size,
-                           validation=data.get("validation", {}).get("summary"))
+                           validation={k: data.get("validation", {}).get(k) for k in ("passed", "failures")})
             elif code != 0:  # the one-line reason (a memory refusal names the size it needs)
                 err = log.read_text(errors="replace").strip().splitlines()
                 row["error"] = err[-1] if err else f"exit {code}"
