@@ -1,6 +1,6 @@
 """Layer pruning of SmolLM2-135M-Instruct with distillation recovery (``edgellm prune --method layers
 --recover-steps N``): held-text perplexity against the unpruned model's, int8-dynamic export size and decode tokens/s.
-Its section in benchmarks/README.md, "Layer pruning of SmolLM2-135M", says it is not measured yet.
+Its figures are in benchmarks/README.md, "Layer pruning of SmolLM2-135M".
 
     python benchmarks/prune_smollm2.py OUT_DIR [--amount 0.2] [--recover-steps 400] [--num-samples 408]
         [--held-tokens 2048] [--rounds 3] [--model HF_FOLDER]
