@@ -17,6 +17,17 @@ from pathlib import Path
 import numpy as np
 
 
+def call_ms(runner, t: int, position: int, calls: int) -> float:
+    """Milliseconds per call of decode (t = 1) or verify_<t> at ``position``, over ``calls`` calls."""
+    start = time.perf_counter()
+    for _ in range(calls):
+        if t == 1:
+            runner.decode(5, position=position)
+        else:
+            runner.verify([5] * t, position=position)
+    return (time.perf_counter() - start) / calls * 1e3
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("exports", nargs="+", type=Path)
@@ -36,13 +47,8 @@ def main(argv=None) -> int:
     for _ in range(args.rounds):
         for name, r in runners.items():
             for t in (1, *r.layout.verify_lengths):
-                call = (lambda: r.decode(5, position=args.position)) if t == 1 else \
-                    (lambda: r.verify([5] * t, position=args.position))
-                start = time.perf_counter()
-                for _ in range(args.calls):
-                    call()
                 times.setdefault((name, "decode" if t == 1 else f"verify_{t}"), []).append(
-                    (time.perf_counter() - start) / args.calls * 1e3)
+                    call_ms(r, t, args.position, args.calls))
     for (name, sig), ms in times.items():
         print(f"{name:<40} {sig:<9} median {np.median(ms):6.2f} ms  min {min(ms):6.2f} ms")
     return 0

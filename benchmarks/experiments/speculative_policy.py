@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -31,6 +30,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from speculative_lookup import CHAT, GROUNDED  # noqa: E402
+from verify_cost import call_ms  # noqa: E402
 
 
 def measured_costs(llm, position: int, rounds: int = 5, calls: int = 10) -> dict:
@@ -39,10 +39,7 @@ def measured_costs(llm, position: int, rounds: int = 5, calls: int = 10) -> dict
     ms: dict = {}
     for _ in range(rounds):
         for t in (1, *runner.layout.verify_lengths):
-            start = time.perf_counter()
-            for _ in range(calls):
-                runner.decode(5, position=position) if t == 1 else runner.verify([5] * t, position=position)
-            ms.setdefault("decode" if t == 1 else t, []).append((time.perf_counter() - start) / calls * 1e3)
+            ms.setdefault("decode" if t == 1 else t, []).append(call_ms(runner, t, position, calls))
     return {key: float(np.median(v)) for key, v in ms.items()}
 
 
