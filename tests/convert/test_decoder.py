@@ -250,6 +250,35 @@ def test_every_family_wrapper_matches_transformers(model_type, tmp_path):
     np.testing.assert_allclose(got.numpy(), want.numpy(), atol=2e-5)
 
 
+@pytest.mark.parametrize("model_type", ["llama", "gemma2"])
+def test_conversion_retraces_each_signature_once_and_gives_the_same_bytes(model_type, tmp_path, monkeypatch):
+    """litert-torch's first decomposition is skipped (decomposed_once) and the masks hold no int64 arange (which
+    litert-torch rewrites into a Python function that forces a third): one retrace per signature, and the flatbuffer
+    equals litert-torch's default path byte for byte."""
+    import contextlib
+
+    import torch
+
+    import edgellm.convert.decoder as decoder
+
+    source = read_decoder_source(make_llm(tmp_path / model_type, model_type, tokenizer=False))
+    config = DecoderConfig(cache_length=32, prefill_lengths=(8,), decode_windows=(16,), verify_lengths=(2,))
+    calls = []
+    run = torch.export.ExportedProgram.run_decompositions
+
+    def counted(self, *args, **kwargs):
+        calls.append(1)
+        return run(self, *args, **kwargs)
+
+    monkeypatch.setattr(torch.export.ExportedProgram, "run_decompositions", counted)
+    once = decoder.convert_decoder(source, config).content
+    assert len(calls) == 4  # prefill_8, decode, decode_16, verify_2
+    calls.clear()
+    monkeypatch.setattr(decoder, "decomposed_once", contextlib.nullcontext)
+    default = decoder.convert_decoder(source, config).content
+    assert len(calls) == 8 and default == once
+
+
 def test_family_table_gives_a_reason_for_every_gap():
     for spec in DECODERS.values():
         assert (spec.unsupported is None) == bool(spec.tiny_config), spec.model_type

@@ -15,6 +15,9 @@ Weights are shared by all signatures in the flatbuffer (one copy).
 
 from __future__ import annotations
 
+import contextlib
+import functools
+import inspect
 import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -151,7 +154,7 @@ def convert_decoder(source: DecoderSource, config: DecoderConfig = DecoderConfig
         for t in config.verify_lengths:
             converter.signature(f"verify_{t}", verify, sample_kwargs=_sample(decode, t))
     try:
-        with torch.no_grad():
+        with torch.no_grad(), decomposed_once():
             # constants handled lazily: peak RSS 2.4x the float weights instead of 4.3x (12-layer SmolLM2 shape)
             converted = converter.convert(lightweight_conversion=True)
     except (RuntimeError, NotImplementedError, ValueError, TypeError) as e:
@@ -171,6 +174,27 @@ def convert_decoder(source: DecoderSource, config: DecoderConfig = DecoderConfig
         del converted
         content = path.read_bytes()
     return DecoderModel(content=content, source=source, config=config, reference=model)
+
+
+@contextlib.contextmanager
+def decomposed_once():
+    """litert-torch 0.10 retraces every signature's graph to decompose it right after torch.export (its pre-convert
+    table) and again before lowering (the pre-lower table, which holds every pre-convert entry too): about 9 s each
+    per SmolLM2 signature. Inside this block the first is skipped, as litert-torch's own V2 converter does
+    (``export_torch_signature(run_decompositions=False)``); the flatbuffer is the same byte for byte on every decoder
+    family, int4's split layers included (tests/convert/test_decoder.py). Where that keyword is gone, nothing changes.
+    """
+    from litert_torch._convert import core
+
+    export = core.export_torch_signature
+    if "run_decompositions" not in inspect.signature(export).parameters:
+        yield
+        return
+    core.export_torch_signature = functools.partial(export, run_decompositions=False)
+    try:
+        yield
+    finally:
+        core.export_torch_signature = export
 
 
 def _sample(module, t: int) -> dict[str, Any]:

@@ -227,11 +227,15 @@ class DecoderForExport(torch.nn.Module):
         start = input_pos[:1]  # [1]
         key = torch.arange(C, dtype=torch.int32)[None, :]  # [1, C]
         cache_ok = key < start[:, None]  # [1, C]
-        causal = torch.triu(torch.full((T, T), NEG), diagonal=1)  # [T, T]
+        # int32 aranges, not triu/tril: those decompose into int64 aranges that litert-torch rewrites into Python
+        # functions, which makes its lowering trace the whole graph once more (~9 s per SmolLM2 signature)
+        t = torch.arange(T, dtype=torch.int32)
+        seen = t[None, :] <= t[:, None]  # [T, T]: new token t' at or before t
         if sliding:
-            query = start[:, None] + torch.arange(T, dtype=torch.int32)[:, None]  # [T, 1] absolute positions
+            query = start[:, None] + t[:, None]  # [T, 1] absolute positions
             cache_ok = cache_ok & (key > query - sliding)  # [T, C]
-            causal = causal + torch.tril(torch.full((T, T), NEG), diagonal=-sliding)  # t - t' >= S
+            seen = seen & (t[:, None] - t[None, :] < sliding)  # t - t' < S
+        causal = torch.where(seen, 0.0, NEG)  # [T, T]
         cache_part = torch.where(cache_ok, 0.0, NEG).expand(T, C)  # [T, C]
         return torch.cat([cache_part, causal], dim=-1).repeat(g, 1)
 
