@@ -129,19 +129,27 @@ def test_int4_keeps_the_q4_1_grid(tmp_path):
     assert smoothing["method"] == "smoothquant-blocks" and smoothing["block"] == 32 and smoothing["alpha"] == 0.25
     assert cli.main(["export", "--model", str(tmp_path / "m"), "--task", "text-generation", "--quantize", "int4",
                      "--cache-length", str(CACHE), "--prefill-lengths", "8", "--no-smooth", str(tmp_path / "n")]) == 0
-    # every int4 tensor holds exactly one grid's ints (q - 8); its scales are the grid's d rounded to bfloat16
+    # every int4 tensor holds exactly one grid's ints (q - 8), q/k/v's and gate/up's each concatenated into one
+    # layer (the converter fuses them, split layers too); its scales are the grid's d rounded to bfloat16
+    expected = {n: (g.k, g.scale) for n, g in grids.items() if not n.endswith(("q_proj", "k_proj", "v_proj",
+                                                                                "gate_proj", "up_proj"))}
+    for i in {n.split(".")[0] for n in grids}:
+        for fused, parts in (("self_attn.qkv", ("self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj")),
+                             ("mlp.gate_up", ("mlp.gate_proj", "mlp.up_proj"))):
+            expected[f"{i}.{fused}"] = tuple(np.concatenate([getattr(grids[f"{i}.{p}"], a) for p in parts])
+                                             for a in ("k", "scale"))
     for folder, smoothed in ((tmp_path / "n", False), (out, True)):
         matched, moved = set(), 0
         for ints, scales in _int4_tensors(folder / "model.tflite"):  # per signature
-            name = next(n for n, g in grids.items() if g.k.shape == ints.shape and np.array_equal(g.k, ints))
-            ratio = scales / grids[name].scale.astype(ml_dtypes.bfloat16).astype(np.float32)
+            name = next(n for n, (k, _) in expected.items() if k.shape == ints.shape and np.array_equal(k, ints))
+            ratio = scales / expected[name][1].astype(ml_dtypes.bfloat16).astype(np.float32)
             if smoothed:  # a power of two per block
                 assert np.all(np.frexp(ratio)[0] == 0.5), name
                 moved += int((ratio != 1).any())
             else:
                 assert np.all(ratio == 1), name
             matched.add(name)
-        assert matched == set(grids) and (moved > 0) == smoothed
+        assert matched == set(expected) and (moved > 0) == smoothed
 
 
 def _trained_llm(folder, steps: int = 20):

@@ -79,14 +79,50 @@ _FUSED: "weakref.WeakKeyDictionary[torch.nn.Module, torch.nn.Linear]" = weakref.
 
 
 def _fused(owner, names: tuple[str, ...]):
-    """One nn.Linear computing ``owner``'s linear layers ``names`` at once (outputs concatenated in that order),
-    or None when they are not all plain nn.Linear (int4's split layers). Each original layer's weight and bias
-    become views of the fused ones, so both stay usable and nothing is stored twice."""
+    """One linear layer computing ``owner``'s linear layers ``names`` at once (outputs concatenated in that order),
+    or None when they are not all of one kind with one input width. Plain nn.Linear layers become one nn.Linear;
+    int4's split layers (quantize.int4.Int4SplitLinear: a 4-bit grid and per-block offsets of the same input) one
+    split layer of that class whose grid and offsets are the parts' concatenated, exact as for plain layers: the
+    4-bit blocks run along each output row's inputs, and the shared input is summed per block once instead of
+    3 (2) times. Each original layer's weight and bias become views of the fused ones, so both stay usable and
+    nothing is stored twice."""
     if owner in _FUSED:
         return _FUSED[owner]
     parts = [getattr(owner, n, None) for n in names]
-    if any(type(m) is not torch.nn.Linear for m in parts) or len({m.in_features for m in parts}) != 1 \
-            or len({m.bias is None for m in parts}) != 1:
+    if all(type(m) is torch.nn.Linear for m in parts):
+        fused = _concatenated(parts)
+    elif all(_is_split(m) and type(m) is type(parts[0]) for m in parts) and \
+            len({m.block_offset is None for m in parts}) == 1:
+        grid = _concatenated([m.grid for m in parts])
+        offset = None if parts[0].block_offset is None else _concatenated([m.block_offset for m in parts])
+        if grid is None or (parts[0].block_offset is not None and offset is None):
+            return None
+        fused = type(parts[0]).__new__(type(parts[0]))
+        torch.nn.Module.__init__(fused)
+        fused.grid, fused.block_offset = grid, offset
+    else:
+        return None
+    if fused is None:
+        return None
+    fused.requires_grad_(False)
+    _FUSED[owner] = fused
+    return fused
+
+
+def _is_split(m) -> bool:
+    """int4's split linear layer (quantize.int4.Int4SplitLinear, not imported: quantize imports convert)."""
+    return isinstance(getattr(m, "grid", None), torch.nn.Linear) and hasattr(m, "block_offset")
+
+
+def _width(linear) -> int:
+    """Output features of a plain or split (``_is_split``) linear layer."""
+    return linear.grid.out_features if _is_split(linear) else linear.out_features
+
+
+def _concatenated(parts):
+    """One nn.Linear whose output is ``parts``' outputs concatenated (None where their input widths or biases
+    differ); each part's weight and bias become views of it."""
+    if len({m.in_features for m in parts}) != 1 or len({m.bias is None for m in parts}) != 1:
         return None
     with torch.no_grad():
         fused = torch.nn.Linear(parts[0].in_features, sum(m.out_features for m in parts),
@@ -100,8 +136,6 @@ def _fused(owner, names: tuple[str, ...]):
             if m.bias is not None:
                 m.bias = torch.nn.Parameter(fused.bias[row:row + m.out_features], requires_grad=False)
             row += m.out_features
-    fused.requires_grad_(False)
-    _FUSED[owner] = fused
     return fused
 
 
@@ -172,7 +206,8 @@ class DecoderForExport(torch.nn.Module):
                                                for i, l in enumerate(layers)}
         # gate and up fused where the MLP is HF's down_proj(act_fn(gate_proj(x)) * up_proj(x)) (phi3 fuses them itself)
         gate_up = {str(i): _fused(l.mlp, ("gate_proj", "up_proj")) for i, l in enumerate(layers)
-                   if hasattr(l.mlp, "act_fn") and type(getattr(l.mlp, "down_proj", None)) is torch.nn.Linear}
+                   if hasattr(l.mlp, "act_fn") and (type(getattr(l.mlp, "down_proj", None)) is torch.nn.Linear
+                                                    or _is_split(getattr(l.mlp, "down_proj", None)))}
         self.qkv = torch.nn.ModuleDict({i: m for i, m in qkv.items() if m is not None})  # "layer index": fused
         self.gate_up = torch.nn.ModuleDict({i: m for i, m in gate_up.items() if m is not None})
 
@@ -269,7 +304,7 @@ class DecoderForExport(torch.nn.Module):
         gate_up = self.gate_up[str(i)] if str(i) in self.gate_up else None
         if gate_up is None:
             return mlp(h)
-        gate, up = gate_up(h).split([mlp.gate_proj.out_features, mlp.up_proj.out_features], dim=-1)
+        gate, up = gate_up(h).split([_width(mlp.gate_proj), _width(mlp.up_proj)], dim=-1)
         return mlp.down_proj(mlp.act_fn(gate) * up)
 
     def _attention(self, i: int, attn, h, cos, sin, k_cache, v_cache, mask, scatter=None):
