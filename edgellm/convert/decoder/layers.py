@@ -53,7 +53,8 @@ Fewer, bigger linear layers: q/k/v are one linear layer (their weights concatena
 the MLP's gate and up projections (``_fused``). Exact for every recipe here: the int8 recipes quantize weights per
 output channel and activations per row, so each output is computed from the same numbers as before; one call
 quantizes the shared input once instead of 3 (2) times and streams one weight matrix. The HF modules' weights
-become views of the fused ones, so no weight is held twice.
+become views of the fused ones, so no weight is held twice. int4's split layers (a 4-bit grid plus per-block
+offsets) are fused the same way, grids with grids and offsets with offsets.
 
 This module imports torch at the top: only the convert path imports it.
 """
