@@ -90,19 +90,18 @@ def _fused(owner, names: tuple[str, ...]):
     if owner in _FUSED:
         return _FUSED[owner]
     parts = [getattr(owner, n, None) for n in names]
+    fused = None
     if all(type(m) is torch.nn.Linear for m in parts):
         fused = _concatenated(parts)
     elif all(_is_split(m) and type(m) is type(parts[0]) for m in parts) and \
             len({m.block_offset is None for m in parts}) == 1:
-        grid = _concatenated([m.grid for m in parts])
-        offset = None if parts[0].block_offset is None else _concatenated([m.block_offset for m in parts])
-        if grid is None or (parts[0].block_offset is not None and offset is None):
-            return None
-        fused = type(parts[0]).__new__(type(parts[0]))
-        torch.nn.Module.__init__(fused)
-        fused.grid, fused.block_offset = grid, offset
-    else:
-        return None
+        grid = _concatenated([m.grid for m in parts])  # None where the input widths differ
+        if grid is not None:  # then the offsets' widths (inputs / 32) agree too
+            fused = type(parts[0]).__new__(type(parts[0]))
+            torch.nn.Module.__init__(fused)
+            fused.grid = grid
+            fused.block_offset = None if parts[0].block_offset is None else \
+                _concatenated([m.block_offset for m in parts])
     if fused is None:
         return None
     fused.requires_grad_(False)
