@@ -76,7 +76,7 @@ torch = require("torch", "convert")
 NEG = -1e30  # additive mask value: exp() underflows to 0 and, unlike -inf, never makes 0 * inf = nan
 
 # HF module -> its fused linear layer, made once per model: the prefill and decode wrappers share it
-_FUSED: "weakref.WeakKeyDictionary[torch.nn.Module, torch.nn.Linear]" = weakref.WeakKeyDictionary()
+_FUSED: "weakref.WeakKeyDictionary[torch.nn.Module, torch.nn.Module]" = weakref.WeakKeyDictionary()
 
 
 def _fused(owner, names: tuple[str, ...]):
