@@ -14,7 +14,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "generate"))
 
-from tiny_llm import make_llm  # noqa: E402
+from tiny_llm import fused_grids, int4_tensors, make_llm  # noqa: E402
 
 import edgellm  # noqa: E402
 from edgellm import cli  # noqa: E402
@@ -94,25 +94,6 @@ def test_block_error_falls_and_every_linear_lands_on_the_grid(trained, llama):
     assert not torch.equal(linears["0.mlp.down_proj"].weight, teacher.model.layers[0].mlp.down_proj.weight)
 
 
-def _int4_tensors(path: Path):
-    """(ints [rows, cols], scales [rows, cols / 32]) of every blockwise int4 tensor in the flatbuffer."""
-    from ai_edge_quantizer.utils import tfl_flatbuffer_utils as tu
-
-    model = tu.read_model(path.read_bytes())
-    found = []
-    for sg in model.subgraphs:
-        for t in sg.tensors:
-            if t.quantization is None or t.quantization.details is None:
-                continue
-            rows, cols = t.shape
-            raw = np.frombuffer(bytes(model.buffers[t.buffer].data), np.uint8)
-            ints = np.stack([raw & 15, raw >> 4], -1).reshape(rows, cols).astype(np.int8)
-            scales = np.frombuffer(bytes(model.buffers[sg.tensors[t.quantization.details.scales].buffer].data),
-                                   np.float16).reshape(rows, -1).astype(np.float32)
-            found.append((np.where(ints > 7, ints - 16, ints), scales))
-    return found
-
-
 @pytest.mark.slow
 def test_export_int4_keeps_the_trained_weights_bit_for_bit(trained, tmp_path):
     import torch
@@ -128,13 +109,14 @@ def test_export_int4_keeps_the_trained_weights_bit_for_bit(trained, tmp_path):
              if isinstance(m, torch.nn.Linear)}
     manifest = json.loads((tmp_path / "int4" / "edgellm.json").read_text())
     assert manifest["quantization"]["int4"]["grid_weights"] == {"Q4_1": 14}  # every decoder linear, none by GPTQ
+    expected = fused_grids(grids)  # q/k/v and gate/up fused, as the export converts them
     matched = set()
-    for ints, scales in _int4_tensors(tmp_path / "int4" / "model.tflite"):
-        name = next((n for n, g in grids.items() if g.k.shape == ints.shape and np.array_equal(g.k, ints)), None)
+    for ints, scales in int4_tensors(tmp_path / "int4" / "model.tflite"):
+        name = next((n for n, (k, _) in expected.items() if k.shape == ints.shape and np.array_equal(k, ints)), None)
         assert name is not None
-        assert np.array_equal(scales, grids[name].scale)  # exact: the trained scales are bfloat16 numbers
+        assert np.array_equal(scales, expected[name][1])  # exact: the trained scales are bfloat16 numbers
         matched.add(name)
-    assert matched == set(grids)
+    assert matched == set(expected)
 
 
 def test_config_round_trip_and_checks():

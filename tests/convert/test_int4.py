@@ -10,7 +10,7 @@ from edgellm import cli
 from edgellm.export import ExportConfig, export
 from edgellm.validate import LLM, TOLERANCES
 from edgellm.errors import ConfigError
-from generate.tiny_llm import CACHE, make_llm
+from generate.tiny_llm import CACHE, fused_grids, int4_tensors, make_llm
 
 BLOCK = 32
 
@@ -96,25 +96,6 @@ def _q4_1_llm(folder):
     return grids
 
 
-def _int4_tensors(path):
-    """(ints [rows, cols], scales [rows, cols / 32]) of every blockwise int4 tensor in the flatbuffer."""
-    from ai_edge_quantizer.utils import tfl_flatbuffer_utils as tu
-
-    model = tu.read_model(path.read_bytes())
-    found = []
-    for sg in model.subgraphs:
-        for t in sg.tensors:
-            if t.quantization is None or t.quantization.details is None:
-                continue
-            rows, cols = t.shape
-            raw = np.frombuffer(bytes(model.buffers[t.buffer].data), np.uint8)
-            ints = np.stack([raw & 15, raw >> 4], -1).reshape(rows, cols).astype(np.int8)
-            scales = np.frombuffer(bytes(model.buffers[sg.tensors[t.quantization.details.scales].buffer].data),
-                                   np.float16).reshape(rows, -1).astype(np.float32)
-            found.append((np.where(ints > 7, ints - 16, ints), scales))
-    return found
-
-
 def test_int4_keeps_the_q4_1_grid(tmp_path):
     grids = _q4_1_llm(tmp_path / "m")
     out = tmp_path / "o"
@@ -131,16 +112,10 @@ def test_int4_keeps_the_q4_1_grid(tmp_path):
                      "--cache-length", str(CACHE), "--prefill-lengths", "8", "--no-smooth", str(tmp_path / "n")]) == 0
     # every int4 tensor holds exactly one grid's ints (q - 8), q/k/v's and gate/up's each concatenated into one
     # layer (the converter fuses them, split layers too); its scales are the grid's d rounded to bfloat16
-    expected = {n: (g.k, g.scale) for n, g in grids.items() if not n.endswith(("q_proj", "k_proj", "v_proj",
-                                                                                "gate_proj", "up_proj"))}
-    for i in {n.split(".")[0] for n in grids}:
-        for fused, parts in (("self_attn.qkv", ("self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj")),
-                             ("mlp.gate_up", ("mlp.gate_proj", "mlp.up_proj"))):
-            expected[f"{i}.{fused}"] = tuple(np.concatenate([getattr(grids[f"{i}.{p}"], a) for p in parts])
-                                             for a in ("k", "scale"))
+    expected = fused_grids(grids)
     for folder, smoothed in ((tmp_path / "n", False), (out, True)):
         matched, moved = set(), 0
-        for ints, scales in _int4_tensors(folder / "model.tflite"):  # per signature
+        for ints, scales in int4_tensors(folder / "model.tflite"):  # per signature
             name = next(n for n, (k, _) in expected.items() if k.shape == ints.shape and np.array_equal(k, ints))
             ratio = scales / expected[name][1].astype(ml_dtypes.bfloat16).astype(np.float32)
             if smoothed:  # a power of two per block
@@ -216,7 +191,7 @@ def test_int4_from_float_weights(tmp_path, monkeypatch):
                                                   ("gate_up", ("mlp.gate_proj", "mlp.up_proj")))}
     assert all(w.std() > 0.05 for w in groups.values())
     matched = set()
-    for ints, scales in _int4_tensors(tmp_path / "o" / "model.tflite"):  # per signature
+    for ints, scales in int4_tensors(tmp_path / "o" / "model.tflite"):  # per signature
         weight = ints * np.repeat(scales, BLOCK, axis=1)
         name = next((n for n, w in groups.items() if w.shape == weight.shape and np.array_equal(w, weight)), None)
         assert name is not None, (ints.shape, [n for n, w in groups.items() if w.shape == weight.shape])

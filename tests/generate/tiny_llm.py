@@ -1,6 +1,7 @@
 """Tiny random-weight causal LMs with a real BPE tokenizer and a chat template, saved with save_pretrained.
 
 (tests/tiny.py's BERT WordPiece tokenizer is for encoders; a decoder needs BOS/EOS and a chat template.)
+int4_tensors and fused_grids read what an int4 export of them holds.
 """
 
 from __future__ import annotations
@@ -72,3 +73,39 @@ def cached_export(tmp_path_factory, recipe: str = "fp32") -> tuple[Path, Path]:
         export(model, out, ExportConfig(task="text-generation", quantize=recipe, cache_length=CACHE, prefill_lengths=PREFILL,
                                                decode_windows=DECODE_WINDOWS, verify_lengths=()))
     return model, out
+
+
+def int4_tensors(path: Path) -> list:
+    """(ints [rows, cols], scales [rows, cols / 32]) of every blockwise int4 tensor in the flatbuffer at ``path``."""
+    import numpy as np
+    from ai_edge_quantizer.utils import tfl_flatbuffer_utils as tu
+
+    model = tu.read_model(path.read_bytes())
+    found = []
+    for sg in model.subgraphs:
+        for t in sg.tensors:
+            if t.quantization is None or t.quantization.details is None:
+                continue
+            rows, cols = t.shape
+            raw = np.frombuffer(bytes(model.buffers[t.buffer].data), np.uint8)
+            ints = np.stack([raw & 15, raw >> 4], -1).reshape(rows, cols).astype(np.int8)
+            scales = np.frombuffer(bytes(model.buffers[sg.tensors[t.quantization.details.scales].buffer].data),
+                                   np.float16).reshape(rows, -1).astype(np.float32)
+            found.append((np.where(ints > 7, ints - 16, ints), scales))
+    return found
+
+
+def fused_grids(grids: dict) -> dict:
+    """{layer name: (ints, scales)} as the int4 export stores ``grids`` ({"<i>.self_attn.q_proj": Q4Grid, ...}):
+    q/k/v as one layer "<i>.self_attn.qkv" and gate/up as "<i>.mlp.gate_up", rows concatenated in that order."""
+    import numpy as np
+
+    groups = {"self_attn.qkv": ("self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj"),
+              "mlp.gate_up": ("mlp.gate_proj", "mlp.up_proj")}
+    parts = {p for ps in groups.values() for p in ps}
+    out = {n: (g.k, g.scale) for n, g in grids.items() if n.split(".", 1)[1] not in parts}
+    for i in sorted({n.split(".", 1)[0] for n in grids}):
+        for fused, names in groups.items():
+            out[f"{i}.{fused}"] = tuple(np.concatenate([getattr(grids[f"{i}.{n}"], a) for n in names])
+                                        for a in ("k", "scale"))
+    return out
