@@ -182,7 +182,8 @@ def decomposed_once():
     table) and again before lowering (the pre-lower table, which holds every pre-convert entry too): about 9 s each
     per SmolLM2 signature. Inside this block the first is skipped, as litert-torch's own V2 converter does
     (``export_torch_signature(run_decompositions=False)``); the flatbuffer is the same byte for byte on every decoder
-    family, int4's split layers included (tests/convert/test_decoder.py). Where that keyword is gone, nothing changes.
+    family's tiny model, and after int4's and int8-dynamic's weight preparation (tests/convert/test_decoder.py checks
+    two families). Where that keyword is gone, nothing changes.
     """
     from litert_torch._convert import core
 
