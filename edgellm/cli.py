@@ -130,7 +130,8 @@ def _add_export(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--smooth", action=argparse.BooleanOptionalAction, default=None,
                    help="text-generation int8-dynamic and int4: migrate activation outliers into the weights "
                         "first (SmoothQuant; int4 by powers of two per block of 32, which keep 4-bit grids exact; "
-                        "llama, mistral, qwen2, qwen3). Default: on where it applies; --no-smooth turns it off, "
+                        "llama, mistral, qwen2, qwen3); encoders' int8: each linear layer's input range, on the "
+                        "calibration samples. Default: on where it applies; --no-smooth turns it off, "
                         "--smooth makes it an error where it does not apply")
     p.add_argument("--quiz", default=None, metavar="FILE",
                    help="text-generation: validation's quiz, one JSON object a line {question, answers, match, kind} "
@@ -140,7 +141,7 @@ def _add_export(sub: argparse._SubParsersAction) -> None:
                    "the error) exceeds what the machine has available")
     p.add_argument("--smooth-alpha", type=float, default=None, metavar="A",
                    help="share of each activation range smoothing moves into the weights, 0..1 (asks for "
-                        "--smooth). Default: int8-dynamic 0.5, int4 0.25")
+                        "--smooth). Default: int8-dynamic 0.5, int4 0.25, encoder int8 0.75")
     p.set_defaults(func=_run_export)
 
 

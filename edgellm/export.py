@@ -52,8 +52,9 @@ class ExportConfig:
     prefill_lengths: tuple[int, ...] = (32, 128)  # prefill_<T> signatures; longer prompts go in chunks
     decode_windows: tuple[int, ...] | None = None  # decode_<W> signatures; None: cache / 2, / 4, / 8 down to 64
     verify_lengths: tuple[int, ...] = (2, 4, 8)  # verify_<T> signatures (speculative decoding); () for none
-    # int8-dynamic and int4: migrate activation outliers into the weights first (edgellm.quantize.smooth). None:
-    # where it applies and was measured; True: asked for, an error where it does not apply; False: off.
+    # int8-dynamic and int4 LLMs (edgellm.quantize.smooth) and int8 encoders (convert.encoder.smooth_linear_inputs):
+    # migrate activation outliers into the weights first. None: where it applies and was measured; True: asked
+    # for, an error where it does not apply; False: off.
     smooth: bool | None = None
     smooth_alpha: float | None = None  # the share of each range moved into the weights; given, it asks for smooth
     quiz: str | None = None  # validation's quiz file (edgellm/validate/quiz.py format); None: the packaged one
@@ -96,9 +97,14 @@ class ExportConfig:
         if self.quantize not in recipes_for(ENCODER):
             raise ConfigError(f"--quantize {self.quantize} is for --task text-generation (decoder LLMs); encoder "
                               f"tasks take {', '.join(recipes_for(ENCODER))}")
-        if self.smooth is not None or self.smooth_alpha is not None or self.quiz is not None:
-            raise ConfigError("--smooth, --smooth-alpha and --quiz are for --task text-generation (decoder LLMs); "
-                              "drop them")
+        if self.quiz is not None:
+            raise ConfigError("--quiz is for --task text-generation (decoder LLMs); drop it")
+        if (self.smooth or self.smooth_alpha is not None) and recipe.smooth_alpha is None:
+            smoothed = ", ".join(r.name for r in RECIPES.values() if r.smooth_alpha is not None)
+            raise ConfigError(f"encoders smooth the linear layers' inputs for {smoothed}; this export is "
+                              f"{self.quantize!r}: drop --smooth / --smooth-alpha or pass --quantize {smoothed}")
+        if self.smooth is False and self.smooth_alpha is not None:
+            raise ConfigError("--smooth-alpha sets the alpha of smoothing, which --no-smooth turns off: drop one")
         self.convert_config()
         if self.calibration_data is not None and not recipe.needs_calibration:
             raise ConfigError(f"--calibration-data is only used by the static recipes "
@@ -136,7 +142,9 @@ class ExportConfig:
         recipe = get_recipe(self.quantize)
         return ConvertConfig(task=self.task, sequence_length=self.sequence_length,
                              sequence_lengths=self.sequence_lengths, bounded_layer_norm=recipe.bounded_layer_norm,
-                             outlier_channel_ratio=recipe.outlier_channel_ratio)
+                             outlier_channel_ratio=recipe.outlier_channel_ratio,
+                             smooth_alpha=None if self.smooth is False else
+                             recipe.smooth_alpha if self.smooth_alpha is None else self.smooth_alpha)
 
     def decoder_config(self):
         from edgellm.convert.decoder import DecoderConfig
@@ -292,7 +300,8 @@ def _export_encoder(model, output_dir, config: ExportConfig, stages: _Stages, re
         stages.done("calibration data", f"{calibration.input_ids.shape[0]} samples" + (", reused" if reused else ""))
     # the float model depends on the convert config only (and on the samples where it scales outlier channels)
     key = ("convert", str(source.path), convert_config,
-           cal_key if calibration is not None and convert_config.outlier_channel_ratio is not None else None)
+           cal_key if calibration is not None and (convert_config.outlier_channel_ratio is not None or
+                                                   convert_config.smooth_alpha is not None) else None)
     edge, reused = _once(reuse, key, lambda: convert(source, convert_config, calibration=calibration))
     stages.done("convert", "reused" if reused else "")
     edge = quantize(edge, config.quantize, calibration=calibration,

@@ -31,6 +31,9 @@ class ConvertConfig:
     outlier_channel_ratio: wrap every linear layer whose output channels peak above this many times its median
                            channel peak (on calibration samples) as encoder.ChannelScaledLinear, so an int8
                            output holds the rest; None = no scaling. `export` sets it from the recipe.
+    smooth_alpha: migrate each linear layer's input range into its weight (encoder.smooth_linear_inputs, with
+                  this alpha in (0, 1]) on calibration samples, so a static int8 input loses less to its few
+                  large channels; None = as loaded. `export` sets it from the recipe (Recipe.smooth_alpha).
     """
 
     task: str = "auto"
@@ -38,6 +41,7 @@ class ConvertConfig:
     sequence_lengths: tuple[int, ...] = ()
     bounded_layer_norm: bool = False
     outlier_channel_ratio: float | None = None
+    smooth_alpha: float | None = None
 
     def __post_init__(self):
         object.__setattr__(self, "sequence_lengths", tuple(self.sequence_lengths))
@@ -47,6 +51,10 @@ class ConvertConfig:
         ratio = self.outlier_channel_ratio
         if ratio is not None and (isinstance(ratio, bool) or not isinstance(ratio, (int, float)) or ratio <= 1):
             raise ConfigError(f"outlier_channel_ratio is a peak / median ratio above 1, e.g. 8, or None; got {ratio!r}")
+        alpha = self.smooth_alpha
+        if alpha is not None and (isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or
+                                  not 0 < alpha <= 1):
+            raise ConfigError(f"smooth_alpha is a migration strength in (0, 1], e.g. 0.75, or None; got {alpha!r}")
         if self.task != "auto" and self.task not in TASKS:
             raise ConfigError(f"task {self.task!r} is unknown; known tasks: auto, {', '.join(TASKS)}")
 
@@ -104,21 +112,14 @@ def convert(model: str | Path | ModelSource | None, config: ConvertConfig = Conv
         from edgellm.convert.encoder import BoundedLayerNorm
 
         rewrites["bounded_layer_norms"] = sum(isinstance(m, BoundedLayerNorm) for m in reference.modules())
-    if config.outlier_channel_ratio is not None:
-        import numpy as np
+    if config.outlier_channel_ratio is not None or config.smooth_alpha is not None:
+        from edgellm.convert.encoder import scale_outlier_channels, smooth_linear_inputs
 
-        from edgellm.convert.encoder import scale_outlier_channels
-
-        if calibration is None:
-            raise ConfigError("outlier_channel_ratio scales channels by their peaks on calibration samples: pass "
-                              f"calibration=edgellm.load_samples(None, {str(source.path)!r}, sequence_length={longest})")
-        if calibration.input_ids.shape[1] != longest:
-            raise ConfigError(f"calibration samples have sequence length {calibration.input_ids.shape[1]}, the "
-                              f"conversion {longest}; load them with sequence_length={longest}")
-        arrays = calibration.inputs()
-        inputs = {name: torch.from_numpy(arrays[name] if name in arrays else np.zeros_like(calibration.input_ids))
-                  for name in sample}
-        rewrites["scaled_channels"] = scale_outlier_channels(reference, inputs, config.outlier_channel_ratio)
+        inputs = _calibration_inputs(source, calibration, sample, longest)
+        if config.smooth_alpha is not None:
+            rewrites["smoothed_inputs"] = smooth_linear_inputs(reference, inputs, config.smooth_alpha)
+        if config.outlier_channel_ratio is not None:
+            rewrites["scaled_channels"] = scale_outlier_channels(reference, inputs, config.outlier_channel_ratio)
     litert_torch = require("litert_torch", "convert")
     litert_torch.config.show_progress = False
     try:
@@ -139,6 +140,24 @@ def convert(model: str | Path | ModelSource | None, config: ConvertConfig = Conv
                      signatures=signatures, input_names=tuple(sample),
                      output_names=reference.output_names, reference=reference,
                      rewrites=rewrites)
+
+
+def _calibration_inputs(source: ModelSource, calibration, sample: dict[str, Any], longest: int) -> dict[str, Any]:
+    """The calibration samples as the wrapper's forward keywords (torch tensors [N, L]), for the rewrites that
+    measure activation peaks (outlier_channel_ratio, smooth_alpha)."""
+    import numpy as np
+
+    from edgellm.convert.encoder import torch
+
+    if calibration is None:
+        raise ConfigError("outlier_channel_ratio and smooth_alpha measure activations on calibration samples: pass "
+                          f"calibration=edgellm.load_samples(None, {str(source.path)!r}, sequence_length={longest})")
+    if calibration.input_ids.shape[1] != longest:
+        raise ConfigError(f"calibration samples have sequence length {calibration.input_ids.shape[1]}, the "
+                          f"conversion {longest}; load them with sequence_length={longest}")
+    arrays = calibration.inputs()
+    return {name: torch.from_numpy(arrays[name] if name in arrays else np.zeros_like(calibration.input_ids))
+            for name in sample}
 
 
 def _sample_inputs(source: ModelSource, length: int) -> dict[str, Any]:

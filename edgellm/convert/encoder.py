@@ -8,6 +8,8 @@ This module imports torch at the top: only the convert path imports it (never `e
 
 from __future__ import annotations
 
+from typing import Any
+
 from edgellm.archs import TASKS
 from edgellm.convert.lowrank import register_for
 from edgellm.convert.source import ModelSource, SentenceTransformerHead
@@ -174,6 +176,61 @@ def scale_outlier_channels(module: "torch.nn.Module", inputs: dict, ratio: float
             setattr(parent, attr, ChannelScaledLinear(linears[name], scale))
             scaled[name] = int((scale > 1).sum())
     return scaled
+
+
+def smooth_linear_inputs(module: "torch.nn.Module", inputs: dict, alpha: float) -> dict[str, Any]:
+    """Move the range of every nn.Linear's input channels into its weight (SmoothQuant's migration), in place:
+
+        y = W x + b = (W diag(s)) (x / s) + b,    s_c = max|x_c|^alpha / max|W_{:,c}|^(1 - alpha)
+
+    ``max|x_c|`` is channel c's peak over ``inputs`` (the wrapper's forward keywords, torch tensors [N, L]). Linear
+    layers that read the same tensor (a BERT layer's query, key and value) share one s, their weights' peak taken
+    over all of them. The weight is scaled once, here; the division runs as a forward pre-hook, which the trace
+    keeps as a float MUL by 1/s in front of the FULLY_CONNECTED (module paths, and so tensor names, unchanged).
+
+    Why: a static int8 FULLY_CONNECTED rounds its whole input on one scale, set by its largest channel. In
+    all-MiniLM-L6-v2 the LayerNorm outputs that feed query/key/value and the FFN reach 28 on a few channels where
+    the rest stay near 1, so most channels get a handful of int8 steps. Returns {"layers": smoothed layer count,
+    "groups": shared-input groups, "alpha": alpha}."""
+    peaks: dict[str, "torch.Tensor"] = {}
+    readers: dict[int, list[str]] = {}  # the first batch's input tensor -> the linears that read it
+    alive = []  # those tensors, held so that no later tensor of the batch gets a freed one's id
+    linears = {name: m for name, m in module.named_modules() if isinstance(m, torch.nn.Linear)}
+
+    def record(name, x, first):
+        peak = x.detach().abs().reshape(-1, x.shape[-1]).amax(0)
+        peaks[name] = peak if name not in peaks else torch.maximum(peaks[name], peak)
+        if first:
+            readers.setdefault(id(x), []).append(name)
+            alive.append(x)
+
+    state = {"first": True}
+    hooks = [m.register_forward_pre_hook(lambda _m, args, name=name: record(name, args[0], state["first"]))
+             for name, m in linears.items()]
+    try:
+        with torch.no_grad():
+            for i in range(0, next(iter(inputs.values())).shape[0], 16):  # batches of 16 rows
+                module(**{k: v[i:i + 16] for k, v in inputs.items()})
+                state["first"] = False
+                alive.clear()
+    finally:
+        for h in hooks:
+            h.remove()
+    groups = list(readers.values())
+    for names in groups:
+        with torch.no_grad():
+            w_peak = torch.stack([linears[n].weight.abs().amax(0) for n in names]).amax(0)  # [in]
+            x_peak = torch.stack([peaks[n] for n in names]).amax(0)
+            s = (x_peak.clamp(min=1e-5) ** alpha / w_peak.clamp(min=1e-5) ** (1 - alpha)).clamp(min=1e-5)
+            for n in names:
+                linears[n].weight.mul_(s)
+                linears[n].register_buffer("input_inverse_scale", 1.0 / s)
+                linears[n].register_forward_pre_hook(_divide_input)
+    return {"layers": sum(len(g) for g in groups), "groups": len(groups), "alpha": alpha}
+
+
+def _divide_input(linear, args):
+    return (args[0] * linear.input_inverse_scale, *args[1:])
 
 
 def pool(tokens, attention_mask, head: SentenceTransformerHead):

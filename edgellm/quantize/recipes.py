@@ -40,6 +40,9 @@ class Recipe:
     # outputs then need no int16 (16x8 FULLY_CONNECTED runs on TFLite's reference kernel), and the
     # architecture's outlier list is not applied. None = no scaling (every recipe today).
     outlier_channel_ratio: float | None = None
+    # Convert with every linear layer's input range migrated into its weight at this alpha
+    # (ConvertConfig.smooth_alpha, convert.encoder.smooth_linear_inputs); None = as loaded.
+    smooth_alpha: float | None = None
 
 
 _INT8_CHANNELWISE = {"num_bits": 8, "symmetric": True, "granularity": "CHANNELWISE", "dtype": "INT"}
@@ -127,6 +130,7 @@ RECIPES: Mapping[str, Recipe] = MappingProxyType({r.name: r for r in (
                                {"num_bits": 8, "symmetric": True, "granularity": "CHANNELWISE", "dtype": "INT"},
                                compute_precision="INTEGER", explicit_dequantize=False)),
     Recipe(name="int8", suffix="int8", needs_calibration=True, activation_bits=8, keeps_outliers_dynamic=True,
+           smooth_alpha=0.75,
            description="static int8: int8 weights and calibrated int8 activations for every linear layer "
                        "(the architecture's outlier-prone residual projections stay dynamic-range int8), int8 "
                        "embedding tables; element-wise ops (LayerNorm, softmax, GELU) stay float because "

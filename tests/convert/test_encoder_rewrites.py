@@ -1,12 +1,12 @@
-"""Export-wrapper rewrites for the int16-activation recipes: BoundedLayerNorm and ChannelScaledLinear are the same
-functions as what they replace, with ranges that quantize well."""
+"""Export-wrapper rewrites for the static recipes: BoundedLayerNorm, ChannelScaledLinear and smoothed linear inputs
+are the same functions as what they replace, with ranges that quantize well."""
 
 import pytest
 import torch
 
 from edgellm.convert import ConvertConfig
 from edgellm.convert.encoder import BoundedLayerNorm, ChannelScaledLinear, bound_layer_norms, \
-    scale_outlier_channels
+    scale_outlier_channels, smooth_linear_inputs
 from edgellm.errors import ConfigError
 
 
@@ -59,4 +59,40 @@ def test_convert_config_outlier_channel_ratio():
     with pytest.raises(ConfigError, match="outlier_channel_ratio is a peak / median ratio above 1"):
         ConvertConfig(outlier_channel_ratio=0.5)
     config = ConvertConfig(bounded_layer_norm=True, outlier_channel_ratio=8.0)
+    assert ConvertConfig.from_dict(config.to_dict()) == config
+
+
+class _Attention(torch.nn.Module):
+    """query and key read the same tensor (as a BERT layer's do); out reads another."""
+
+    def __init__(self):
+        super().__init__()
+        self.query = torch.nn.Linear(16, 16)
+        self.key = torch.nn.Linear(16, 16)
+        self.out = torch.nn.Linear(16, 16)
+
+    def forward(self, x):
+        return self.out(torch.relu(self.query(x) + self.key(x)))
+
+
+def test_smooth_linear_inputs_keeps_the_function_and_evens_the_input_channels():
+    torch.manual_seed(0)
+    net = _Attention()
+    x = torch.randn(4, 8, 16)
+    x[..., 5] *= 30.0  # one input channel 30x the others, as MiniLM's LayerNorm outputs have
+    before = net(x)
+    assert smooth_linear_inputs(net, {"x": x}, alpha=0.75) == {"layers": 3, "groups": 2, "alpha": 0.75}
+    torch.testing.assert_close(net(x), before, atol=1e-4, rtol=1e-4)
+    # query and key share one scale (one tensor in, one int8 range); their weights carry it
+    torch.testing.assert_close(net.query.input_inverse_scale, net.key.input_inverse_scale)
+    seen = (x * net.query.input_inverse_scale).abs().reshape(-1, 16).amax(0)  # what the FULLY_CONNECTED reads
+    peak = x.abs().reshape(-1, 16).amax(0)
+    assert seen.max() / seen.median() < 0.5 * peak.max() / peak.median()
+
+
+def test_convert_config_smooth_alpha():
+    for bad in (0, 1.5, True, "0.5"):
+        with pytest.raises(ConfigError, match="smooth_alpha is a migration strength in \\(0, 1\\]"):
+            ConvertConfig(smooth_alpha=bad)
+    config = ConvertConfig(smooth_alpha=0.75)
     assert ConvertConfig.from_dict(config.to_dict()) == config
