@@ -676,32 +676,42 @@ def _run_pack(args: argparse.Namespace) -> int:
 def _add_qat(sub: argparse._SubParsersAction) -> None:
     p = _add_parser(
         sub, "qat",
-        help="quantization-aware fine-tuning: put a causal LM's decoder weights on the int4 export grid, trained "
-        "block by block against the float model",
-        description="Fine-tune a causal LM (HF folder or .gguf) so that every decoder linear (down_proj too) sits on "
-        "the grid `edgellm export --quantize int4` uses (symmetric, blocks of 32, bfloat16 scales), training each "
-        "decoder block's weights and scales to reproduce the float block's outputs, one block at a time. "
-        "OUTPUT_DIR is an HF folder; `edgellm export --quantize int4` on it keeps the trained weights bit for bit; "
-        "compress.json records the run.\n\n"
+        help="quantization-aware fine-tuning: a causal LM's decoder weights on the int4 export grid, or an "
+        "encoder trained through the static int8 graph",
+        description="int4 (causal LMs, HF folder or .gguf): fine-tune so that every decoder linear (down_proj too) "
+        "sits on the grid `edgellm export --quantize int4` uses (symmetric, blocks of 32, bfloat16 scales), training "
+        "each decoder block's weights and scales to reproduce the float block's outputs, one block at a time; "
+        "`edgellm export --quantize int4` on OUTPUT_DIR keeps the trained weights bit for bit.\n"
+        "int8 (encoders): fine-tune against the float model through a simulation of what `edgellm export "
+        "--quantize int8` builds (smoothed inputs, int8 per-channel weights, calibrated per-tensor int8 "
+        "activations, the architecture's dynamic-range projections), on the sentence embedding's cosine.\n"
+        "OUTPUT_DIR is an HF folder; compress.json records the run.\n\n"
         "Example:\n"
         "  edgellm qat --model SmolLM2-135M-Instruct/ --quantization-aware int4 --max-minutes 50 out/smollm2-qat\n"
-        "  edgellm export --model out/smollm2-qat --task text-generation --quantize int4 out/smollm2-int4\n\n"
+        "  edgellm export --model out/smollm2-qat --task text-generation --quantize int4 out/smollm2-int4\n"
+        "  edgellm qat --model all-MiniLM-L6-v2/ --quantization-aware int8 out/minilm-qat\n"
+        "  edgellm export --model out/minilm-qat --quantize int8 out/minilm-int8\n\n"
         "Exit codes: 0 success, 2 bad input or unsupported model.",
     )
     p.add_argument("output_dir", metavar="OUTPUT_DIR",
                    help="folder to write; it must not exist or be empty unless --overwrite")
-    p.add_argument("--model", required=True, help="causal LM: HF folder or .gguf (llama, mistral, qwen2, qwen3, ...)")
+    p.add_argument("--model", required=True, help="int4: a causal LM, HF folder or .gguf (llama, mistral, qwen2, qwen3, "
+                   "...); int8: an encoder's HF folder (bert, roberta, ...)")
     p.add_argument("--quantization-aware", required=True, choices=("int4", "int8-dynamic", "int8"), metavar="RECIPE",
-                   help="the export recipe whose grid is trained on: int4 (int8-dynamic and int8 are not built yet)")
+                   help="the export recipe whose grid is trained on: int4 (causal LMs) or int8 (encoders); "
+                   "int8-dynamic is not built yet")
     p.add_argument("--data", default=None, metavar="FILE",
                    help="training texts (.txt one per line, .jsonl, .csv, .tsv, or a datasets folder); default: "
                    "the packaged English corpus calibration/en.txt")
     p.add_argument("--text-column", default=None, help="column of --data (.jsonl/.csv/.tsv/datasets)")
-    p.add_argument("--num-samples", type=int, default=128, metavar="N", help="texts taken from --data")
-    p.add_argument("--max-steps", type=int, default=200, metavar="S", help="Adam steps per decoder block")
+    p.add_argument("--num-samples", type=int, default=None, metavar="N",
+                   help="texts taken from --data (default: int4 128, int8 every text)")
+    p.add_argument("--max-steps", type=int, default=None, metavar="S",
+                   help="int4: Adam steps per decoder block (default 200); int8: steps in all (default 300)")
     p.add_argument("--max-minutes", type=float, default=None, metavar="M",
                    help="wall-time budget of the whole run, shared evenly by the blocks still to train")
-    p.add_argument("--lr", type=float, default=3e-4, help="Adam learning rate of the weights (scales: 10x)")
+    p.add_argument("--lr", type=float, default=None,
+                   help="learning rate of the weights: int4 3e-4 (scales: 10x), int8 5e-6")
     p.add_argument("--seed", type=int, default=0, help="data order and sample choice")
     p.add_argument("--overwrite", action="store_true", help="replace OUTPUT_DIR if it is not empty (only a folder "
                    "edgellm wrote)")

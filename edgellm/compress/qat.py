@@ -1,4 +1,5 @@
-"""Quantization-aware fine-tuning of a causal LM's weights for the ``int4`` recipe: the ``qat`` verb.
+"""Quantization-aware fine-tuning: the ``qat`` verb. ``int4``: a causal LM's weights, here; ``int8``: an encoder
+through a simulation of the static int8 graph, compress/qat_int8.py.
 
 Block-wise reconstruction, one decoder block at a time, with the float model as teacher:
 
@@ -37,26 +38,29 @@ from typing import Any, Callable, Mapping
 from edgellm.errors import ConfigError, config_fields
 from edgellm.manifest import COMPRESS_FILE, COMPRESS_FORMAT, sha256_file
 
-RECIPES = ("int4",)  # the grids built so far; int8-dynamic and int8 are refused with a one-line error
+RECIPES = ("int4", "int8")  # int4: causal LMs (block-wise, here); int8: encoders (compress/qat_int8.py)
 ASKED = ("int4", "int8-dynamic", "int8")  # what --quantization-aware names
 INITS = ("rtn", "gptq")
 BLOCK = 32  # edgellm.quantize.int4.BLOCK (not imported: that module imports torch at the top)
 MIN_SCALE = 2.0 ** -14  # the smallest normal float16: every s * k stays exact in float16
 METHOD = "blockwise-reconstruction"
+DEFAULTS = {"int4": {"num_samples": 128, "max_steps": 200, "lr": 3e-4},  # what None stands for, per recipe
+            "int8": {"num_samples": None, "max_steps": 300, "lr": 5e-6}}
 
 
 @dataclass(frozen=True, kw_only=True)
 class QatConfig:
-    quantization_aware: str = "int4"  # the export recipe whose weight grid is trained on
+    quantization_aware: str = "int4"  # the export recipe whose grid is trained on: int4 (causal LMs), int8 (encoders)
     data: str | None = None  # training texts (None: the packaged calibration/en.txt)
     text_column: str | None = None  # column of a .jsonl/.csv/.tsv/datasets data source
-    num_samples: int = 128  # texts read from data
-    seq_len: int = 128  # tokens per training chunk
-    max_steps: int = 200  # Adam steps per decoder block
+    num_samples: int | None = None  # texts read from data (None: int4 128, int8 every text)
+    seq_len: int = 128  # int4: tokens per training chunk
+    max_steps: int | None = None  # int4: Adam steps per decoder block (None: 200); int8: steps in all (None: 300)
     max_minutes: float | None = None  # wall-time budget for the whole run, shared evenly by the blocks still to do
-    batch_size: int = 4  # chunks per step
-    lr: float = 3e-4  # Adam learning rate of the latent weights (the log-scales take 10 x); SmolLM2 block 0, 30
-    # steps: relative error 0.0096 -> 0.0077 at 1e-5, 0.0050 at 1e-4, 0.0046 at 5e-4
+    batch_size: int = 4  # int4: chunks per step
+    lr: float | None = None  # int4: Adam learning rate of the latent weights (the log-scales take 10 x), None: 3e-4
+    # (SmolLM2 block 0, 30 steps: relative error 0.0096 -> 0.0077 at 1e-5, 0.0050 at 1e-4, 0.0046 at 5e-4);
+    # int8: AdamW's, None: 5e-6 (MiniLM: 5e-5 moved the weights a grid step within 25 steps and lost cosine)
     init: str = "rtn"  # rtn | gptq: the grid training starts from (rtn measured better on the tiny llama)
     seed: int = 0
     overwrite: bool = False  # replace OUTPUT_DIR (only a folder edgellm wrote)
@@ -67,17 +71,19 @@ class QatConfig:
                               f"{', '.join(ASKED)}")
         if self.quantization_aware not in RECIPES:
             raise ConfigError(f"quantization-aware fine-tuning for {self.quantization_aware} is not built yet "
-                              f"(only {', '.join(RECIPES)}); use --quantization-aware int4, or export "
-                              f"{self.quantization_aware} post-training")
+                              f"(only {', '.join(RECIPES)}); use --quantization-aware int4 (causal LMs) or int8 "
+                              f"(encoders), or export {self.quantization_aware} post-training")
         for name in ("num_samples", "seq_len", "max_steps", "batch_size"):
             value = getattr(self, name)
+            if value is None and name in ("num_samples", "max_steps"):
+                continue
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ConfigError(f"{name} must be a positive integer; got {value!r}")
         if self.seq_len < 2:
             raise ConfigError(f"seq_len must be at least 2 tokens; got {self.seq_len}")
         for name in ("lr", "max_minutes"):
             value = getattr(self, name)
-            if value is None and name == "max_minutes":
+            if value is None:
                 continue
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0 or \
                     not math.isfinite(value):
@@ -86,6 +92,9 @@ class QatConfig:
             raise ConfigError(f"init {self.init!r} is not known; choose one of {', '.join(INITS)}")
         if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
             raise ConfigError(f"seed must be a non-negative integer; got {self.seed!r}")
+        for name, value in DEFAULTS[self.quantization_aware].items():
+            if getattr(self, name) is None:
+                object.__setattr__(self, name, value)
         if self.data is not None and not isinstance(self.data, (str, os.PathLike)):
             raise ConfigError(f"data must be a path; got {type(self.data).__name__}")
         if not isinstance(self.overwrite, bool):
@@ -108,8 +117,14 @@ class QatResult:
     blocks: list[dict[str, Any]] = field(default_factory=list)  # per decoder block: steps, loss first/last
     weights: int = 0  # decoder linear weights put on grids
     wall_s: float = 0.0
+    loss_curve: list = field(default_factory=list)  # int8: [step, mean loss] points
 
     def summary(self) -> str:
+        if self.recipe == "int8":
+            first, last = (self.loss_curve[0][1], self.loss_curve[-1][1]) if self.loss_curve else (0.0, 0.0)
+            steps = self.loss_curve[-1][0] if self.loss_curve else 0
+            return (f"quantization-aware int8: {self.weights} linear layers trained through the static int8 graph, "
+                    f"{steps} steps, loss {first:.4g} -> {last:.4g} in {self.wall_s:.1f} s ({self.output_dir})")
         first = sum(b["loss_start"] for b in self.blocks) / max(len(self.blocks), 1)
         last = sum(b["loss_end"] for b in self.blocks) / max(len(self.blocks), 1)
         return (f"quantization-aware {self.recipe}: {self.weights} decoder linears on the export's grid, "
@@ -226,6 +241,14 @@ def qat(model: str | os.PathLike, output_dir: str | os.PathLike, config: QatConf
         raise ConfigError(f"pass a QatConfig or keywords, not both (got {', '.join(options)})")
     start = time.perf_counter()
     say = progress or (lambda _line: None)
+    if config.quantization_aware == "int8":
+        from edgellm.compress.qat_int8 import train_int8
+
+        folder, doc = train_int8(model, output_dir, config, say=say, start=start)
+        grid = doc["grid"]
+        return QatResult(output_dir=folder, recipe="int8",
+                         weights=grid["static_layers"] + len(grid["dynamic_layers"]), wall_s=doc["wall_s"],
+                         loss_curve=doc["training"]["loss_curve"])
     source = read_decoder_source(model)
     output_dir = check_output_dir(output_dir, overwrite=config.overwrite, source=source.folder)
     samples = load_texts(config.data, text_column=config.text_column, num_samples=config.num_samples,

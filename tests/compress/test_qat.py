@@ -122,8 +122,9 @@ def test_export_int4_keeps_the_trained_weights_bit_for_bit(trained, tmp_path):
 def test_config_round_trip_and_checks():
     config = QatConfig(max_steps=3, lr=1e-4, data="x.txt")
     assert QatConfig.from_dict(config.to_dict()) == config
-    with pytest.raises(ConfigError, match="int8 is not built yet.*--quantization-aware int4"):
-        QatConfig(quantization_aware="int8")
+    with pytest.raises(ConfigError, match="int8-dynamic is not built yet.*--quantization-aware int4"):
+        QatConfig(quantization_aware="int8-dynamic")
+    assert (config.num_samples, QatConfig().max_steps, QatConfig().lr) == (128, 200, 3e-4)  # int4's defaults
     with pytest.raises(ConfigError, match="not a recipe"):
         QatConfig(quantization_aware="int3")
     with pytest.raises(ConfigError, match="lr must be a positive number"):
