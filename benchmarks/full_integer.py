@@ -30,6 +30,8 @@ VARIANTS = {
     "fp32": dict(quantize="fp32"),
     "int8": dict(quantize="int8"),
     "int8-io8": dict(quantize="int8", io_type="int8"),
+    "int8-nosmooth": dict(quantize="int8", smooth=False),  # the recipe before inputs were smoothed
+    "int8-full-nosmooth": dict(quantize="int8-full", smooth=False),
     "int8-full": dict(quantize="int8-full"),
     "int8-full-io8": dict(quantize="int8-full", io_type="int8"),
     "int8-budget995": dict(quantize="int8", accuracy_budget=0.995),  # sensitivity search instead of the arch list

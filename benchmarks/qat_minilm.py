@@ -65,7 +65,7 @@ def main() -> None:
           "of training")
     print(f"{'export':<22}{'MB':>7}{'mean cosine':>13}{'min cosine':>12}{'validation':>12}")
     for label, size, mean, low, passed in rows:
-        print(f"{label:<22}{size / 1e6:7.1f}{mean:13.4f}{low:12.4f}{'passed' if passed else 'FAILED':>12}")
+        print(f"{label:<22}{size / 1e6:7.1f}{mean:13.5f}{low:12.5f}{'passed' if passed else 'FAILED':>12}")
 
 
 if __name__ == "__main__":

@@ -213,17 +213,17 @@ def train_int8(model, output_dir: Path, config, *, say: Callable[[str], None], s
     sim.mode = "int8"
     for p in student.parameters():
         p.requires_grad_(True)
-    total = config.max_steps
-    max_seconds = None if config.max_minutes is None else config.max_minutes * 60
-    state, recalibrations = None, 0
-    while state is None or (state.step < total and (max_seconds is None or state.seconds < max_seconds)):
-        if state is not None:
+    recalibrations = []
+
+    def recalibrate(state) -> None:
+        if state.step % RECALIBRATE_EVERY == 0 and state.step < config.max_steps:
             sim.calibrate(student, inputs)
-            recalibrations += 1
-        steps = min(total, (state.step if state else 0) + RECALIBRATE_EVERY)
-        state = train(teacher.model, student.model, batch_at, loss_fn,
-                      TrainConfig(lr=config.lr, max_steps=steps, max_seconds=max_seconds, grad_clip=1.0),
-                      state=state, progress=say)
+            recalibrations.append(state.step)
+
+    max_seconds = None if config.max_minutes is None else config.max_minutes * 60
+    state = train(teacher.model, student.model, batch_at, loss_fn,
+                  TrainConfig(lr=config.lr, max_steps=config.max_steps, max_seconds=max_seconds),
+                  after_step=recalibrate, progress=say)
 
     final = copy.deepcopy(teacher.model)  # no hooks, no smoothing buffers: the folder loads as the teacher did
     weights = dict(final.named_parameters())
@@ -250,7 +250,7 @@ def train_int8(model, output_dir: Path, config, *, say: Callable[[str], None], s
                      "smoothing": smoothing, "static_layers": len(sim.ranges), "dynamic_layers": sim.dynamic},
             "training": {"method": "quantization-aware distillation from the float model",
                          "loss": loss_config.to_dict(), "steps": state.step, "batch_size": BATCH,
-                         "max_length": length, "recalibrations": recalibrations,
+                         "max_length": length, "ranges_measured_again_at": recalibrations,
                          "loss_curve": state.loss_curve(), "seconds": round(state.seconds, 2)},
             "data": {"source": texts.source, "sha256": _data_sha256(texts), "samples": len(texts),
                      "calibration_samples": int(calibration.input_ids.shape[0])},

@@ -12,6 +12,7 @@
 - ``extra_params``: trained along with the student and not part of it (a projection of the hidden-state term).
 - ``state``: a ``TrainState`` from a checkpoint (optimizer moments, step, RNG state, loss curve, seconds) to resume
   bit-for-bit; the caller has loaded the student's (and extra params') weights of that checkpoint.
+- ``after_step(state)``: called after every optimizer step (e.g. to measure quantization ranges again).
 - ``checkpoint(state)``: called every ``checkpoint_every`` steps, at the end, and on Ctrl-C/SIGTERM before the
   exception goes on. SIGINT/SIGTERM are held during the optimizer update, so a checkpoint never holds half a step.
 
@@ -94,6 +95,7 @@ class TrainState:
 def train(teacher, student, batch_at: Callable[[int], dict], loss_fn: Callable, config: TrainConfig, *,
           weight_transform: Callable | None = None, extra_params=(), state: TrainState | None = None,
           checkpoint: Callable[[TrainState], None] | None = None,
+          after_step: Callable[[TrainState], None] | None = None,
           progress: Callable[[str], None] | None = None) -> TrainState:
     """Train ``student`` (in place) to imitate ``teacher`` until ``config``'s step or time budget is spent."""
     import torch
@@ -164,6 +166,8 @@ def train(teacher, student, batch_at: Callable[[int], dict], loss_fn: Callable, 
             if now - last_line >= PROGRESS_SECONDS or done():
                 last_line = now
                 say(_line(state, config, parts, float(loss.detach()), start_step, now - started))
+            if after_step is not None:
+                after_step(state)
             if state.step % config.checkpoint_every == 0 and not done():
                 snapshot()
     except (KeyboardInterrupt, Terminated):

@@ -95,7 +95,7 @@ def test_qat_int8_trains_and_exports(tiny_bert, tmp_path):
     doc = json.loads((out / "compress.json").read_text())
     assert doc["method"] == "quantization-aware int8" and doc["training"]["steps"] == 60
     assert doc["grid"]["smoothing"]["alpha"] == 0.75 and len(doc["grid"]["dynamic_layers"]) == 4
-    assert doc["training"]["recalibrations"] == 1  # every 50 steps
+    assert doc["training"]["ranges_measured_again_at"] == [50]  # every 50 steps
     curve = [loss for _, loss in doc["training"]["loss_curve"]]
     assert curve[-1] < curve[0], curve  # the simulated int8 model moves toward the float one
     assert "quantization-aware int8" in result.summary()
