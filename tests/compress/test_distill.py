@@ -33,15 +33,7 @@ TEXTS = ["the phone is fast and small", "what time is it in the world", "call my
 FAST = dict(max_length=16, batch_size=4, checkpoint_every=2)
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """One PyTorch thread: on a busy 2-core machine two OpenMP threads wait on each other (10x slower)."""
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tests/compress/conftest.py
 
 
 @pytest.fixture(scope="module")

@@ -24,15 +24,7 @@ from edgellm.errors import ConfigError  # noqa: E402
 FAST = dict(max_steps=25, num_samples=24, seq_len=32, lr=1e-4)
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny matrices on a shared 2-core machine: one torch thread is several times faster than two."""
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tests/compress/conftest.py
 
 
 @pytest.fixture(scope="module")

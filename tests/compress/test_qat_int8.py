@@ -16,14 +16,7 @@ from edgellm.errors import ConfigError
 SEQ = 16
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tests/compress/conftest.py
 
 
 def test_fake_quant_weight_is_ai_edge_quantizers_int8_grid():
