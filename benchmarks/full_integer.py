@@ -108,7 +108,7 @@ def main() -> None:
                 cells += f"{statistics.median(x / y for x, y in zip(p50s[name][t], p50s[b][t])):8.2f}"
         float_ops = ",".join(f"{k}:{v}" for k, v in sorted(graph.get("float_ops", {}).items())) or "-"
         print(f"{name:<16}{manifest['size_bytes'] / 1e6:7.1f}{fidelity[name][0]:9.4f}{fidelity[name][1]:9.4f}"
-              + cells + f"{graph['xnnpack_partitions']:>12}  {float_ops}")
+              + cells + f"{graph['xnnpack_partitions'] or '-':>12}  {float_ops}")  # None: inspect could not run it
 
 
 if __name__ == "__main__":

@@ -707,7 +707,7 @@ def _add_qat(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--num-samples", type=int, default=None, metavar="N",
                    help="texts taken from --data (default: int4 128, int8 every text)")
     p.add_argument("--max-steps", type=int, default=None, metavar="S",
-                   help="int4: Adam steps per decoder block (default 200); int8: steps in all (default 300)")
+                   help="int4: Adam steps per decoder block (default 200); int8: steps in all (default 600)")
     p.add_argument("--max-minutes", type=float, default=None, metavar="M",
                    help="wall-time budget of the whole run, shared evenly by the blocks still to train")
     p.add_argument("--lr", type=float, default=None,

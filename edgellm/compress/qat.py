@@ -45,7 +45,7 @@ BLOCK = 32  # edgellm.quantize.int4.BLOCK (not imported: that module imports tor
 MIN_SCALE = 2.0 ** -14  # the smallest normal float16: every s * k stays exact in float16
 METHOD = "blockwise-reconstruction"
 DEFAULTS = {"int4": {"num_samples": 128, "max_steps": 200, "lr": 3e-4},  # what None stands for, per recipe
-            "int8": {"num_samples": None, "max_steps": 300, "lr": 5e-6}}
+            "int8": {"num_samples": None, "max_steps": 600, "lr": 5e-6}}
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -55,7 +55,7 @@ class QatConfig:
     text_column: str | None = None  # column of a .jsonl/.csv/.tsv/datasets data source
     num_samples: int | None = None  # texts read from data (None: int4 128, int8 every text)
     seq_len: int = 128  # int4: tokens per training chunk
-    max_steps: int | None = None  # int4: Adam steps per decoder block (None: 200); int8: steps in all (None: 300)
+    max_steps: int | None = None  # int4: Adam steps per decoder block (None: 200); int8: steps in all (None: 600)
     max_minutes: float | None = None  # wall-time budget for the whole run, shared evenly by the blocks still to do
     batch_size: int = 4  # int4: chunks per step
     lr: float | None = None  # int4: Adam learning rate of the latent weights (the log-scales take 10 x), None: 3e-4

@@ -103,7 +103,7 @@ def test_qat_int8_trains_and_exports(tiny_bert, tmp_path):
 
 def test_qat_int8_defaults_and_bad_input(tiny_bert, tmp_path, capsys):
     config = QatConfig(quantization_aware="int8")
-    assert (config.num_samples, config.max_steps, config.lr) == (None, 300, 5e-6)
+    assert (config.num_samples, config.max_steps, config.lr) == (None, 600, 5e-6)
     with pytest.raises(ConfigError, match="lr must be a positive number"):
         QatConfig(quantization_aware="int8", lr=-1.0)
     empty = tmp_path / "empty.txt"
