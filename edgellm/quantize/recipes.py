@@ -132,9 +132,10 @@ RECIPES: Mapping[str, Recipe] = MappingProxyType({r.name: r for r in (
     Recipe(name="int8", suffix="int8", needs_calibration=True, activation_bits=8, keeps_outliers_dynamic=True,
            smooth_alpha=0.75,
            description="static int8: int8 weights and calibrated int8 activations for every linear layer "
-                       "(the architecture's outlier-prone residual projections stay dynamic-range int8), int8 "
-                       "embedding tables; element-wise ops (LayerNorm, softmax, GELU) stay float because "
-                       "XNNPACK has no int8 kernels for them and each one would split the graph",
+                       "(the architecture's outlier-prone residual projections stay dynamic-range int8), each "
+                       "linear layer's input range smoothed into its weight, int8 embedding tables; element-wise "
+                       "ops (LayerNorm, softmax, GELU) stay float because XNNPACK has no int8 kernels for them and "
+                       "each one would split the graph",
            aeq_recipe=(_static("FULLY_CONNECTED", 8), _EMBEDDINGS_INT8)),
     # Measured on all-MiniLM-L6-v2 (benchmarks/full_integer.py, 60 held-out sentences): 0.9984 with nn.LayerNorm,
     # whose variance input (squared deviations up to 196^2) rounds the other tokens' variance on one int16 scale;
@@ -154,7 +155,8 @@ RECIPES: Mapping[str, Recipe] = MappingProxyType({r.name: r for r in (
     # (LayerNorm and residual int16) drop it to 0.989 and split XNNPACK into 55 partitions. The 16x8
     # FULLY_CONNECTEDs are 60% of its CPU time (TFLite's reference kernel); outlier_channel_ratio=8 makes them
     # int8 at half the time but below the 0.99 target (README), so it is not set here.
-    # Smoothed inputs (smooth_alpha): held-out cosine 0.9946 -> 0.9972 (benchmarks/full_integer.py).
+    # Smoothed inputs (smooth_alpha; the MULs by 1/s run int16): held-out cosine 0.9946 -> 0.9972
+    # (benchmarks/full_integer.py).
     Recipe(name="int8-full", suffix="int8_full", needs_calibration=True, activation_bits=8,
            keeps_outliers_dynamic=True, outlier_precision="int16", bounded_layer_norm=True, smooth_alpha=0.75,
            description="integer-only graph for NPUs, DSPs and micro runtimes: int8 activations x int8 weights for "
