@@ -100,9 +100,9 @@ class ExportConfig:
         if self.quiz is not None:
             raise ConfigError("--quiz is for --task text-generation (decoder LLMs); drop it")
         if (self.smooth or self.smooth_alpha is not None) and recipe.smooth_alpha is None:
-            smoothed = ", ".join(r.name for r in RECIPES.values() if r.smooth_alpha is not None)
-            raise ConfigError(f"encoders smooth the linear layers' inputs for {smoothed}; this export is "
-                              f"{self.quantize!r}: drop --smooth / --smooth-alpha or pass --quantize {smoothed}")
+            smoothed = [r.name for r in RECIPES.values() if r.smooth_alpha is not None]
+            raise ConfigError(f"encoders smooth the linear layers' inputs for {' and '.join(smoothed)}; this export "
+                              f"is {self.quantize!r}: drop --smooth / --smooth-alpha or pass --quantize {smoothed[0]}")
         if self.smooth is False and self.smooth_alpha is not None:
             raise ConfigError("--smooth-alpha sets the alpha of smoothing, which --no-smooth turns off: drop one")
         self.convert_config()

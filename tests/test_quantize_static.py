@@ -79,8 +79,8 @@ def test_int8_smooths_the_linear_inputs_by_default(int8_export, tiny_bert, tmp_p
 
 
 @pytest.mark.parametrize("argv, message", [
-    (["--quantize", "int8-dynamic", "--smooth"], "encoders smooth the linear layers' inputs for int8; this export is "
-                                                 "'int8-dynamic'"),
+    (["--quantize", "int8-dynamic", "--smooth"], "encoders smooth the linear layers' inputs for int8 and int8-full; "
+                                                 "this export is 'int8-dynamic'"),
     (["--quantize", "int8", "--no-smooth", "--smooth-alpha", "0.5"], "which --no-smooth turns off"),
     (["--quantize", "int8", "--smooth-alpha", "0"], "smooth_alpha is a migration strength"),
 ])
