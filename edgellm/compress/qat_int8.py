@@ -74,14 +74,20 @@ def fake_quant_rows(x):
 
 
 def scope_names(module) -> dict[str, str]:
-    """{module path: the scope litert-torch names its tensors by}, e.g. ``model.encoder.layer.0.output.dense`` ->
-    ``.../transformers.models.bert.modeling_bert.BertOutput_output/torch.nn.modules.linear.Linear_dense``: what
-    the architecture's outlier regex is written against."""
+    """{module path: the scope litert-torch names its tensors by}: class and attribute names down the path, the
+    containers (ModuleList, ModuleDict, Sequential) left out, e.g. ``model.encoder.layer.0.output.dense`` ->
+    ``.../transformers.models.bert.modeling_bert.BertEncoder_encoder/transformers.models.bert.modeling_bert.
+    BertLayer_0/transformers.models.bert.modeling_bert.BertOutput_output/torch.nn.modules.linear.Linear_dense``:
+    what the architecture's outlier regex is written against (a tensor name is the scope, then ``;`` and more)."""
+    import torch
+
+    containers = (torch.nn.ModuleList, torch.nn.ModuleDict, torch.nn.Sequential)
     scopes = {"": f"{type(module).__module__}.{type(module).__qualname__}"}
     for name, m in module.named_modules():
         if name:
             parent, _, attr = name.rpartition(".")
-            scopes[name] = f"{scopes[parent]}/{type(m).__module__}.{type(m).__qualname__}_{attr}"
+            scopes[name] = scopes[parent] if isinstance(m, containers) else \
+                f"{scopes[parent]}/{type(m).__module__}.{type(m).__qualname__}_{attr}"
     return scopes
 
 
@@ -101,7 +107,7 @@ class Int8Simulation:
         self.dynamic = []
         for name, m in wrapper.named_modules():
             if isinstance(m, torch.nn.Linear):
-                dynamic = bool(outlier and outlier.fullmatch(scopes[name] + "/"))
+                dynamic = bool(outlier and outlier.fullmatch(scopes[name] + ";"))
                 if dynamic:
                     self.dynamic.append(name)
                 m.forward = self._linear(name, m, dynamic)

@@ -70,16 +70,30 @@ def test_the_simulation_is_the_exported_int8_graph(tiny_bert, tmp_path):
     assert np.abs(simulated - tflite).mean() < 0.25 * np.abs(fp - tflite).mean()
 
 
-def test_scope_names_are_litert_torchs_tensor_scopes(tiny_bert):
-    from edgellm.convert import read_source
-    from edgellm.convert.encoder import load_reference
+@pytest.mark.parametrize("model_type", ["bert", "distilbert", "mpnet", "albert", "mobilebert"])
+def test_scope_names_are_the_flatbuffers_tensor_names(model_type, tmp_path):
+    """The layers the simulation runs dynamic-range are, by scope, exactly the flatbuffer's linear layers (names up
+    to the ';') that the export's outlier regex picks."""
+    import re
+    import sys
+    from pathlib import Path
 
-    scopes = scope_names(load_reference(read_source(tiny_bert), "feature-extraction"))
-    assert scopes["model.encoder.layer.1.output.dense"] == (
-        "edgellm.convert.encoder.EncoderForExport/transformers.models.bert.modeling_bert.BertModel_model/"
-        "transformers.models.bert.modeling_bert.BertEncoder_encoder/torch.nn.modules.container.ModuleList_layer/"
-        "transformers.models.bert.modeling_bert.BertLayer_1/transformers.models.bert.modeling_bert.BertOutput_output/"
-        "torch.nn.modules.linear.Linear_dense")
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    from tiny import make_model
+
+    from edgellm.archs import ARCHS
+    from edgellm.convert import ConvertConfig, convert, read_source
+    from edgellm.convert.encoder import load_reference
+    from edgellm.quantize.sensitivity import linear_layers
+
+    folder = make_model(tmp_path / model_type, model_type)
+    source = read_source(folder)
+    wrapper = load_reference(source, "feature-extraction")
+    flat = {n.split(";")[0] for n in linear_layers(convert(str(folder), ConvertConfig(sequence_length=8)).content)}
+    scopes = scope_names(wrapper)
+    picked = {n for n in flat if re.fullmatch(ARCHS[model_type].outlier_linears, n + ";")}
+    dynamic = Int8Simulation(wrapper, ARCHS[model_type].outlier_linears).dynamic
+    assert {scopes[n] for n in dynamic} == picked and len(picked) > 0
 
 
 def test_qat_int8_trains_and_exports(tiny_bert, tmp_path):
