@@ -54,19 +54,20 @@ def fake_quant_tensor(x, low: float, high: float):
     """Per tensor, asymmetric int8 on [low, high] widened to hold 0 (ai-edge-quantizer's activation grid)."""
     import torch
 
-    low, high = min(low, 0.0), max(high, 0.0)
-    scale = max(high - low, 1e-9) / 255
-    zero = round(-128 - low / scale)
-    q = (torch.clamp(torch.round(x / scale) + zero, -128, 127) - zero) * scale
-    return x + (q - x).detach()
+    return _asymmetric(x, torch.tensor(min(low, 0.0)), torch.tensor(max(high, 0.0)))
 
 
 def fake_quant_rows(x):
     """Per row (token), asymmetric int8 on each row's own range: a dynamic-range FULLY_CONNECTED's input."""
+    rows = x.detach()
+    return _asymmetric(x, rows.amin(-1, keepdim=True).clamp(max=0), rows.amax(-1, keepdim=True).clamp(min=0))
+
+
+def _asymmetric(x, low, high):
+    """int8 on [low, high] (low <= 0 <= high, tensors that broadcast against x): scale (high - low) / 255, zero
+    point round(-128 - low / scale); straight-through."""
     import torch
 
-    low = x.detach().amin(-1, keepdim=True).clamp(max=0)
-    high = x.detach().amax(-1, keepdim=True).clamp(min=0)
     scale = (high - low).clamp_min(1e-9) / 255
     zero = torch.round(-128 - low / scale)
     q = (torch.clamp(torch.round(x / scale) + zero, -128, 127) - zero) * scale
@@ -187,7 +188,10 @@ def train_int8(model, output_dir: Path, config, *, say: Callable[[str], None], s
     if len(texts) == 0:
         raise ConfigError(f"{texts.source} holds no text samples; give a file with at least one")
     length = min(MAX_LENGTH, source.max_sequence_length)
-    calibration = load_samples(None, str(source.path), sequence_length=length)
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(source.path)  # loaded once: calibration samples and training batches
+    calibration = load_samples(None, tokenizer, sequence_length=length)
     teacher = load_reference(source, task)
     student = copy.deepcopy(teacher)
     inputs = {k: torch.from_numpy(v) for k, v in calibration.inputs().items()}
@@ -199,9 +203,6 @@ def train_int8(model, output_dir: Path, config, *, say: Callable[[str], None], s
     say(f"loaded {source.model_type} ({task}): {len(texts)} training texts, {len(sim.ranges)} static int8 and "
         f"{len(sim.dynamic)} dynamic-range linear layers, {smoothing['groups']} smoothed inputs")
 
-    from transformers import AutoTokenizer
-
-    tokenizer = AutoTokenizer.from_pretrained(source.path)
     rows = [t if isinstance(t, str) else " ".join(t) for t in texts.texts]
 
     def batch_at(step: int) -> dict:
