@@ -12,7 +12,9 @@ sentences is held out. Held-out text: calibration/en_eval.txt (60
 assistant-style sentences, another register than the training text) and the held-out sentences.
 
     python benchmarks/distill_minilm.py [--out out/distill_minilm] [--max-minutes 30] [--threads 1]
-                                        [--sequence-length 128] [--torch-threads N] [--resume]
+                                        [--sequence-length 128] [--torch-threads N] [--resume] [--data FILE]
+
+--data FILE trains on FILE's lines instead (benchmarks/registry_corpus.py builds one from registry packages).
 """
 
 from __future__ import annotations
@@ -65,6 +67,17 @@ def docstrings(root: Path, limit: int) -> list[str]:
                 if doc:
                     found += sentences(doc)
     return found[:limit]
+
+
+def split_file(source: Path, folder: Path, seed: int = 0) -> tuple[Path, list[str]]:
+    """(training .txt, held-out lines) of a text file: a seeded 2% of its distinct lines held out."""
+    unique = sorted({" ".join(line.split()) for line in source.read_text("utf-8").splitlines()} - {""})
+    order = np.random.default_rng(seed).permutation(len(unique))
+    held = [unique[i] for i in order[: len(unique) // 50]]
+    path = folder / "train.txt"
+    folder.mkdir(parents=True, exist_ok=True)
+    path.write_text("\n".join(unique[i] for i in order[len(unique) // 50:]) + "\n", encoding="utf-8")
+    return path, held
 
 
 def build_corpus(folder: Path, seed: int = 0) -> tuple[Path, list[str]]:
@@ -126,6 +139,8 @@ def main() -> None:
     parser.add_argument("--torch-threads", type=int, default=None, help="PyTorch threads for training (default: "
                         "torch's); on a busy shared machine 1 is faster than 2: idle OpenMP threads wait on each other")
     parser.add_argument("--resume", action="store_true", help="continue the student in OUT/student")
+    parser.add_argument("--data", type=Path, default=None, help="training text instead of the built corpus, one "
+                        "text a line (e.g. benchmarks/registry_corpus.py's); a seeded 2%% of it is held out")
     args = parser.parse_args()
     if args.torch_threads:
         import torch
@@ -138,7 +153,10 @@ def main() -> None:
 
     out = Path(args.out)
     teacher = default_model_path()
-    train_file, held = build_corpus(out / "data")
+    if args.data is not None:
+        train_file, held = split_file(args.data, out / "data_file")
+    else:
+        train_file, held = build_corpus(out / "data")
     eval_texts = [t for t in corpus_path("en_eval").read_text("utf-8").splitlines() if t.strip()]
     n_train = sum(1 for _ in train_file.open())
     print(f"training text: {n_train} sentences ({train_file}); held out: {len(held)} + {len(eval_texts)} "

@@ -85,16 +85,9 @@ def test_quantized_exports_are_validated_too(recipe, max_ratio, tiny_bert, tiny_
 
 
 def test_sentence_transformers_folder_exports_pooled_normalized_embedding(tiny_bert, tmp_path):
-    import shutil
+    from tiny import make_sentence_transformer
 
-    folder = tmp_path / "st"
-    shutil.copytree(tiny_bert, folder)
-    (folder / "modules.json").write_text(json.dumps([
-        {"path": "", "type": "sentence_transformers.models.Transformer"},
-        {"path": "1_Pooling", "type": "sentence_transformers.models.Pooling"},
-        {"path": "2_Normalize", "type": "sentence_transformers.models.Normalize"}]))
-    (folder / "1_Pooling").mkdir()
-    (folder / "1_Pooling" / "config.json").write_text(json.dumps({"pooling_mode_mean_tokens": True}))
+    folder = make_sentence_transformer(tmp_path / "st", tiny_bert)
     export(folder, tmp_path / "out", sequence_length=SEQ)
     m = json.loads((tmp_path / "out" / "edgellm.json").read_text())
     assert m["task"] == "sentence-embedding"

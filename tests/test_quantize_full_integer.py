@@ -98,3 +98,21 @@ def test_quantize_warns_when_the_layer_norms_were_not_bounded(tiny_bert):
         warnings.simplefilter("error", QuantizationWarning)
         quantize(bounded, "int16x8", calibration=data)
         quantize(convert(tiny_bert, ConvertConfig(sequence_length=SEQ)), "int8", calibration=data)  # not needed
+
+
+@pytest.mark.parametrize("recipe", ["int8-full", "int16x8"])
+def test_integer_sentence_embedding_reports_its_xnnpack_partitions(recipe, tiny_bert, tmp_path):
+    """Mean pooling divides by the mask's sum; the load probe must not invoke it on an all-zero mask, which quantized
+    DIV refuses (the manifest's partition count was null for every integer sentence-embedding export)."""
+    from tiny import make_sentence_transformer
+
+    from edgellm.runtime.probe import load_and_invoke
+
+    folder = make_sentence_transformer(tmp_path / "st", tiny_bert)
+    export(folder, tmp_path / "out", quantize=recipe, sequence_length=SEQ, num_calibration_samples=16)
+    graph = json.loads((tmp_path / "out" / "edgellm.json").read_text())["graph"]
+    _, tensors, ops = _graph(tmp_path / "out" / "model.tflite")
+    divisions = [op for op in ops if op["op_name"] == "DIV"]
+    assert divisions and all(tensors[op["inputs"][1]]["dtype"] != np.float32 for op in divisions)  # quantized
+    assert graph["xnnpack_partitions"] >= 1 and graph["total_ops"] > 0
+    load_and_invoke(str(tmp_path / "out" / "model.tflite"))  # the probe's own call: no error

@@ -21,6 +21,21 @@ def save_tokenizer(folder: Path) -> None:
     BertTokenizerFast(vocab={t: i for i, t in enumerate(VOCAB)}, do_lower_case=True).save_pretrained(folder)
 
 
+def make_sentence_transformer(folder: Path, model: Path) -> Path:
+    """A copy of the HF folder `model` with sentence-transformers' modules: mean pooling, then normalize."""
+    import json
+    import shutil
+
+    shutil.copytree(model, folder)
+    (folder / "modules.json").write_text(json.dumps([
+        {"path": "", "type": "sentence_transformers.models.Transformer"},
+        {"path": "1_Pooling", "type": "sentence_transformers.models.Pooling"},
+        {"path": "2_Normalize", "type": "sentence_transformers.models.Normalize"}]))
+    (folder / "1_Pooling").mkdir()
+    (folder / "1_Pooling" / "config.json").write_text(json.dumps({"pooling_mode_mean_tokens": True}))
+    return folder
+
+
 def make_model(folder: Path, model_type: str = "bert", task: str = "feature-extraction", *,
                num_labels: int = 3, **overrides) -> Path:
     """Save a random-weight `model_type` model with the head of `task` and a tokenizer into `folder`."""

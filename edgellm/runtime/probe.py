@@ -54,7 +54,8 @@ def probe(target: str, path: str | os.PathLike, options: dict[str, Any] | None =
 
 
 def load_and_invoke(path: str, *, threads: int = 1, xnnpack: bool = True) -> None:
-    """The bench/inspect load: an Interpreter, every signature allocated and invoked once on zeros."""
+    """The bench/inspect load: an Interpreter, every signature allocated and invoked once on zeros, integer masks
+    on ones (an all-zero attention mask makes mean pooling divide by zero, which quantized DIV refuses)."""
     import numpy as np
 
     from edgellm.runtime.litert import find_runtime, load_interpreter
@@ -63,7 +64,8 @@ def load_and_invoke(path: str, *, threads: int = 1, xnnpack: bool = True) -> Non
     interp = loaded.handle
     for name in interp.get_signature_list():
         runner = interp.get_signature_runner(name)
-        runner(**{k: np.zeros(d["shape"], d["dtype"]) for k, d in runner.get_input_details().items()})
+        runner(**{k: (np.ones if "mask" in k.lower() and not np.issubdtype(d["dtype"], np.floating) else np.zeros)(
+            d["shape"], d["dtype"]) for k, d in runner.get_input_details().items()})
 
 
 def _child(target: str, path: str, options: str) -> int:
