@@ -415,6 +415,8 @@ def _add_prune(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--num-samples", type=int, default=64, metavar="N", help="texts taken from --data")
     p.add_argument("--recover-steps", type=int, default=0, metavar="N", help="then N steps of distillation from the "
                    "unpruned model on --data to recover (not with magnitude)")
+    p.add_argument("--no-refit", dest="refit", action="store_false", help="heads/ffn: only cut the linear that "
+                   "reads the pruned units (default: refit it by least squares on --data to its unpruned outputs)")
     p.add_argument("--overwrite", action="store_true", help="replace OUTPUT_DIR if it is not empty (only a folder "
                    "edgellm wrote: an earlier prune output or an export)")
     p.set_defaults(func=_run_prune)
@@ -424,7 +426,8 @@ def _run_prune(args: argparse.Namespace) -> int:
     from edgellm.compress import PruneConfig, prune
 
     config = PruneConfig(method=args.method, amount=args.amount, data=args.data, text_column=args.text_column,
-                         num_samples=args.num_samples, overwrite=args.overwrite, recover_steps=args.recover_steps)
+                         num_samples=args.num_samples, overwrite=args.overwrite, recover_steps=args.recover_steps,
+                         refit=args.refit)
     print(prune(args.model, args.output_dir, config, progress=_stderr_progress("prune")).summary())
     return 0
 

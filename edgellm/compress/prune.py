@@ -47,6 +47,7 @@ from typing import Any, Callable, Mapping
 
 from edgellm.compress import importance
 from edgellm.compress.families import Family, family_of
+from edgellm.compress.refit import REFIT, input_grams, refit_columns
 from edgellm.errors import ConfigError, config_fields
 from edgellm.manifest import COMPRESS_FILE, COMPRESS_FORMAT, sha256_file
 
@@ -69,6 +70,7 @@ class PruneConfig:
     max_length: int = 128  # tokens per text (longer ones are cut)
     overwrite: bool = False  # replace OUTPUT_DIR (only a folder edgellm wrote)
     recover_steps: int = 0  # steps of distillation from the unpruned model after pruning (0: none)
+    refit: bool = True  # heads/ffn: refit the linear reading the pruned units by least squares (compress/refit.py)
 
     def __post_init__(self):
         if isinstance(self.recover_steps, bool) or not isinstance(self.recover_steps, int) or self.recover_steps < 0:
@@ -91,6 +93,8 @@ class PruneConfig:
             raise ConfigError(f"{self.method} pruning reads no data; drop --data/--text-column")
         if not isinstance(self.overwrite, bool):
             raise ConfigError(f"overwrite must be True or False; got {self.overwrite!r}")
+        if not isinstance(self.refit, bool):
+            raise ConfigError(f"refit must be True or False; got {self.refit!r}")
 
     def to_dict(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)
@@ -185,7 +189,8 @@ def prune(model: str | os.PathLike, output_dir: str | os.PathLike, config: Prune
             "source": {"path": str(source), "model_type": family.model_type,
                        "sha256": {p.name: sha256_file(p) for p in _weight_files(source)}},
             "method": config.method, "amount": float(config.amount), "config": config.to_dict(),
-            "importance": record.get("importance"), "removed": record["removed"],
+            "importance": record.get("importance"), "refit": record.get("refit") or None,
+            "removed": record["removed"],
             "config_changes": record.get("config_changes", {}),
             "parameters": {"before": params_before, "after": params_after},
             "weight_bytes": {"before": result.bytes_before, "after": result.bytes_after},
@@ -327,17 +332,28 @@ def _prune_ffn(model, family, config, tokenizer, texts) -> dict[str, Any]:
     size = model.config.intermediate_size
     n = _count(config.amount, size, "FFN neurons of a layer")
     scores = importance.ffn_scores(model, family, tokenizer, texts, config.max_length)
+    layers = family.layers(model)
+    refit = _refitter(model, config, tokenizer, texts, [family.ffn_out(layer) for layer in layers])
     removed = {}
-    for i, layer in enumerate(family.layers(model)):
+    for i, layer in enumerate(layers):
         drop = _lowest(scores[i], n)
         keep = torch.tensor([j for j in range(size) if j not in set(drop)])
         for lin in family.ffn_in(layer):
             _rows(lin, keep)
-        _cols(family.ffn_out(layer), keep)
+        refit(i, family.ffn_out(layer), keep)
         removed[str(i)] = drop
     model.config.intermediate_size = size - n
-    return {"removed": removed, "importance": importance.FFN_SCORE,
+    return {"removed": removed, "importance": importance.FFN_SCORE, "refit": config.refit and REFIT,
             "config_changes": {"intermediate_size": [size, size - n]}}
+
+
+def _refitter(model, config, tokenizer, texts, linears) -> Callable[[int, Any, Any], None]:
+    """refit(i, linear, keep): keep the input columns ``keep`` of the i-th of ``linears``, refit by least squares on
+    the data when config.refit (one pass over it now, before any surgery), else only cut."""
+    if not config.refit:
+        return lambda _i, linear, keep: _cols(linear, keep)
+    grams = input_grams(model, linears, tokenizer, texts, config.max_length)
+    return lambda i, linear, keep: refit_columns(linear, keep, grams[i])
 
 
 def _prune_groups(model, family, config, tokenizer, texts) -> dict[str, Any]:
@@ -351,8 +367,10 @@ def _prune_groups(model, family, config, tokenizer, texts) -> dict[str, Any]:
     n = _count(config.amount, kv, "KV groups of a layer")
     scores = importance.group_scores(model, family, tokenizer, texts, config.max_length, num_heads=heads,
                                      num_kv=kv, head_dim=head_dim)
+    layers = family.layers(model)
+    refit = _refitter(model, config, tokenizer, texts, [layer.self_attn.o_proj for layer in layers])
     removed = {}
-    for i, layer in enumerate(family.layers(model)):
+    for i, layer in enumerate(layers):
         drop = _lowest(scores[i], n)
         groups = [g for g in range(kv) if g not in set(drop)]
         kv_rows = torch.tensor([g * head_dim + d for g in groups for d in range(head_dim)])
@@ -362,14 +380,14 @@ def _prune_groups(model, family, config, tokenizer, texts) -> dict[str, Any]:
         _rows(attn.q_proj, q_rows)
         _rows(attn.k_proj, kv_rows)
         _rows(attn.v_proj, kv_rows)
-        _cols(attn.o_proj, q_rows)
+        refit(i, attn.o_proj, q_rows)
         removed[str(i)] = {"kv_groups": drop,
                            "query_heads": [g * per_group + h for g in drop for h in range(per_group)]}
     new_kv = kv - n
     cfg.num_key_value_heads = new_kv
     cfg.num_attention_heads = new_kv * per_group
     cfg.head_dim = head_dim
-    return {"removed": removed, "importance": importance.HEADS_SCORE,
+    return {"removed": removed, "importance": importance.HEADS_SCORE, "refit": config.refit and REFIT,
             "config_changes": {"num_attention_heads": [heads, new_kv * per_group],
                                "num_key_value_heads": [kv, new_kv], "head_dim": [head_dim, head_dim]}}
 
@@ -386,6 +404,7 @@ def _prune_encoder_heads(model, family, config, tokenizer, texts) -> dict[str, A
     n = _count(config.amount, heads, "attention heads of a layer")
     scores = importance.group_scores(model, family, tokenizer, texts, config.max_length, num_heads=heads,
                                      num_kv=heads, head_dim=head_dim)
+    refit = _refitter(model, config, tokenizer, texts, [layer.attention.output.dense for layer in layers])
     removed, resized = {}, []
     for i, layer in enumerate(layers):
         drop = _lowest(scores[i], n)
@@ -393,14 +412,14 @@ def _prune_encoder_heads(model, family, config, tokenizer, texts) -> dict[str, A
         attn = layer.attention.self
         for lin in (attn.query, attn.key, attn.value):
             _rows(lin, rows)
-        _cols(layer.attention.output.dense, rows)
+        refit(i, layer.attention.output.dense, rows)
         attn.num_attention_heads, attn.all_head_size = heads - n, len(rows)
         removed[str(i)] = drop
         prefix = next(name for name, m in model.named_modules() if m is layer)
         resized += [f"{prefix}.attention.self.{k}" for k in ("query", "key", "value")]
         resized.append(f"{prefix}.attention.output.dense")
     changed = mark_shapes(model, resized)
-    return {"removed": removed, "importance": importance.ENCODER_HEADS_SCORE,
+    return {"removed": removed, "importance": importance.ENCODER_HEADS_SCORE, "refit": config.refit and REFIT,
             "config_changes": {"attention heads per layer": [heads, heads - n],
                                "quantization_config": [None, changed]}}
 

@@ -334,3 +334,63 @@ def test_overwrite_replaces_an_earlier_prune_output(tmp_path):
         prune(model, out, PruneConfig(method="ffn", amount=0.5))
     prune(model, out, PruneConfig(method="ffn", amount=0.5, overwrite=True))
     assert json.loads((out / "compress.json").read_text())["amount"] == 0.5
+
+
+def test_refit_reproduces_what_the_kept_units_span():
+    """Column 5 is a linear function of columns 0 and 1 plus a constant: refit on the other columns and the bias
+    gives back the original outputs; cutting the column alone does not."""
+    import torch
+
+    from edgellm.compress.refit import input_grams, refit_columns
+
+    torch.manual_seed(0)
+    x = torch.randn(400, 6)
+    x[:, 5] = 2 * x[:, 0] - x[:, 1] + 0.5
+    original = torch.nn.Linear(6, 3)
+    keep = torch.arange(5)
+    refit, cut = torch.nn.Linear(6, 3), torch.nn.Linear(6, 3)
+    refit.load_state_dict(original.state_dict())
+    cut.load_state_dict(original.state_dict())
+
+    class Run:  # input_grams runs "the model" on each text: here one batch of x through the linear
+        def __call__(self, **_):
+            refit(x)
+
+    tokens = lambda text, **_: {}  # noqa: E731
+    (gram,) = input_grams(Run(), [refit], tokens, ["batch"], 8)
+    assert gram.shape == (7, 7) and gram[6, 6] == 400  # the ones column counts the tokens
+    refit_columns(refit, keep, gram)
+    with torch.no_grad():
+        want = original(x)
+        cut_error = (x[:, keep] @ cut.weight[:, keep].T + cut.bias - want).norm()
+        refit_error = (refit(x[:, keep]) - want).norm()
+    assert refit.weight.shape == (3, 5) and refit.in_features == 5
+    assert refit_error < 0.05 * cut_error
+
+
+@pytest.mark.parametrize("method", ["ffn", "heads"])
+def test_refit_keeps_the_pruned_model_closer_to_the_original(bert, tmp_path, method):
+    import torch
+    import transformers
+
+    from edgellm.calibrate import corpus_path
+    from edgellm.convert.lowrank import register_for
+
+    texts = corpus_path("en").read_text(encoding="utf-8").splitlines()[:8]
+    tok = transformers.AutoTokenizer.from_pretrained(bert)
+    batch = tok(texts, return_tensors="pt", padding=True, truncation=True, max_length=32)
+
+    def hidden(folder):
+        register_for(transformers.AutoConfig.from_pretrained(folder))
+        with torch.no_grad():
+            return transformers.AutoModel.from_pretrained(folder)(**batch).last_hidden_state[batch["attention_mask"]
+                                                                                             .bool()]
+
+    want = hidden(bert)
+    errors = {}
+    for refit in (True, False):
+        out = tmp_path / str(refit)
+        prune(bert, out, method=method, amount=0.5, num_samples=8, refit=refit)
+        errors[refit] = float((hidden(out) - want).norm() / want.norm())
+        assert (json.loads((out / "compress.json").read_text())["refit"] or "").startswith("least squares") is refit
+    assert errors[True] < 0.8 * errors[False], errors

@@ -1,0 +1,65 @@
+"""Least-squares refit of the linear that reads pruned units, so the layer's output changes as little as it can.
+
+Structured pruning removes input columns of one linear per block (the FFN's down projection, the attention output
+projection). Dropping the columns alone loses what the removed units added; the kept columns and the bias can take
+over the part of it that is linear in the kept units. With X the linear's inputs over the calibration tokens (and a
+column of ones where the linear has a bias), K the kept columns and W the original weight, the refit solves
+
+    W_K' = argmin || X W^T - X_K W_K'^T ||^2 + lambda || W_K' ||^2      (lambda: 1% of X_K's mean squared norm)
+
+from the Gram matrix X^T X alone, gathered in one pass over the data (``input_grams``), one linear at a time
+(``refit_columns``): the same closed form as SparseGPT/OBS-style weight reconstruction, but for whole units.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+REFIT = ("least squares: the linear reading the pruned units refit on its kept inputs (and bias) to its original "
+         "outputs over the calibration tokens, ridge 1% of the mean diagonal")
+DAMP = 0.01
+
+
+def input_grams(model: Any, linears: Sequence[Any], tokenizer: Any, texts: Sequence[str], max_length: int) -> list:
+    """Per linear: the float64 Gram matrix of its inputs over every calibration token, with a trailing column of
+    ones (its last row holds the input sums, its corner the token count)."""
+    import torch
+
+    from edgellm.compress.importance import _run, _with_hooks
+
+    grams: list = [None] * len(linears)
+
+    def hook(i):
+        def pre(_module, args):
+            x = args[0].detach().reshape(-1, args[0].shape[-1]).double()
+            x = torch.cat([x, torch.ones(x.shape[0], 1, dtype=x.dtype)], 1)
+            g = x.T @ x
+            grams[i] = g if grams[i] is None else grams[i] + g
+        return pre
+
+    _with_hooks(lambda: [lin.register_forward_pre_hook(hook(i)) for i, lin in enumerate(linears)],
+                lambda: _run(model, tokenizer, texts, max_length))
+    return grams
+
+
+def refit_columns(linear: Any, keep: Any, gram: Any) -> None:
+    """Keep the input columns ``keep`` of ``linear`` with the weight (and bias) that best reproduce its original
+    outputs on the inputs ``gram`` was gathered from."""
+    import torch
+
+    n = linear.in_features
+    w = linear.weight.data.double()  # [out, n]
+    rows = torch.cat([keep.long(), torch.tensor([n])]) if linear.bias is not None else keep.long()
+    g_kk = gram[rows][:, rows].clone()
+    damp = DAMP * float(torch.diagonal(g_kk)[: len(keep)].mean())
+    idx = torch.arange(len(keep))
+    g_kk[idx, idx] += damp
+    w_full = torch.cat([w, linear.bias.data.double()[:, None]], 1) if linear.bias is not None else w
+    full = torch.arange(n + 1) if linear.bias is not None else torch.arange(n)
+    target = gram[rows][:, full] @ w_full.T  # X_K~^T X~ W~^T: [kept (+1), out]
+    solution = torch.linalg.solve(g_kk, target)  # [kept (+1), out]
+    dtype = linear.weight.dtype
+    linear.weight = torch.nn.Parameter(solution[: len(keep)].T.contiguous().to(dtype))
+    if linear.bias is not None:
+        linear.bias = torch.nn.Parameter(solution[len(keep)].contiguous().to(dtype))
+    linear.in_features = len(keep)
