@@ -3,7 +3,9 @@ parameters, the embeddings' cosine to the unpruned model on held text, int8-dyna
 Prints the figures in benchmarks/README.md, "Structured pruning of MiniLM".
 
     python benchmarks/prune_minilm.py [--methods ffn,heads] [--ffn-amount 0.3] [--heads-amount 0.5]
-                                      [--ffn-steps N] [--heads-steps N] [--out out/prune_minilm]
+                                      [--ffn-steps N] [--heads-steps N] [--out out/prune_minilm] [--no-refit]
+
+Rows per method: cut only (``--no-refit``) and refit (the default), both without recovery, then refit + recovery.
 
 Targets: 30% of FFN neurons pruned + recovery: mean cosine >= 0.97; 50% of heads pruned + recovery: >= 0.95; both
 exports smaller and faster than the unpruned model's (int8-dynamic, sequence length 128, 1 thread).
@@ -58,6 +60,8 @@ def main(argv=None) -> int:
     p.add_argument("--rounds", type=int, default=3, help="timed rounds per export (median p50 reported)")
     p.add_argument("--out", type=Path, default=Path("out/prune_minilm"))
     p.add_argument("--json", type=Path, default=None, help="also write the figures here")
+    p.add_argument("--no-refit", dest="refit", action="store_false", help="prune with --no-refit (cut only) before "
+                   "the recovery too; by default a cut-only row without recovery is printed beside the refit ones")
     args = p.parse_args(argv)
     torch.set_num_threads(1)
     methods = [m.strip() for m in args.methods.split(",") if m.strip()]
@@ -79,11 +83,13 @@ def main(argv=None) -> int:
     rows: dict[str, dict] = {"original": {"folder": src, "params": None}}
     for method in methods:
         name = f"{method} {amounts[method]:g}"
-        for recover in (0, steps[method]):
-            folder = args.out / f"{method}_{amounts[method]:g}_r{recover}"
+        variants = [(0, False), (0, True), (steps[method], True)] if args.refit else [(0, False), (steps[method], False)]
+        for recover, refit in variants:
+            folder = args.out / f"{method}_{amounts[method]:g}_r{recover}{'_refit' if refit else ''}"
             start = time.perf_counter()
             result = edgellm.prune(src, folder, method=method, amount=amounts[method], data=data,
-                                   num_samples=args.num_samples, recover_steps=recover, overwrite=folder.exists(),
+                                   num_samples=args.num_samples, recover_steps=recover, refit=refit,
+                                   overwrite=folder.exists(),
                                    progress=lambda line: print(f"  prune: {line}", file=sys.stderr, flush=True))
             wall = time.perf_counter() - start
             print(result.summary())
@@ -95,7 +101,8 @@ def main(argv=None) -> int:
                 curve = result.recovery["loss_curve"]
                 row["loss"] = [round(curve[0][1], 4), round(curve[-1][1], 4)]
                 row["train_min"] = round(result.recovery["train_s"] / 60, 2)
-            rows[f"{name} + {recover} steps" if recover else f"{name}, no recovery"] = row
+            how = "refit" if refit else "cut"
+            rows[f"{name} {how} + {recover} steps" if recover else f"{name} {how}, no recovery"] = row
 
     exported = {}
     for name, row in rows.items():
@@ -119,14 +126,14 @@ def main(argv=None) -> int:
     base = rows["original"]
     print(f"\nheld text: {len(texts)} sentences of en_eval.txt; training text: {data}; int8-dynamic, sequence "
           f"length {args.sequence_length}, 1 thread, median of {args.rounds} rounds' p50")
-    print(f"{'model':<28} {'params M':>8} {'int8 MB':>8} {'p50 ms':>8} {'cos mean':>8} {'cos min':>8} "
+    print(f"{'model':<34} {'params M':>8} {'int8 MB':>8} {'p50 ms':>8} {'cos mean':>8} {'cos min':>8} "
           f"{'wall min':>8}  validation")
     for name, row in rows.items():
         size = f"{row['bytes'] / 1e6:8.2f}" if "bytes" in row else f"{'-':>8}"
         p50 = f"{row['p50_ms']:8.2f}" if "p50_ms" in row else f"{'-':>8}"
         cos = (f"{row['cos_mean']:8.4f} {row['cos_min']:8.4f}" if "cos_mean" in row else f"{'1':>8} {'1':>8}")
         wall = f"{row['wall_min']:8.2f}" if "wall_min" in row else f"{'-':>8}"
-        print(f"{name:<28} {row['params'] / 1e6:8.2f} {size} {p50} {cos} {wall}  {row.get('validation', '-')}")
+        print(f"{name:<34} {row['params'] / 1e6:8.2f} {size} {p50} {cos} {wall}  {row.get('validation', '-')}")
     for name, row in rows.items():
         if name == "original" or "bytes" not in row:
             continue

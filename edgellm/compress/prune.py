@@ -47,7 +47,7 @@ from typing import Any, Callable, Mapping
 
 from edgellm.compress import importance
 from edgellm.compress.families import Family, family_of
-from edgellm.compress.refit import REFIT, input_grams, refit_columns
+from edgellm.compress.refit import OBS_SCORE, REFIT, input_grams, obs_drop, refit_columns
 from edgellm.errors import ConfigError, config_fields
 from edgellm.manifest import COMPRESS_FILE, COMPRESS_FORMAT, sha256_file
 
@@ -331,29 +331,34 @@ def _prune_ffn(model, family, config, tokenizer, texts) -> dict[str, Any]:
 
     size = model.config.intermediate_size
     n = _count(config.amount, size, "FFN neurons of a layer")
-    scores = importance.ffn_scores(model, family, tokenizer, texts, config.max_length)
     layers = family.layers(model)
-    refit = _refitter(model, config, tokenizer, texts, [family.ffn_out(layer) for layer in layers])
+    outs = [family.ffn_out(layer) for layer in layers]
+    drops, cut, score = _choose(model, config, tokenizer, texts, outs, 1, n,
+                                lambda: importance.ffn_scores(model, family, tokenizer, texts, config.max_length),
+                                importance.FFN_SCORE)
     removed = {}
     for i, layer in enumerate(layers):
-        drop = _lowest(scores[i], n)
+        drop = drops[i]
         keep = torch.tensor([j for j in range(size) if j not in set(drop)])
         for lin in family.ffn_in(layer):
             _rows(lin, keep)
-        refit(i, family.ffn_out(layer), keep)
+        cut(i, keep)
         removed[str(i)] = drop
     model.config.intermediate_size = size - n
-    return {"removed": removed, "importance": importance.FFN_SCORE, "refit": config.refit and REFIT,
+    return {"removed": removed, "importance": score, "refit": config.refit and REFIT,
             "config_changes": {"intermediate_size": [size, size - n]}}
 
 
-def _refitter(model, config, tokenizer, texts, linears) -> Callable[[int, Any, Any], None]:
-    """refit(i, linear, keep): keep the input columns ``keep`` of the i-th of ``linears``, refit by least squares on
-    the data when config.refit (one pass over it now, before any surgery), else only cut."""
+def _choose(model, config, tokenizer, texts, linears, unit: int, n: int, scores: Callable[[], list], score: str):
+    """(per layer the ``n`` units to drop, cut(i, keep), what ranked them) for units of ``unit`` adjacent input
+    columns of each of ``linears``. config.refit: one pass over the data for each linear's input Gram matrix, units
+    chosen by OBS saliency and the linear refit by least squares (compress/refit.py); else ``scores()`` ranks them
+    (lowest go) and the columns are only cut."""
     if not config.refit:
-        return lambda _i, linear, keep: _cols(linear, keep)
+        return ([_lowest(s, n) for s in scores()], lambda i, keep: _cols(linears[i], keep), score)
     grams = input_grams(model, linears, tokenizer, texts, config.max_length)
-    return lambda i, linear, keep: refit_columns(linear, keep, grams[i])
+    drops = [obs_drop(linear, gram, unit, n) for linear, gram in zip(linears, grams)]
+    return drops, lambda i, keep: refit_columns(linears[i], keep, grams[i]), OBS_SCORE
 
 
 def _prune_groups(model, family, config, tokenizer, texts) -> dict[str, Any]:
@@ -365,13 +370,14 @@ def _prune_groups(model, family, config, tokenizer, texts) -> dict[str, Any]:
     head_dim = getattr(cfg, "head_dim", None) or cfg.hidden_size // heads
     per_group = heads // kv
     n = _count(config.amount, kv, "KV groups of a layer")
-    scores = importance.group_scores(model, family, tokenizer, texts, config.max_length, num_heads=heads,
-                                     num_kv=kv, head_dim=head_dim)
     layers = family.layers(model)
-    refit = _refitter(model, config, tokenizer, texts, [layer.self_attn.o_proj for layer in layers])
+    drops, cut, score = _choose(
+        model, config, tokenizer, texts, [layer.self_attn.o_proj for layer in layers], per_group * head_dim, n,
+        lambda: importance.group_scores(model, family, tokenizer, texts, config.max_length, num_heads=heads,
+                                        num_kv=kv, head_dim=head_dim), importance.HEADS_SCORE)
     removed = {}
     for i, layer in enumerate(layers):
-        drop = _lowest(scores[i], n)
+        drop = drops[i]
         groups = [g for g in range(kv) if g not in set(drop)]
         kv_rows = torch.tensor([g * head_dim + d for g in groups for d in range(head_dim)])
         q_rows = torch.tensor([(g * per_group + h) * head_dim + d
@@ -380,14 +386,14 @@ def _prune_groups(model, family, config, tokenizer, texts) -> dict[str, Any]:
         _rows(attn.q_proj, q_rows)
         _rows(attn.k_proj, kv_rows)
         _rows(attn.v_proj, kv_rows)
-        refit(i, attn.o_proj, q_rows)
+        cut(i, q_rows)
         removed[str(i)] = {"kv_groups": drop,
                            "query_heads": [g * per_group + h for g in drop for h in range(per_group)]}
     new_kv = kv - n
     cfg.num_key_value_heads = new_kv
     cfg.num_attention_heads = new_kv * per_group
     cfg.head_dim = head_dim
-    return {"removed": removed, "importance": importance.HEADS_SCORE, "refit": config.refit and REFIT,
+    return {"removed": removed, "importance": score, "refit": config.refit and REFIT,
             "config_changes": {"num_attention_heads": [heads, new_kv * per_group],
                                "num_key_value_heads": [kv, new_kv], "head_dim": [head_dim, head_dim]}}
 
@@ -402,24 +408,25 @@ def _prune_encoder_heads(model, family, config, tokenizer, texts) -> dict[str, A
     layers = family.layers(model)
     heads = layers[0].attention.self.query.out_features // head_dim  # fewer than the config's if pruned before
     n = _count(config.amount, heads, "attention heads of a layer")
-    scores = importance.group_scores(model, family, tokenizer, texts, config.max_length, num_heads=heads,
-                                     num_kv=heads, head_dim=head_dim)
-    refit = _refitter(model, config, tokenizer, texts, [layer.attention.output.dense for layer in layers])
+    drops, cut, score = _choose(
+        model, config, tokenizer, texts, [layer.attention.output.dense for layer in layers], head_dim, n,
+        lambda: importance.group_scores(model, family, tokenizer, texts, config.max_length, num_heads=heads,
+                                        num_kv=heads, head_dim=head_dim), importance.ENCODER_HEADS_SCORE)
     removed, resized = {}, []
     for i, layer in enumerate(layers):
-        drop = _lowest(scores[i], n)
+        drop = drops[i]
         rows = torch.tensor([h * head_dim + d for h in range(heads) if h not in set(drop) for d in range(head_dim)])
         attn = layer.attention.self
         for lin in (attn.query, attn.key, attn.value):
             _rows(lin, rows)
-        refit(i, layer.attention.output.dense, rows)
+        cut(i, rows)
         attn.num_attention_heads, attn.all_head_size = heads - n, len(rows)
         removed[str(i)] = drop
         prefix = next(name for name, m in model.named_modules() if m is layer)
         resized += [f"{prefix}.attention.self.{k}" for k in ("query", "key", "value")]
         resized.append(f"{prefix}.attention.output.dense")
     changed = mark_shapes(model, resized)
-    return {"removed": removed, "importance": importance.ENCODER_HEADS_SCORE, "refit": config.refit and REFIT,
+    return {"removed": removed, "importance": score, "refit": config.refit and REFIT,
             "config_changes": {"attention heads per layer": [heads, heads - n],
                                "quantization_config": [None, changed]}}
 

@@ -98,12 +98,13 @@ def test_ffn_removes_the_dead_neuron(tmp_path):
         for i, dead in enumerate((7, 30)):  # act(gate) * up = 0 for this neuron on every token
             model.model.layers[i].mlp.up_proj.weight[dead] = 0
     model.save_pretrained(src)
-    out = tmp_path / "out"
-    prune(src, out, method="ffn", amount=1 / 48, num_samples=8)
-    doc = json.loads((out / "compress.json").read_text())
-    assert doc["removed"] == {"0": [7], "1": [30]}
-    assert "mean |activation|" in doc["importance"]
-    assert transformers.AutoConfig.from_pretrained(out).intermediate_size == 47
+    for refit, score in ((True, "optimal brain surgeon"), (False, "mean |activation|")):
+        out = tmp_path / f"out_{refit}"
+        prune(src, out, method="ffn", amount=1 / 48, num_samples=8, refit=refit)
+        doc = json.loads((out / "compress.json").read_text())
+        assert doc["removed"] == {"0": [7], "1": [30]}
+        assert score in doc["importance"]
+        assert transformers.AutoConfig.from_pretrained(out).intermediate_size == 47
 
 
 def test_bert_ffn_removes_the_dead_neuron(tmp_path):
@@ -394,3 +395,26 @@ def test_refit_keeps_the_pruned_model_closer_to_the_original(bert, tmp_path, met
         errors[refit] = float((hidden(out) - want).norm() / want.norm())
         assert (json.loads((out / "compress.json").read_text())["refit"] or "").startswith("least squares") is refit
     assert errors[True] < 0.8 * errors[False], errors
+
+
+def test_obs_drops_the_unit_the_others_make_up_for_not_the_smallest():
+    """Column 2 is column 0 + column 1, column 3 is small but independent: OBS removes one of the first three, which
+    costs nothing once the others are refit; a ranking by mean |activation| would remove column 3."""
+    import torch
+
+    from edgellm.compress.refit import obs_drop
+
+    torch.manual_seed(0)
+    x = torch.randn(500, 4, dtype=torch.float64)
+    x[:, 2] = x[:, 0] + x[:, 1]
+    x[:, 3] *= 0.3
+    linear = torch.nn.Linear(4, 2, bias=False)
+    with torch.no_grad():
+        linear.weight.fill_(1.0)
+    gram = torch.cat([x, torch.ones(500, 1, dtype=x.dtype)], 1)
+    gram = gram.T @ gram
+    assert int(x.abs().mean(0).argmin()) == 3
+    (dropped,) = obs_drop(linear, gram, 1, 1)
+    assert dropped in (0, 1, 2)  # each of the three is the sum or difference of the other two
+    # units of two columns: without (0, 1) the outputs are 2 x2 + x3, still exact; without (2, 3) x3 is lost
+    assert obs_drop(linear, gram, 2, 1) == [0]
