@@ -3,15 +3,18 @@
 Methods (``amount`` is the share removed, in (0, 1)):
 
 - ``ffn``: the same count of FFN neurons removed from every layer (``intermediate_size`` is one number in the
-  config), in each layer the ones with the lowest mean |activation| on the data. BERT-style: rows of
-  ``intermediate.dense`` and columns of ``output.dense``; llama-style: rows of ``gate_proj``/``up_proj`` and
-  columns of ``down_proj``. E.g. intermediate_size 48, amount 0.25 -> 12 neurons removed per layer, 36 kept.
+  config), in each layer the ones whose removal the others can best make up for (OBS saliency on the data, then a
+  least-squares refit of the down projection: edgellm/compress/refit.py; ``refit=False``: the lowest mean
+  |activation|, only cut). BERT-style: rows of ``intermediate.dense`` and columns of ``output.dense``; llama-style:
+  rows of ``gate_proj``/``up_proj`` and columns of ``down_proj``. E.g. intermediate_size 48, amount 0.25 -> 12
+  neurons removed per layer, 36 kept.
 - ``heads``: decoders (llama, mistral, qwen2, qwen3): whole KV groups removed, the same count in every layer, so
   ``num_key_value_heads`` and ``num_attention_heads`` shrink together and ``head_dim`` is written explicitly:
-  4 query heads over 2 KV heads, amount 0.5 -> 2 query heads over 1 KV head. Ranked by the group's attention
-  output norm on the data. BERT-style encoders: attention heads removed, the same count in every layer (rows of
-  query/key/value, columns of ``attention.output.dense``), ranked by the head's output norm. transformers 5 has no
-  ``prune_heads`` and a BERT config ties the head size to ``hidden_size / num_attention_heads``, so the config
+  4 query heads over 2 KV heads, amount 0.5 -> 2 query heads over 1 KV head. Chosen and refit as FFN neurons are
+  (``refit=False``: ranked by the group's attention output norm on the data). BERT-style encoders: attention heads
+  removed, the same count in every layer (rows of query/key/value, columns of ``attention.output.dense``), chosen
+  and refit the same way (``refit=False``: the head's output norm). transformers 5 has no ``prune_heads`` and a
+  BERT config ties the head size to ``hidden_size / num_attention_heads``, so the config
   keeps its head count and the new linear sizes go in the ``quantization_config`` edgellm's loader reads
   (``shapes``, edgellm/convert/lowrank.py): the folder loads back through edgellm (``edgellm export`` as it is;
   Python: ``edgellm.convert.lowrank.register()`` before ``from_pretrained``). MiniLM, 12 heads of 32, amount 0.5
