@@ -83,7 +83,8 @@ def main(argv=None) -> int:
     rows: dict[str, dict] = {"original": {"folder": src, "params": None}}
     for method in methods:
         name = f"{method} {amounts[method]:g}"
-        variants = [(0, False), (0, True), (steps[method], True)] if args.refit else [(0, False), (steps[method], False)]
+        variants = [(0, False), (0, True), (steps[method], True)] if args.refit else [(0, False),
+                                                                                       (steps[method], False)]
         for recover, refit in variants:
             folder = args.out / f"{method}_{amounts[method]:g}_r{recover}{'_refit' if refit else ''}"
             start = time.perf_counter()
