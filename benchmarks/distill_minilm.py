@@ -136,6 +136,7 @@ def main() -> None:
     parser.add_argument("--sequence-length", type=int, default=128)
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--lr", type=float, default=1e-4)
+    parser.add_argument("--lr-schedule", default="constant", choices=("constant", "linear"))
     parser.add_argument("--torch-threads", type=int, default=None, help="PyTorch threads for training (default: "
                         "torch's); on a busy shared machine 1 is faster than 2: idle OpenMP threads wait on each other")
     parser.add_argument("--resume", action="store_true", help="continue the student in OUT/student")
@@ -165,7 +166,7 @@ def main() -> None:
     start = time.perf_counter()
     result = edgellm.distill(teacher, out / "student", student_layers=3, data=str(train_file),
                              max_minutes=args.max_minutes, batch_size=args.batch_size, lr=args.lr,
-                             warmup_steps=100, max_length=128, freeze_embeddings=True, checkpoint_every=200,
+                             warmup_steps=100, lr_schedule=args.lr_schedule, max_length=128, freeze_embeddings=True, checkpoint_every=200,
                              resume=args.resume, overwrite=not args.resume and (out / "student").exists(),
                              progress=lambda line: print(f"distill: {line}", file=sys.stderr, flush=True))
     print(result.summary(), file=sys.stderr)

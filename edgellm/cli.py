@@ -616,6 +616,9 @@ def _add_distill(sub: argparse._SubParsersAction) -> None:
                    "hidden-state term")
     p.add_argument("--lr", type=float, default=d.lr, help="AdamW learning rate")
     p.add_argument("--warmup-steps", type=int, default=d.warmup_steps, metavar="N", help="linear warm-up steps")
+    p.add_argument("--lr-schedule", choices=("constant", "linear"), default=d.lr_schedule,
+                   help="after warm-up: a constant rate, or linear down to 0 at the end of the run (of --max-steps, "
+                   "--epochs or --max-minutes)")
     p.add_argument("--batch-size", type=int, default=d.batch_size, metavar="B", help="texts per step")
     p.add_argument("--max-length", type=int, default=d.max_length, metavar="N", help="tokens per text")
     p.add_argument("--freeze-embeddings", action="store_true", help="keep the input embeddings as the teacher's "
@@ -643,6 +646,7 @@ def _run_distill(args: argparse.Namespace) -> int:
         data=args.data, text_column=args.text_column, num_samples=args.num_samples, max_length=args.max_length,
         epochs=args.epochs, max_steps=args.max_steps, max_minutes=args.max_minutes, temperature=args.temperature,
         alpha=args.alpha, hidden_loss=args.hidden_loss, lr=args.lr, warmup_steps=args.warmup_steps,
+        lr_schedule=args.lr_schedule,
         batch_size=args.batch_size, freeze_embeddings=args.freeze_embeddings, seed=args.seed,
         checkpoint_every=args.checkpoint_every, resume=args.resume, overwrite=args.overwrite)
     print(distill(args.teacher, args.output_dir, config, progress=_stderr_progress("distill")).summary())

@@ -42,7 +42,7 @@ TEACHER_DATA = "teacher"  # data="teacher": causal LMs sample their own training
 TEACHER_SAMPLES = 64  # texts sampled from the teacher when num_samples is not given
 _RESUME_FIXED = ("student", "student_layers", "student_hidden", "data", "text_column", "num_samples", "max_length",
                  "temperature", "alpha", "lr", "batch_size", "seed", "hidden_loss", "warmup_steps",
-                 "freeze_embeddings")  # what a resumed run must share with the checkpoint
+                 "lr_schedule", "freeze_embeddings")  # what a resumed run must share with the checkpoint
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -62,6 +62,7 @@ class DistillConfig:
     hidden_loss: str = "cosine"  # encoders: cosine | mse hidden-state term
     lr: float = 1e-4  # AdamW learning rate
     warmup_steps: int = 0  # linear warm-up steps, then a constant rate (a longer run continues a shorter one)
+    lr_schedule: str = "constant"  # or "linear": after warm-up, down to 0 at the end of the run (steps or minutes)
     batch_size: int = 16  # texts per step
     freeze_embeddings: bool = False  # keep the input embeddings as they start (the largest matrix: faster on CPU)
     seed: int = 0  # data order (and the teacher's sampling)
@@ -107,7 +108,7 @@ class DistillConfig:
             raise ConfigError("resume continues OUTPUT_DIR's checkpoint and overwrite replaces it; give one")
         LossConfig(temperature=self.temperature, alpha=self.alpha)  # their own checks
         TrainConfig(lr=self.lr, max_steps=self.max_steps or 1, warmup_steps=self.warmup_steps,
-                    checkpoint_every=self.checkpoint_every)
+                    checkpoint_every=self.checkpoint_every, lr_schedule=self.lr_schedule)
 
     def to_dict(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)
@@ -201,7 +202,7 @@ def _distill(teacher, output_dir, config: DistillConfig, progress) -> DistillRes
     steps_per_epoch = -(-len(ids) // config.batch_size)
     train_config = training.TrainConfig(
         lr=config.lr, warmup_steps=config.warmup_steps, checkpoint_every=config.checkpoint_every,
-        max_steps=config.max_steps if config.max_steps is not None else
+        lr_schedule=config.lr_schedule, max_steps=config.max_steps if config.max_steps is not None else
         None if config.max_minutes is not None else (config.epochs or 1) * steps_per_epoch,
         max_seconds=None if config.max_minutes is None else config.max_minutes * 60)
     losses = _loss_doc(loss_config, family, student, projection)
@@ -291,6 +292,7 @@ def _read_checkpoint(out: Path, config: DistillConfig, teacher_sha: dict) -> dic
                           "the teacher it started from, or choose another output folder")
     before = saved["config"]
     now = config.to_dict()
+    before = {"lr_schedule": "constant", **before}  # checkpoints older than the setting ran at a constant rate
     changed = [f"{k} {before.get(k)!r} -> {now[k]!r}" for k in _RESUME_FIXED if before.get(k) != now[k]]
     if changed:
         raise ConfigError(f"resume needs the settings the checkpoint was made with; changed: {'; '.join(changed)}")

@@ -29,6 +29,7 @@ from typing import Any, Callable, Mapping
 
 from edgellm.errors import ConfigError, config_fields
 
+LR_SCHEDULES = ("constant", "linear")
 CURVE_EVERY = 10  # steps per loss-curve point (the mean loss of those steps)
 PROGRESS_SECONDS = 5.0  # at most one progress line per this many seconds
 
@@ -39,6 +40,7 @@ class TrainConfig:
     max_steps: int | None = None  # stop after this many optimizer steps (counted over resumes)
     max_seconds: float | None = None  # stop once this much training time has passed (counted over resumes)
     warmup_steps: int = 0  # linear warm-up from 0 to lr; then constant, so a longer run continues a shorter one
+    lr_schedule: str = "constant"  # after warm-up: "constant", or "linear" down to 0 at the end (steps or time)
     weight_decay: float = 0.0  # AdamW decoupled weight decay
     grad_clip: float | None = 1.0  # max global gradient norm; None: no clipping
     checkpoint_every: int = 100  # steps between checkpoints
@@ -58,6 +60,8 @@ class TrainConfig:
             raise ConfigError(f"max_seconds must be a number above 0; got {self.max_seconds!r}")
         if isinstance(self.warmup_steps, bool) or not isinstance(self.warmup_steps, int) or self.warmup_steps < 0:
             raise ConfigError(f"warmup_steps must be an integer >= 0; got {self.warmup_steps!r}")
+        if self.lr_schedule not in LR_SCHEDULES:
+            raise ConfigError(f"lr_schedule {self.lr_schedule!r} is not known; choose {' or '.join(LR_SCHEDULES)}")
         if self.grad_clip is not None and not (isinstance(self.grad_clip, (int, float)) and self.grad_clip > 0):
             raise ConfigError(f"grad_clip must be a number above 0 or None; got {self.grad_clip!r}")
 
@@ -67,6 +71,18 @@ class TrainConfig:
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> "TrainConfig":
         return cls(**config_fields(cls, dict(data) if isinstance(data, Mapping) else data))
+
+
+def learning_rate(config: TrainConfig, step: int, seconds: float) -> float:
+    """The rate of optimizer step ``step`` (0-based) after ``seconds`` of training: linear warm-up, then constant,
+    or with ``lr_schedule="linear"`` falling in proportion to the share of the run done (of max_steps or of
+    max_seconds, whichever is further along), to 0 at the end."""
+    rate = config.lr * (min(1.0, (step + 1) / config.warmup_steps) if config.warmup_steps else 1.0)
+    if config.lr_schedule == "linear":
+        done = max(step / config.max_steps if config.max_steps else 0.0,
+                   seconds / config.max_seconds if config.max_seconds else 0.0)
+        rate *= max(0.0, 1.0 - done)
+    return rate
 
 
 @dataclass
@@ -133,8 +149,7 @@ def train(teacher, student, batch_at: Callable[[int], dict], loss_fn: Callable, 
             state.rng = torch.get_rng_state()
             batch = batch_at(state.step)
             for group in opt.param_groups:
-                group["lr"] = config.lr * min(1.0, (state.step + 1) / config.warmup_steps) \
-                    if config.warmup_steps else config.lr
+                group["lr"] = learning_rate(config, state.step, state.seconds)
             with torch.no_grad():
                 teacher_out = teacher(**_inputs(batch), output_hidden_states=True)
             if weight_transform is None:

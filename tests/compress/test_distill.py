@@ -120,9 +120,21 @@ def test_configs_round_trip_and_refuse_bad_values():
                        (dict(student_layers=2, alpha=1.5), "alpha"), (dict(student_layers=2, temperature=0), "temper"),
                        (dict(student_layers=0), "positive"), (dict(student="s", student_hidden=8), "goes with"),
                        (dict(student_layers=2, resume=True, overwrite=True), "give one"),
-                       (dict(student_layers=2, hidden_loss="l1"), "hidden_loss")]:
+                       (dict(student_layers=2, hidden_loss="l1"), "hidden_loss"),
+                       (dict(student_layers=2, lr_schedule="cosine"), "lr_schedule")]:
         with pytest.raises(ConfigError, match=match):
             DistillConfig(**bad)
+
+
+def test_learning_rate_warms_up_then_holds_or_falls_to_zero_at_the_end():
+    from edgellm.compress.train import learning_rate
+
+    steps = TrainConfig(lr=1.0, max_steps=100, warmup_steps=10)
+    assert [learning_rate(steps, s, 0.0) for s in (0, 4, 9, 50, 99)] == [0.1, 0.5, 1.0, 1.0, 1.0]
+    linear = TrainConfig(lr=1.0, max_steps=100, warmup_steps=10, lr_schedule="linear")
+    assert [learning_rate(linear, s, 0.0) for s in (0, 9, 50, 99)] == pytest.approx([0.1, 0.91, 0.5, 0.01])
+    timed = TrainConfig(lr=2.0, max_seconds=60.0, lr_schedule="linear")  # a time budget: the share of the time
+    assert [learning_rate(timed, 5, t) for t in (0.0, 15.0, 60.0, 75.0)] == [2.0, 1.5, 0.0, 0.0]
 
 
 # ---------------------------------------------------------------------------------------------------- training
@@ -304,6 +316,9 @@ def test_resume_refuses_another_teacher_and_keeps_the_checkpoint(bert, llama, te
     with pytest.raises(ConfigError, match="changed: lr"):
         distill(bert, out, student_layers=2, data=str(texts), max_steps=4, resume=True,
                 **{**FAST, "checkpoint_every": 2}, lr=1.0)
+    with pytest.raises(ConfigError, match="changed: lr_schedule 'constant' -> 'linear'"):
+        distill(bert, out, student_layers=2, data=str(texts), max_steps=4, resume=True, **FAST,
+                lr_schedule="linear")
     with pytest.raises(ConfigError, match="pass --resume"):
         distill(bert, out, student_layers=2, data=str(texts), max_steps=4, **FAST)
     with pytest.raises(ConfigError, match="no distill.ckpt"):
