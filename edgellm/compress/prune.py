@@ -50,7 +50,7 @@ from typing import Any, Callable, Mapping
 
 from edgellm.compress import importance
 from edgellm.compress.families import Family, family_of
-from edgellm.compress.refit import OBS_SCORE, REFIT, input_grams, obs_drop, refit_columns
+from edgellm.compress.refit import GRAM_BYTES, OBS_SCORE, REFIT, fitted, input_grams, obs_drop, set_columns
 from edgellm.errors import ConfigError, config_fields
 from edgellm.manifest import COMPRESS_FILE, COMPRESS_FORMAT, sha256_file
 
@@ -357,11 +357,27 @@ def _choose(model, config, tokenizer, texts, linears, unit: int, n: int, scores:
     columns of each of ``linears``. config.refit: one pass over the data for each linear's input Gram matrix, units
     chosen by OBS saliency and the linear refit by least squares (compress/refit.py); else ``scores()`` ranks them
     (lowest go) and the columns are only cut."""
+    import torch
+
     if not config.refit:
         return ([_lowest(s, n) for s in scores()], lambda i, keep: _cols(linears[i], keep), score)
-    grams = input_grams(model, linears, tokenizer, texts, config.max_length)
-    drops = [obs_drop(linear, gram, unit, n) for linear, gram in zip(linears, grams)]
-    return drops, lambda i, keep: refit_columns(linears[i], keep, grams[i]), OBS_SCORE
+    size = (linears[0].in_features + 1) ** 2 * 8  # one float64 Gram matrix
+    per_pass = max(1, GRAM_BYTES // size)  # a large model's Grams are gathered a few layers per pass
+    drops, fits = [], []
+    for start in range(0, len(linears), per_pass):
+        chunk = linears[start:start + per_pass]
+        for linear, gram in zip(chunk, input_grams(model, chunk, tokenizer, texts, config.max_length)):
+            drop = obs_drop(linear, gram, unit, n)
+            keep = torch.tensor([u * unit + j for u in range(linear.in_features // unit) if u not in set(drop)
+                                 for j in range(unit)])
+            drops.append(drop)
+            fits.append((keep, fitted(linear, keep, gram)))
+
+    def cut(i, keep):
+        assert torch.equal(keep, fits[i][0]), "the surgery keeps other columns than the refit"
+        set_columns(linears[i], keep, *fits[i][1])
+
+    return drops, cut, OBS_SCORE
 
 
 def _prune_groups(model, family, config, tokenizer, texts) -> dict[str, Any]:

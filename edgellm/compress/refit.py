@@ -7,8 +7,8 @@ column of ones where the linear has a bias), K the kept columns and W the origin
 
     W_K' = argmin || X W^T - X_K W_K'^T ||^2 + lambda || W_K' ||^2      (lambda: 1% of X_K's mean squared norm)
 
-from the Gram matrix X^T X alone, gathered in one pass over the data (``input_grams``), one linear at a time
-(``refit_columns``): the same closed form as SparseGPT/OBS-style weight reconstruction, but for whole units.
+from the Gram matrix X^T X alone, gathered in one pass over the data (``input_grams``; prune.py gathers a few
+layers per pass where all of them would not fit in ``GRAM_BYTES``), one linear at a time (``refit_columns``): the same closed form as SparseGPT/OBS-style weight reconstruction, but for whole units.
 
 Which units go is chosen on the same Gram matrix (``obs_drop``): optimal brain surgeon for blocks of columns. With
 H = X^T X (damped) and the current weight W, removing unit S costs tr(W_S [H^-1]_SS^-1 W_S^T) of squared output
@@ -27,6 +27,9 @@ OBS_SCORE = ("optimal brain surgeon saliency of the unit's input columns of the 
              "attention output): the squared output error its removal adds after the least-squares refit, units "
              "removed one at a time, greedily")
 DAMP = 0.01
+
+
+GRAM_BYTES = 1 << 30  # Gram matrices gathered in one pass over the data, at most (a 1B model's FFN: 0.5 GB a layer)
 
 
 def input_grams(model: Any, linears: Sequence[Any], tokenizer: Any, texts: Sequence[str], max_length: int) -> list:
@@ -54,6 +57,11 @@ def input_grams(model: Any, linears: Sequence[Any], tokenizer: Any, texts: Seque
 def refit_columns(linear: Any, keep: Any, gram: Any) -> None:
     """Keep the input columns ``keep`` of ``linear`` with the weight (and bias) that best reproduce its original
     outputs on the inputs ``gram`` was gathered from."""
+    set_columns(linear, keep, *fitted(linear, keep, gram))
+
+
+def fitted(linear: Any, keep: Any, gram: Any) -> tuple[Any, Any]:
+    """(weight [out, len(keep)], bias or None) of the least-squares refit of ``linear`` on its columns ``keep``."""
     import torch
 
     n = linear.in_features
@@ -68,9 +76,16 @@ def refit_columns(linear: Any, keep: Any, gram: Any) -> None:
     target = gram[rows][:, full] @ w_full.T  # X_K~^T X~ W~^T: [kept (+1), out]
     solution = torch.linalg.solve(g_kk, target)  # [kept (+1), out]
     dtype = linear.weight.dtype
-    linear.weight = torch.nn.Parameter(solution[: len(keep)].T.contiguous().to(dtype))
-    if linear.bias is not None:
-        linear.bias = torch.nn.Parameter(solution[len(keep)].contiguous().to(dtype))
+    bias = solution[len(keep)].contiguous().to(dtype) if linear.bias is not None else None
+    return solution[: len(keep)].T.contiguous().to(dtype), bias
+
+
+def set_columns(linear: Any, keep: Any, weight: Any, bias: Any) -> None:
+    import torch
+
+    linear.weight = torch.nn.Parameter(weight)
+    if bias is not None:
+        linear.bias = torch.nn.Parameter(bias)
     linear.in_features = len(keep)
 
 

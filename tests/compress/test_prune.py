@@ -418,3 +418,20 @@ def test_obs_drops_the_unit_the_others_make_up_for_not_the_smallest():
     assert dropped in (0, 1, 2)  # each of the three is the sum or difference of the other two
     # units of two columns: without (0, 1) the outputs are 2 x2 + x3, still exact; without (2, 3) x3 is lost
     assert obs_drop(linear, gram, 2, 1) == [0]
+
+
+def test_grams_gathered_a_layer_per_pass_give_the_same_model(bert, tmp_path, monkeypatch):
+    """A large model's Gram matrices do not fit in memory at once: gathered one layer per pass, the pruned weights
+    are the same bit for bit."""
+    import importlib
+
+    import safetensors.torch
+
+    prune_module = importlib.import_module("edgellm.compress.prune")  # the package exports the function by that name
+    prune(bert, tmp_path / "one", method="ffn", amount=0.25, num_samples=8)
+    monkeypatch.setattr(prune_module, "GRAM_BYTES", 1)
+    prune(bert, tmp_path / "each", method="ffn", amount=0.25, num_samples=8)
+    one, each = (safetensors.torch.load_file(tmp_path / name / "model.safetensors") for name in ("one", "each"))
+    assert one.keys() == each.keys() and all(one[k].equal(each[k]) for k in one)
+    assert json.loads((tmp_path / "one" / "compress.json").read_text())["removed"] == \
+        json.loads((tmp_path / "each" / "compress.json").read_text())["removed"]
