@@ -8,7 +8,9 @@ column of ones where the linear has a bias), K the kept columns and W the origin
     W_K' = argmin || X W^T - X_K W_K'^T ||^2 + lambda || W_K' ||^2      (lambda: 1% of X_K's mean squared norm)
 
 from the Gram matrix X^T X alone, gathered in one pass over the data (``input_grams``; prune.py gathers a few
-layers per pass where all of them would not fit in ``GRAM_BYTES``), one linear at a time (``refit_columns``): the same closed form as SparseGPT/OBS-style weight reconstruction, but for whole units.
+layers per pass where all of them would not fit in ``GRAM_BYTES``), one linear at a time (``fitted``, applied by
+``set_columns``; ``refit_columns`` does both): the same closed form as SparseGPT/OBS-style weight reconstruction,
+but for whole units.
 
 Which units go is chosen on the same Gram matrix (``obs_drop``): optimal brain surgeon for blocks of columns. With
 H = X^T X (damped) and the current weight W, removing unit S costs tr(W_S [H^-1]_SS^-1 W_S^T) of squared output
