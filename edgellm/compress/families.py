@@ -45,6 +45,15 @@ class Family:
         """The linear whose input columns are the FFN neurons (its input is the neurons' activation)."""
         return layer.mlp.down_proj if self.decoder else layer.output.dense
 
+    def ffn_out_norm(self, layer: Any):
+        """The LayerNorm applied to ffn_out's output plus the residual (post-LN encoders), else None: decoders
+        normalise the residual stream only where the next block reads it."""
+        return None if self.decoder else layer.output.LayerNorm
+
+    def attn_out_norm(self, layer: Any):
+        """The LayerNorm applied to attn_out's output plus the residual (post-LN encoders), else None."""
+        return None if self.decoder else layer.attention.output.LayerNorm
+
 
 def family_of(model_type: str) -> Family:
     if model_type not in SUPPORTED:

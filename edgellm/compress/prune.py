@@ -335,8 +335,8 @@ def _prune_ffn(model, family, config, tokenizer, texts) -> dict[str, Any]:
     size = model.config.intermediate_size
     n = _count(config.amount, size, "FFN neurons of a layer")
     layers = family.layers(model)
-    outs = [family.ffn_out(layer) for layer in layers]
-    drops, cut, score = _choose(model, config, tokenizer, texts, outs, 1, n,
+    outs, norms = [family.ffn_out(x) for x in layers], [family.ffn_out_norm(x) for x in layers]
+    drops, cut, score = _choose(model, config, tokenizer, texts, outs, norms, 1, n,
                                 lambda: importance.ffn_scores(model, family, tokenizer, texts, config.max_length),
                                 importance.FFN_SCORE)
     removed = {}
@@ -352,11 +352,13 @@ def _prune_ffn(model, family, config, tokenizer, texts) -> dict[str, Any]:
             "config_changes": {"intermediate_size": [size, size - n]}}
 
 
-def _choose(model, config, tokenizer, texts, linears, unit: int, n: int, scores: Callable[[], list], score: str):
+def _choose(model, config, tokenizer, texts, linears, norms, unit: int, n: int, scores: Callable[[], list],
+            score: str):
     """(per layer the ``n`` units to drop, cut(i, keep), what ranked them) for units of ``unit`` adjacent input
-    columns of each of ``linears``. config.refit: one pass over the data for each linear's input Gram matrix, units
-    chosen by OBS saliency and the linear refit by least squares (compress/refit.py); else ``scores()`` ranks them
-    (lowest go) and the columns are only cut."""
+    columns of each of ``linears`` (``norms``: the LayerNorm each one's output feeds, or None). config.refit: one
+    pass over the data for each linear's input Gram matrix (refit.input_grams, tokens weighted through ``norms``),
+    units chosen by OBS saliency and the linear refit by least squares (compress/refit.py); else ``scores()`` ranks
+    them (lowest go) and the columns are only cut."""
     import torch
 
     if not config.refit:
@@ -366,7 +368,8 @@ def _choose(model, config, tokenizer, texts, linears, unit: int, n: int, scores:
     drops, fits = [], []
     for start in range(0, len(linears), per_pass):
         chunk = linears[start:start + per_pass]
-        for linear, gram in zip(chunk, input_grams(model, chunk, tokenizer, texts, config.max_length)):
+        grams = input_grams(model, chunk, tokenizer, texts, config.max_length, norms[start:start + per_pass])
+        for linear, gram in zip(chunk, grams):
             drop = obs_drop(linear, gram, unit, n)
             keep = torch.tensor([u * unit + j for u in range(linear.in_features // unit) if u not in set(drop)
                                  for j in range(unit)])
@@ -390,8 +393,9 @@ def _prune_groups(model, family, config, tokenizer, texts) -> dict[str, Any]:
     per_group = heads // kv
     n = _count(config.amount, kv, "KV groups of a layer")
     layers = family.layers(model)
+    outs, norms = [family.attn_out(x) for x in layers], [family.attn_out_norm(x) for x in layers]
     drops, cut, score = _choose(
-        model, config, tokenizer, texts, [layer.self_attn.o_proj for layer in layers], per_group * head_dim, n,
+        model, config, tokenizer, texts, outs, norms, per_group * head_dim, n,
         lambda: importance.group_scores(model, family, tokenizer, texts, config.max_length, num_heads=heads,
                                         num_kv=kv, head_dim=head_dim), importance.HEADS_SCORE)
     removed = {}
@@ -427,8 +431,9 @@ def _prune_encoder_heads(model, family, config, tokenizer, texts) -> dict[str, A
     layers = family.layers(model)
     heads = layers[0].attention.self.query.out_features // head_dim  # fewer than the config's if pruned before
     n = _count(config.amount, heads, "attention heads of a layer")
+    outs, norms = [family.attn_out(x) for x in layers], [family.attn_out_norm(x) for x in layers]
     drops, cut, score = _choose(
-        model, config, tokenizer, texts, [layer.attention.output.dense for layer in layers], head_dim, n,
+        model, config, tokenizer, texts, outs, norms, head_dim, n,
         lambda: importance.group_scores(model, family, tokenizer, texts, config.max_length, num_heads=heads,
                                         num_kv=heads, head_dim=head_dim), importance.ENCODER_HEADS_SCORE)
     removed, resized = {}, []

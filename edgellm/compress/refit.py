@@ -24,7 +24,8 @@ from __future__ import annotations
 from typing import Any, Sequence
 
 REFIT = ("least squares: the linear reading the pruned units refit on its kept inputs (and bias) to its original "
-         "outputs over the calibration tokens, ridge 1% of the mean diagonal")
+         "outputs over the calibration tokens, ridge 1% of the mean diagonal; in post-LN encoders each token "
+         "weighted by 1 / variance of the LayerNorm input it feeds")
 OBS_SCORE = ("optimal brain surgeon saliency of the unit's input columns of the linear reading it (down projection / "
              "attention output): the squared output error its removal adds after the least-squares refit, units "
              "removed one at a time, greedily")
@@ -34,25 +35,49 @@ DAMP = 0.01
 GRAM_BYTES = 1 << 30  # Gram matrices gathered in one pass over the data, at most (a 1B model's FFN: 0.5 GB a layer)
 
 
-def input_grams(model: Any, linears: Sequence[Any], tokenizer: Any, texts: Sequence[str], max_length: int) -> list:
+def input_grams(model: Any, linears: Sequence[Any], tokenizer: Any, texts: Sequence[str], max_length: int,
+                norms: Sequence[Any] | None = None) -> list:
     """Per linear: the float64 Gram matrix of its inputs over every calibration token, with a trailing column of
-    ones (its last row holds the input sums, its corner the token count)."""
+    ones (its last row holds the input sums, its corner the token count).
+
+    ``norms[i]``, where not None, is the LayerNorm that normalises linear i's output plus the residual (post-LN
+    encoders): each token's row is then weighted by 1 / var_t of that LayerNorm's input, so the Gram measures the
+    squared error the block's normalised output sees (an output error e at token t leaves the LayerNorm as about
+    gamma * e / sigma_t), not the raw one."""
     import torch
 
     from edgellm.compress.importance import _run, _with_hooks
 
     grams: list = [None] * len(linears)
+    norms = list(norms) if norms is not None else [None] * len(linears)
+    pending: dict = {}
 
-    def hook(i):
-        def pre(_module, args):
+    def add(i, x, weight=None):
+        g = x.T @ x if weight is None else (x * weight[:, None]).T @ x
+        grams[i] = g if grams[i] is None else grams[i] + g
+
+    def pre(i):
+        def hook(_module, args):
             x = args[0].detach().reshape(-1, args[0].shape[-1]).double()
             x = torch.cat([x, torch.ones(x.shape[0], 1, dtype=x.dtype)], 1)
-            g = x.T @ x
-            grams[i] = g if grams[i] is None else grams[i] + g
-        return pre
+            if norms[i] is None:
+                add(i, x)
+            else:
+                pending[i] = x  # weighted once the LayerNorm sees this token's residual sum
+        return hook
 
-    _with_hooks(lambda: [lin.register_forward_pre_hook(hook(i)) for i, lin in enumerate(linears)],
-                lambda: _run(model, tokenizer, texts, max_length))
+    def norm_pre(i):
+        def hook(module, args):
+            h = args[0].detach().reshape(-1, args[0].shape[-1]).double()
+            add(i, pending.pop(i), 1.0 / (h.var(-1, unbiased=False) + module.eps))
+        return hook
+
+    def register():
+        handles = [lin.register_forward_pre_hook(pre(i)) for i, lin in enumerate(linears)]
+        return handles + [norm.register_forward_pre_hook(norm_pre(i)) for i, norm in enumerate(norms)
+                          if norm is not None]
+
+    _with_hooks(register, lambda: _run(model, tokenizer, texts, max_length))
     return grams
 
 

@@ -369,6 +369,31 @@ def test_refit_reproduces_what_the_kept_units_span():
     assert refit_error < 0.05 * cut_error
 
 
+def test_gram_weights_each_token_by_the_layer_norm_it_feeds():
+    """A post-LN block: an output error at a token whose residual sum has a large spread is divided by it in the
+    LayerNorm, so that token counts less (1 / variance) in the Gram the refit and the choice read."""
+    import torch
+
+    from edgellm.compress.refit import input_grams
+
+    torch.manual_seed(0)
+    x, residual = torch.randn(5, 4), torch.randn(5, 3) * torch.tensor([[1.0], [3.0], [0.5], [10.0], [2.0]])
+    linear, norm = torch.nn.Linear(4, 3), torch.nn.LayerNorm(3)
+
+    class Run:  # a post-LN block: norm(linear(x) + residual)
+        def __call__(self, **_):
+            norm(linear(x) + residual)
+
+    tokens = lambda text, **_: {}  # noqa: E731
+    (plain,) = input_grams(Run(), [linear], tokens, ["batch"], 8)
+    (weighted,) = input_grams(Run(), [linear], tokens, ["batch"], 8, norms=[norm])
+    with torch.no_grad():
+        ones = torch.cat([x, torch.ones(5, 1)], 1).double()
+        var = (linear(x) + residual).double().var(-1, unbiased=False) + norm.eps
+    torch.testing.assert_close(plain, ones.T @ ones)
+    torch.testing.assert_close(weighted, (ones / var[:, None]).T @ ones)
+
+
 @pytest.mark.parametrize("method", ["ffn", "heads"])
 def test_refit_keeps_the_pruned_model_closer_to_the_original(bert, tmp_path, method):
     import torch
