@@ -392,7 +392,9 @@ def _add_prune(sub: argparse._SubParsersAction) -> None:
         "    (both: the units the others can best make up for go, by optimal brain surgeon saliency on the data, and "
         "the linear reading them is refit by least squares; --no-refit: lowest mean |activation| / attention output "
         "norm first, only cut)\n"
-        "  layers: X of the layers, lowest block influence (1 - cosine of hidden state in and out) first\n"
+        "  layers: X of the layers, lowest block influence (1 - cosine of hidden state in and out) first (decoders: "
+        "the down projection of the block before each removed run is refit to add what the run added; --no-refit: "
+        "only removed)\n"
         "  lowrank: each block linear as two thinner ones from its SVD, at the rank keeping X of its energy (sum "
         "of squared singular values), where that is smaller\n"
         "  magnitude: zero the X smallest-|w| weights of each block linear (LiteRT CPU runs it no faster, the "
@@ -418,7 +420,8 @@ def _add_prune(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--recover-steps", type=int, default=0, metavar="N", help="then N steps of distillation from the "
                    "unpruned model on --data to recover (not with magnitude)")
     p.add_argument("--no-refit", dest="refit", action="store_false", help="heads/ffn: only cut the linear that "
-                   "reads the pruned units (default: refit it by least squares on --data to its unpruned outputs)")
+                   "reads the pruned units (default: refit it by least squares on --data to its unpruned outputs); "
+                   "layers: only remove (default for decoders: the block before a removed run absorbs it)")
     p.add_argument("--overwrite", action="store_true", help="replace OUTPUT_DIR if it is not empty (only a folder "
                    "edgellm wrote: an earlier prune output or an export)")
     p.set_defaults(func=_run_prune)

@@ -20,7 +20,9 @@ Methods (``amount`` is the share removed, in (0, 1)):
   Python: ``edgellm.convert.lowrank.register()`` before ``from_pretrained``). MiniLM, 12 heads of 32, amount 0.5
   -> 6 heads per layer, query/key/value [192, 384], attention.output.dense [384, 192].
 - ``layers``: whole blocks removed (``num_hidden_layers`` and, where present, ``layer_types`` shrink), the ones
-  with the lowest block influence (1 - cosine of hidden state in and out) on the data.
+  with the lowest block influence (1 - cosine of hidden state in and out) on the data. Decoders (pre-LN): the down
+  projection of the kept block before each run of removed ones is refit to also add what the run added to the
+  residual stream (refit.absorb_removed; ``refit=False``: only removed). Post-LN encoders: only removed.
 - ``lowrank``: every block linear replaced by two thinner ones from its SVD, at the rank that keeps the share
   ``amount`` of its energy (sum of squared singular values; here ``amount`` is what is *kept*), where that is smaller
   (edgellm/compress/lowrank.py). config.json records the ranks as a ``quantization_config`` that edgellm registers
@@ -50,7 +52,8 @@ from typing import Any, Callable, Mapping
 
 from edgellm.compress import importance
 from edgellm.compress.families import Family, family_of
-from edgellm.compress.refit import GRAM_BYTES, OBS_SCORE, REFIT, fitted, input_grams, obs_drop, set_columns
+from edgellm.compress.refit import (ABSORB, GRAM_BYTES, OBS_SCORE, REFIT, absorb_removed, fitted, input_grams, obs_drop,
+                                    set_columns)
 from edgellm.errors import ConfigError, config_fields
 from edgellm.manifest import COMPRESS_FILE, COMPRESS_FORMAT, sha256_file
 
@@ -73,7 +76,7 @@ class PruneConfig:
     max_length: int = 128  # tokens per text (longer ones are cut)
     overwrite: bool = False  # replace OUTPUT_DIR (only a folder edgellm wrote)
     recover_steps: int = 0  # steps of distillation from the unpruned model after pruning (0: none)
-    refit: bool = True  # heads/ffn: refit the linear reading the pruned units by least squares (compress/refit.py)
+    refit: bool = True  # heads/ffn: refit the linear reading the pruned units; decoder layers: absorb (refit.py)
 
     def __post_init__(self):
         if isinstance(self.recover_steps, bool) or not isinstance(self.recover_steps, int) or self.recover_steps < 0:
@@ -464,6 +467,10 @@ def _prune_layers(model, family, config, tokenizer, texts) -> dict[str, Any]:
     scores = importance.layer_scores(model, family, tokenizer, texts, config.max_length)
     drop = _lowest(scores, n)
     keep = [i for i in range(total) if i not in set(drop)]
+    absorbed = None
+    if config.refit and family.decoder:  # pre-LN: a block's output is added to the residual stream as it is
+        absorbed = absorb_removed(model, layers, [family.ffn_out(x) for x in layers], drop, tokenizer, texts,
+                                  config.max_length)
     resized = _resized_modules(model)
     family.set_layers(model, torch.nn.ModuleList([layers[i] for i in keep]))
     changes: dict[str, Any] = {"num_hidden_layers": [total, len(keep)]}
@@ -487,8 +494,11 @@ def _prune_layers(model, family, config, tokenizer, texts) -> dict[str, Any]:
         model.config.layer_types = [types[i] for i in keep]
         changes["layer_types"] = [list(types), list(model.config.layer_types)]
     model.config.num_hidden_layers = len(keep)
-    return {"removed": {"layers": drop, "scores": [round(s, 6) for s in scores]},
-            "importance": importance.LAYERS_SCORE, "config_changes": changes}
+    removed = {"layers": drop, "scores": [round(s, 6) for s in scores]}
+    if absorbed is not None:
+        removed["absorbed_into"] = absorbed  # kept block (old index) -> the removed blocks its down projection adds
+    return {"removed": removed, "importance": importance.LAYERS_SCORE, "refit": bool(absorbed) and ABSORB,
+            "config_changes": changes}
 
 
 def _resized_modules(model) -> list:

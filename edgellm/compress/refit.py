@@ -30,6 +30,10 @@ OBS_SCORE = ("optimal brain surgeon saliency of the unit's input columns of the 
              "attention output): the squared output error its removal adds after the least-squares refit, units "
              "removed one at a time, greedily")
 DAMP = 0.01
+ABSORB = ("least squares: the down projection of the kept block before each run of removed blocks refit to add "
+          "what the run added to the residual stream (its output minus its input) over the calibration tokens, "
+          "ridge 100% of the mean diagonal")
+ABSORB_DAMP = 1.0  # held perplexity of SmolLM2 minus 6 of 30 blocks: 78.9 at 0.01, 76.7 at 0.1, 76.6 at 1.0
 
 
 GRAM_BYTES = 1 << 30  # Gram matrices gathered in one pass over the data, at most (a 1B model's FFN: 0.5 GB a layer)
@@ -79,6 +83,67 @@ def input_grams(model: Any, linears: Sequence[Any], tokenizer: Any, texts: Seque
 
     _with_hooks(register, lambda: _run(model, tokenizer, texts, max_length))
     return grams
+
+
+def absorb_removed(model: Any, layers: Sequence[Any], down: Sequence[Any], drop: Sequence[int], tokenizer: Any,
+                   texts: Sequence[str], max_length: int) -> dict[str, list[int]]:
+    """Before blocks ``drop`` of a pre-LN decoder are removed: for each run a..b of them with a kept block p = a - 1
+    before it, refit ``down[p]`` (the block's down projection, whose output is added to the residual stream) to
+    also add what the run added, h_out(b) - h_in(a), as far as a linear map of its own inputs can. Returns
+    {"p": [a, ..., b]} for the runs absorbed (a run starting at block 0 has no block before it and is not)."""
+    import torch
+
+    from edgellm.compress.importance import _run, _with_hooks
+
+    runs: list[list[int]] = []
+    for i in sorted(drop):
+        if runs and runs[-1][-1] == i - 1:
+            runs[-1].append(i)
+        else:
+            runs.append([i])
+    runs = [run for run in runs if run[0] > 0]
+    done: dict[str, list[int]] = {}
+    size = (down[0].in_features ** 2 + down[0].in_features * down[0].out_features) * 8
+    per_pass = max(1, GRAM_BYTES // size)
+    for start in range(0, len(runs), per_pass):
+        chunk = runs[start:start + per_pass]
+        grams: list = [None] * len(chunk)
+        cross: list = [None] * len(chunk)
+        seen: dict = {}
+
+        def hooks():
+            handles = []
+            for j, run in enumerate(chunk):
+                handles.append(down[run[0] - 1].register_forward_pre_hook(
+                    lambda _m, args, j=j: seen.__setitem__(("x", j), args[0].detach().double())))
+                handles.append(layers[run[0]].register_forward_pre_hook(
+                    lambda _m, args, kwargs, j=j: seen.__setitem__(("in", j), _hidden(args, kwargs)),
+                    with_kwargs=True))
+                handles.append(layers[run[-1]].register_forward_hook(
+                    lambda _m, _args, out, j=j: add(j, out[0] if isinstance(out, tuple) else out)))
+            return handles
+
+        def add(j, out):
+            x = seen.pop(("x", j))
+            x = x.reshape(-1, x.shape[-1])
+            delta = (out.detach().double() - seen.pop(("in", j))).reshape(x.shape[0], -1)
+            g, c = x.T @ x, x.T @ delta
+            grams[j] = g if grams[j] is None else grams[j] + g
+            cross[j] = c if cross[j] is None else cross[j] + c
+
+        _with_hooks(hooks, lambda: _run(model, tokenizer, texts, max_length))
+        for j, run in enumerate(chunk):
+            linear, g = down[run[0] - 1], grams[j]
+            idx = torch.arange(g.shape[0])
+            g[idx, idx] += ABSORB_DAMP * float(torch.diagonal(g).mean())
+            extra = torch.linalg.solve(g, cross[j])  # [in, out]: what x @ extra adds to the stream
+            linear.weight = torch.nn.Parameter((linear.weight.data.double() + extra.T).to(linear.weight.dtype))
+            done[str(run[0] - 1)] = run
+    return done
+
+
+def _hidden(args, kwargs):
+    return (args[0] if args else kwargs["hidden_states"]).detach().double()
 
 
 def refit_columns(linear: Any, keep: Any, gram: Any) -> None:

@@ -422,6 +422,44 @@ def test_refit_keeps_the_pruned_model_closer_to_the_original(bert, tmp_path, met
     assert errors[True] < 0.8 * errors[False], errors
 
 
+def test_removed_decoder_layer_is_absorbed_by_the_block_before(tmp_path):
+    """Layer 2 of a tiny llama adds little (its outputs scaled down), so it goes; the down projection of layer 1 is
+    refit to add what it added, which brings the pruned model's hidden states closer to the original's on the
+    calibration text than removal alone."""
+    import torch
+    import transformers
+
+    from edgellm.calibrate import corpus_path
+
+    src = make_llm(tmp_path / "llama", tokenizer=True, num_hidden_layers=4)
+    model = transformers.AutoModelForCausalLM.from_pretrained(src)
+    with torch.no_grad():
+        model.model.layers[2].self_attn.o_proj.weight.mul_(0.3)
+        model.model.layers[2].mlp.down_proj.weight.mul_(0.3)
+    model.save_pretrained(src)
+    data = tmp_path / "data.txt"
+    data.write_text("\n".join(corpus_path("en").read_text(encoding="utf-8").splitlines()[:16]) + "\n")
+    tok = transformers.AutoTokenizer.from_pretrained(src)
+    batch = [tok(t, return_tensors="pt") for t in data.read_text().splitlines()]
+
+    def hidden(folder):
+        m = transformers.AutoModelForCausalLM.from_pretrained(folder)
+        with torch.no_grad():
+            return torch.cat([m.model(**b).last_hidden_state[0] for b in batch])
+
+    want = hidden(src)
+    errors = {}
+    for refit in (True, False):
+        out = tmp_path / str(refit)
+        prune(src, out, method="layers", amount=0.25, data=str(data), num_samples=16, refit=refit)
+        doc = json.loads((out / "compress.json").read_text())
+        assert doc["removed"]["layers"] == [2]
+        assert doc["removed"].get("absorbed_into") == ({"1": [2]} if refit else None)
+        assert (doc["refit"] or "").startswith("least squares") is refit
+        errors[refit] = float((hidden(out) - want).norm() / want.norm())
+    assert errors[True] < 0.9 * errors[False], errors
+
+
 def test_obs_drops_the_unit_the_others_make_up_for_not_the_smallest():
     """Column 2 is column 0 + column 1, column 3 is small but independent: OBS removes one of the first three, which
     costs nothing once the others are refit; a ranking by mean |activation| would remove column 3."""
