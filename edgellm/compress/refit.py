@@ -17,6 +17,11 @@ H = X^T X (damped) and the current weight W, removing unit S costs tr(W_S [H^-1]
 error once the other columns are refit; the cheapest unit goes, W and H^-1 are updated as if it were refit, and the
 next is chosen, until the amount is reached. A unit whose removal the others can make up for goes before one that
 is merely small.
+
+In post-LN encoders each token's row is weighted by 1 / the variance of the LayerNorm input the linear's output
+feeds (``input_grams(..., norms=...)``), the error the normalised output sees. Removed decoder layers have no
+columns to refit: ``absorb_removed`` instead refits the down projection of the kept block before each run of them to
+also add what the run added to the residual stream. Why and what it measured: docs/compression.md.
 """
 
 from __future__ import annotations
