@@ -32,6 +32,11 @@ def _run(model: Any, tokenizer: Any, texts: Sequence[str], max_length: int) -> N
             model(**{k: v for k, v in enc.items() if k in keys})
 
 
+def block_input(args, kwargs):
+    """The hidden states a transformer block is called with (a forward pre-hook's args / kwargs), detached."""
+    return (args[0] if args else kwargs["hidden_states"]).detach()
+
+
 def _with_hooks(register: Callable[[], list], run: Callable[[], None]) -> None:
     handles = register()
     try:
@@ -92,7 +97,7 @@ def layer_scores(model, family, tokenizer, texts, max_length) -> list[float]:
 
     def pre(i):
         def run(_module, args, kwargs):
-            inputs[i] = (args[0] if args else kwargs["hidden_states"]).detach().float()
+            inputs[i] = block_input(args, kwargs).float()
         return run
 
     def post(i):

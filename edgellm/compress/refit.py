@@ -98,7 +98,7 @@ def absorb_removed(model: Any, layers: Sequence[Any], down: Sequence[Any], drop:
     {"p": [a, ..., b]} for the runs absorbed (a run starting at block 0 has no block before it and is not)."""
     import torch
 
-    from edgellm.compress.importance import _run, _with_hooks
+    from edgellm.compress.importance import _run, _with_hooks, block_input
 
     runs: list[list[int]] = []
     for i in sorted(drop):
@@ -122,7 +122,7 @@ def absorb_removed(model: Any, layers: Sequence[Any], down: Sequence[Any], drop:
                 handles.append(down[run[0] - 1].register_forward_pre_hook(
                     lambda _m, args, j=j: seen.__setitem__(("x", j), args[0].detach().double())))
                 handles.append(layers[run[0]].register_forward_pre_hook(
-                    lambda _m, args, kwargs, j=j: seen.__setitem__(("in", j), _hidden(args, kwargs)),
+                    lambda _m, args, kwargs, j=j: seen.__setitem__(("in", j), block_input(args, kwargs).double()),
                     with_kwargs=True))
                 handles.append(layers[run[-1]].register_forward_hook(
                     lambda _m, _args, out, j=j: add(j, out[0] if isinstance(out, tuple) else out)))
@@ -145,10 +145,6 @@ def absorb_removed(model: Any, layers: Sequence[Any], down: Sequence[Any], drop:
             linear.weight = torch.nn.Parameter((linear.weight.data.double() + extra.T).to(linear.weight.dtype))
             done[str(run[0] - 1)] = run
     return done
-
-
-def _hidden(args, kwargs):
-    return (args[0] if args else kwargs["hidden_states"]).detach().double()
 
 
 def refit_columns(linear: Any, keep: Any, gram: Any) -> None:
