@@ -52,8 +52,8 @@ from typing import Any, Callable, Mapping
 
 from edgellm.compress import importance
 from edgellm.compress.families import Family, family_of
-from edgellm.compress.refit import (ABSORB, GRAM_BYTES, OBS_SCORE, REFIT, absorb_removed, fitted, input_grams, obs_drop,
-                                    set_columns)
+from edgellm.compress.refit import (ABSORB, GRAM_BYTES, OBS_SCORE, REFIT, SPREAD, absorb_removed, fitted,
+                                    input_grams, obs_order, set_columns, spread)
 from edgellm.errors import ConfigError, config_fields
 from edgellm.manifest import COMPRESS_FILE, COMPRESS_FORMAT, sha256_file
 
@@ -356,34 +356,51 @@ def _prune_ffn(model, family, config, tokenizer, texts) -> dict[str, Any]:
 
 
 def _choose(model, config, tokenizer, texts, linears, norms, unit: int, n: int, scores: Callable[[], list],
-            score: str):
-    """(per layer the ``n`` units to drop, cut(i, keep), what ranked them) for units of ``unit`` adjacent input
-    columns of each of ``linears`` (``norms``: the LayerNorm each one's output feeds, or None). config.refit: one
-    pass over the data for each linear's input Gram matrix (refit.input_grams, tokens weighted through ``norms``),
-    units chosen by OBS saliency and the linear refit by least squares (compress/refit.py); else ``scores()`` ranks
-    them (lowest go) and the columns are only cut."""
+            score: str, *, spread_total: int | None = None):
+    """(per layer the units to drop, cut(i, keep), what ranked them) for units of ``unit`` adjacent input columns
+    of each of ``linears`` (``norms``: the LayerNorm each one's output feeds, or None). config.refit: one pass over
+    the data for each linear's input Gram matrix (refit.input_grams, tokens weighted through ``norms``), units chosen
+    by OBS saliency and the linear refit by least squares (compress/refit.py); else ``scores()`` ranks them (lowest
+    go) and the columns are only cut. ``n`` units go from every layer; with ``spread_total`` (refit only) that many
+    go in all, spread over the layers where they cost least (refit.spread), at least one unit kept per layer."""
     import torch
 
     if not config.refit:
         return ([_lowest(s, n) for s in scores()], lambda i, keep: _cols(linears[i], keep), score)
-    size = (linears[0].in_features + 1) ** 2 * 8  # one float64 Gram matrix
+    size = (max(x.in_features for x in linears) + 1) ** 2 * 8  # one float64 Gram matrix
     per_pass = max(1, GRAM_BYTES // size)  # a large model's Grams are gathered a few layers per pass
-    drops, fits = [], []
+    if spread_total is not None:
+        per_pass = len(linears)  # the choice needs every layer's cost curve, so every Gram at once
+    orders, fits, curves, grams = [], [], [], []
     for start in range(0, len(linears), per_pass):
         chunk = linears[start:start + per_pass]
-        grams = input_grams(model, chunk, tokenizer, texts, config.max_length, norms[start:start + per_pass])
-        for linear, gram in zip(chunk, grams):
-            drop = obs_drop(linear, gram, unit, n)
-            keep = torch.tensor([u * unit + j for u in range(linear.in_features // unit) if u not in set(drop)
-                                 for j in range(unit)])
-            drops.append(drop)
-            fits.append((keep, fitted(linear, keep, gram)))
+        chunk_grams = input_grams(model, chunk, tokenizer, texts, config.max_length, norms[start:start + per_pass])
+        for linear, gram in zip(chunk, chunk_grams):
+            if spread_total is None:  # fit now and let the Gram go
+                orders.append(obs_order(linear, gram, unit, n)[0])
+                fits.append(_fit(linear, gram, unit, orders[-1]))
+            else:  # the whole cost curve; fit once the layers' counts are known
+                curves.append(obs_order(linear, gram, unit, linear.in_features // unit - 1))
+                grams.append(gram)
+    if spread_total is not None:
+        counts = spread([costs for _, costs in curves], spread_total)
+        orders = [order[:k] for (order, _), k in zip(curves, counts)]
+        fits = [_fit(linear, gram, unit, drop) for linear, gram, drop in zip(linears, grams, orders)]
 
     def cut(i, keep):
         assert torch.equal(keep, fits[i][0]), "the surgery keeps other columns than the refit"
         set_columns(linears[i], keep, *fits[i][1])
 
-    return drops, cut, OBS_SCORE
+    return [sorted(drop) for drop in orders], cut, OBS_SCORE + (SPREAD if spread_total is not None else "")
+
+
+def _fit(linear, gram, unit: int, drop: list[int]):
+    """(kept columns, refit weight and bias) of ``linear`` without the units ``drop``."""
+    import torch
+
+    keep = torch.tensor([u * unit + j for u in range(linear.in_features // unit) if u not in set(drop)
+                         for j in range(unit)])
+    return keep, fitted(linear, keep, gram)
 
 
 def _prune_groups(model, family, config, tokenizer, texts) -> dict[str, Any]:
@@ -425,6 +442,9 @@ def _prune_groups(model, family, config, tokenizer, texts) -> dict[str, Any]:
 
 
 def _prune_encoder_heads(model, family, config, tokenizer, texts) -> dict[str, Any]:
+    """Heads removed from the encoder's layers: with the refit, round(amount x all heads) of them, spread over the
+    layers where they cost least (a layer may keep more heads than another); without it, the same count from every
+    layer."""
     import torch
 
     from edgellm.convert.lowrank import mark_shapes
@@ -432,30 +452,44 @@ def _prune_encoder_heads(model, family, config, tokenizer, texts) -> dict[str, A
     cfg = model.config
     head_dim = cfg.hidden_size // cfg.num_attention_heads
     layers = family.layers(model)
-    heads = layers[0].attention.self.query.out_features // head_dim  # fewer than the config's if pruned before
-    n = _count(config.amount, heads, "attention heads of a layer")
+    heads = [layer.attention.self.query.out_features // head_dim for layer in layers]  # fewer if pruned before
     outs, norms = [family.attn_out(x) for x in layers], [family.attn_out_norm(x) for x in layers]
-    drops, cut, score = _choose(
-        model, config, tokenizer, texts, outs, norms, head_dim, n,
-        lambda: importance.group_scores(model, family, tokenizer, texts, config.max_length, num_heads=heads,
-                                        num_kv=heads, head_dim=head_dim), importance.ENCODER_HEADS_SCORE)
-    removed, resized = {}, []
+    if config.refit:
+        n = _count(config.amount, sum(heads), "attention heads")
+        if n > sum(heads) - len(layers):
+            raise ConfigError(f"amount {config.amount:g} would remove {n} of the {sum(heads)} attention heads, "
+                              f"leaving a layer without any; keep at least one per layer (amount at most "
+                              f"{(sum(heads) - len(layers)) / sum(heads):.3g})")
+        scores, spread_total = None, n
+    else:
+        if len(set(heads)) > 1:
+            raise ConfigError(f"the layers have different head counts ({heads}): --no-refit removes the same count "
+                              f"from every layer; prune this model with the refit (drop --no-refit)")
+        n, spread_total = _count(config.amount, heads[0], "attention heads of a layer"), None
+
+        def scores():
+            return importance.group_scores(model, family, tokenizer, texts, config.max_length, num_heads=heads[0],
+                                           num_kv=heads[0], head_dim=head_dim)
+    drops, cut, score = _choose(model, config, tokenizer, texts, outs, norms, head_dim, n, scores,
+                                importance.ENCODER_HEADS_SCORE, spread_total=spread_total)
+    removed, resized, kept = {}, [], []
     for i, layer in enumerate(layers):
         drop = drops[i]
-        rows = torch.tensor([h * head_dim + d for h in range(heads) if h not in set(drop) for d in range(head_dim)])
+        rows = torch.tensor([h * head_dim + d for h in range(heads[i]) if h not in set(drop)
+                             for d in range(head_dim)])
         attn = layer.attention.self
         for lin in (attn.query, attn.key, attn.value):
             _rows(lin, rows)
         cut(i, rows)
-        attn.num_attention_heads, attn.all_head_size = heads - n, len(rows)
+        attn.num_attention_heads, attn.all_head_size = heads[i] - len(drop), len(rows)
         removed[str(i)] = drop
+        kept.append(heads[i] - len(drop))
         prefix = next(name for name, m in model.named_modules() if m is layer)
         resized += [f"{prefix}.attention.self.{k}" for k in ("query", "key", "value")]
         resized.append(f"{prefix}.attention.output.dense")
     changed = mark_shapes(model, resized)
     return {"removed": removed, "importance": score, "refit": config.refit and REFIT,
-            "config_changes": {"attention heads per layer": [heads, heads - n],
-                               "quantization_config": [None, changed]}}
+            "config_changes": {"attention heads per layer": [heads, kept], "quantization_config": [None, changed]}}
 
 
 def _prune_layers(model, family, config, tokenizer, texts) -> dict[str, Any]:

@@ -34,6 +34,8 @@ REFIT = ("least squares: the linear reading the pruned units refit on its kept i
 OBS_SCORE = ("optimal brain surgeon saliency of the unit's input columns of the linear reading it (down projection / "
              "attention output): the squared output error its removal adds after the least-squares refit, units "
              "removed one at a time, greedily")
+SPREAD = ("; spread over the layers: each layer's units ranked in that greedy order with the error each removal "
+          "adds, and the total split between layers at the least summed error (at least one unit kept per layer)")
 DAMP = 0.01
 ABSORB = ("least squares: the down projection of the kept block before each run of removed blocks refit to add "
           "what the run added to the residual stream (its output minus its input) over the calibration tokens, "
@@ -197,6 +199,12 @@ def _hessian(linear: Any, gram: Any) -> tuple[Any, int]:
 def obs_drop(linear: Any, gram: Any, unit: int, count: int) -> list[int]:
     """The ``count`` units (blocks of ``unit`` adjacent input columns of ``linear``) whose removal, each followed by
     a least-squares refit of the rest, adds the least squared output error; chosen greedily, sorted."""
+    return sorted(obs_order(linear, gram, unit, count)[0])
+
+
+def obs_order(linear: Any, gram: Any, unit: int, count: int) -> tuple[list[int], list[float]]:
+    """(the first ``count`` units in the order greedy OBS removes them, the squared output error each removal adds
+    once the rest are refit): ``obs_drop``'s choice, with its cost curve for ``spread``."""
     import torch
 
     h, n = _hessian(linear, gram)
@@ -206,7 +214,7 @@ def obs_drop(linear: Any, gram: Any, unit: int, count: int) -> list[int]:
     units = n // unit
     alive = torch.ones(units, dtype=torch.bool)
     cols = torch.arange(n).reshape(units, unit)
-    dropped = []
+    order, costs = [], []
     for _ in range(count):
         blocks = hinv[cols[:, :, None], cols[:, None, :]]  # [units, unit, unit]: the diagonal blocks of H^-1
         blocks[~alive] = torch.eye(unit, dtype=blocks.dtype)  # removed units' blocks are zero now
@@ -220,5 +228,27 @@ def obs_drop(linear: Any, gram: Any, unit: int, count: int) -> list[int]:
         w = w - w[:, s] @ update
         hinv = hinv - hinv[:, s] @ update
         alive[u] = False
-        dropped.append(u)
-    return sorted(dropped)
+        order.append(u)
+        costs.append(float(saliency[u]))
+    return order, costs
+
+
+def spread(costs: Sequence[Sequence[float]], total: int) -> list[int]:
+    """How many units each layer gives up so that ``total`` go at the least summed cost, ``costs[i][k]`` being the
+    error layer i's (k+1)-th removal adds (``obs_order``; a layer gives up at most len(costs[i])). Exact: dynamic
+    programming over the layers. E.g. costs [[1, 5], [2, 3]], total 2 -> [1, 1] (1 + 2 beats 1 + 5 and 2 + 3)."""
+    best: dict[int, tuple[float, list[int]]] = {0: (0.0, [])}
+    for curve in costs:
+        cumulative = [0.0]
+        for c in curve:
+            cumulative.append(cumulative[-1] + c)
+        step: dict[int, tuple[float, list[int]]] = {}
+        for used, (cost, counts) in best.items():
+            for k in range(min(len(curve), total - used) + 1):
+                candidate = (cost + cumulative[k], counts + [k])
+                if used + k not in step or candidate[0] < step[used + k][0]:
+                    step[used + k] = candidate
+        best = step
+    if total not in best:
+        raise ValueError(f"{total} units cannot go from layers that give up at most {[len(c) for c in costs]}")
+    return best[total][1]

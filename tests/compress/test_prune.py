@@ -158,7 +158,7 @@ def test_encoder_heads_removes_the_silent_head_loads_and_exports(tmp_path, model
     out = tmp_path / "heads"
     result = prune(src, out, method="heads", amount=0.5, num_samples=8)
     doc = json.loads((out / "compress.json").read_text())
-    assert doc["removed"]["1"] == [0] and doc["config_changes"]["attention heads per layer"] == [2, 1]
+    assert doc["removed"]["1"] == [0] and doc["config_changes"]["attention heads per layer"] == [[2, 2], [1, 1]]
     config = json.loads((out / "config.json").read_text())
     assert config["num_attention_heads"] == 2  # the head size stays hidden_size / 2
     assert config["quantization_config"]["shapes"]["encoder.layer.1.attention.self.query"] == [32, 16]
@@ -173,6 +173,50 @@ def test_encoder_heads_removes_the_silent_head_loads_and_exports(tmp_path, model
     assert torch.isfinite(kept).all() and kept.shape == (1, 5, 32)
     exported = edgellm.export(out, tmp_path / "export", sequence_length=16)
     assert exported.validation.passed
+
+
+def test_encoder_heads_go_where_they_cost_least_and_the_folder_exports(tmp_path):
+    """Three of layer 0's four heads are silent: 3 of the 8 heads go, all from layer 0 (the same count from every
+    layer would also take one of layer 1's); the folder with 1 and 4 heads loads back and exports."""
+    import torch
+    import transformers
+
+    from edgellm.convert.lowrank import register
+
+    src = make_model(tmp_path / "bert", "bert", num_attention_heads=4)  # 4 heads of 8 over hidden 32
+    model = transformers.AutoModel.from_pretrained(src)
+    with torch.no_grad():
+        model.encoder.layer[0].attention.self.value.weight[:24] = 0
+        model.encoder.layer[0].attention.self.value.bias[:24] = 0
+    model.save_pretrained(src)
+    out = tmp_path / "heads"
+    result = prune(src, out, method="heads", amount=0.375, num_samples=8)
+    doc = json.loads((out / "compress.json").read_text())
+    assert doc["removed"] == {"0": [0, 1, 2], "1": []}
+    assert doc["config_changes"]["attention heads per layer"] == [[4, 4], [1, 4]]
+    assert "spread over the layers" in doc["importance"]
+    register()
+    loaded = transformers.AutoModel.from_pretrained(out)
+    assert sum(p.numel() for p in loaded.parameters()) == result.params_after
+    assert [layer.attention.self.query.out_features for layer in loaded.encoder.layer] == [8, 32]
+    assert edgellm.export(out, tmp_path / "export", sequence_length=16).validation.passed
+    uniform = prune(src, tmp_path / "uniform", method="heads", amount=0.375, num_samples=8, refit=False)
+    assert [len(drop) for drop in uniform.removed.values()] == [2, 2]  # round(0.375 x 4) from each layer
+
+
+def test_no_refit_refuses_layers_with_different_head_counts(tmp_path):
+    import torch
+    import transformers
+
+    src = make_model(tmp_path / "bert", "bert", num_attention_heads=4)
+    model = transformers.AutoModel.from_pretrained(src)
+    with torch.no_grad():
+        model.encoder.layer[0].attention.self.value.weight[:24] = 0
+    model.save_pretrained(src)
+    prune(src, tmp_path / "once", method="heads", amount=0.375, num_samples=8)
+    with pytest.raises(ConfigError, match=r"different head counts \(\[1, 4\]\).*drop --no-refit"):
+        prune(tmp_path / "once", tmp_path / "twice", method="heads", amount=0.5, num_samples=8, refit=False)
+    _nothing_written(tmp_path / "twice")
 
 
 def test_encoder_heads_pruned_then_layers_and_ffn_load_back(bert, tmp_path):
@@ -234,7 +278,8 @@ def test_bad_data_writes_nothing(bert, tmp_path, kind):
     ("llama", "layers", 0.9, ConfigError, "every one of the 2 layers"),
     ("llama", "heads", 0.9, ConfigError, "every one of the 2 KV groups"),
     ("bert", "ffn", 0.001, ConfigError, "removes none"),
-    ("bert", "heads", 0.9, ConfigError, "every one of the 2 attention heads"),
+    ("bert", "heads", 0.9, ConfigError, "every one of the 4 attention heads"),
+    ("bert", "heads", 0.7, ConfigError, "leaving a layer without any"),
 ])
 def test_refusals_write_nothing(request, tmp_path, model, method, amount, error, match):
     out = tmp_path / "out"
@@ -481,6 +526,17 @@ def test_obs_drops_the_unit_the_others_make_up_for_not_the_smallest():
     assert dropped in (0, 1, 2)  # each of the three is the sum or difference of the other two
     # units of two columns: without (0, 1) the outputs are 2 x2 + x3, still exact; without (2, 3) x3 is lost
     assert obs_drop(linear, gram, 2, 1) == [0]
+
+
+def test_spread_splits_the_total_at_the_least_summed_cost():
+    from edgellm.compress.refit import spread
+
+    assert spread([[1, 5], [2, 3]], 2) == [1, 1]
+    # not convex: taking the cheapest next removal each time (2, 2, 2 = 6) loses to all of layer 0's (5 + 0 + 0)
+    assert spread([[5, 0, 0], [2, 2, 2]], 3) == [3, 0]
+    assert spread([[1], [1]], 0) == [0, 0]
+    with pytest.raises(ValueError, match="cannot go"):
+        spread([[1], [1]], 3)
 
 
 def test_grams_gathered_a_layer_per_pass_give_the_same_model(bert, tmp_path, monkeypatch):
