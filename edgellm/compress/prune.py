@@ -11,14 +11,16 @@ Methods (``amount`` is the share removed, in (0, 1)):
 - ``heads``: decoders (llama, mistral, qwen2, qwen3): whole KV groups removed, the same count in every layer, so
   ``num_key_value_heads`` and ``num_attention_heads`` shrink together and ``head_dim`` is written explicitly:
   4 query heads over 2 KV heads, amount 0.5 -> 2 query heads over 1 KV head. Chosen and refit as FFN neurons are
-  (``refit=False``: ranked by the group's attention output norm on the data). BERT-style encoders: attention heads
-  removed, the same count in every layer (rows of query/key/value, columns of ``attention.output.dense``), chosen
-  and refit the same way (``refit=False``: the head's output norm). transformers 5 has no ``prune_heads`` and a
-  BERT config ties the head size to ``hidden_size / num_attention_heads``, so the config
-  keeps its head count and the new linear sizes go in the ``quantization_config`` edgellm's loader reads
-  (``shapes``, edgellm/convert/lowrank.py): the folder loads back through edgellm (``edgellm export`` as it is;
-  Python: ``edgellm.convert.lowrank.register()`` before ``from_pretrained``). MiniLM, 12 heads of 32, amount 0.5
-  -> 6 heads per layer, query/key/value [192, 384], attention.output.dense [384, 192].
+  (``refit=False``: ranked by the group's attention output norm on the data). BERT-style encoders:
+  round(amount x all heads) attention heads removed (rows of query/key/value, columns of
+  ``attention.output.dense``), chosen and refit the same way and spread over the layers where they cost least
+  (refit.spread), so layers may keep different counts (``refit=False``: the same count from every layer, by the
+  head's output norm). transformers 5 has no ``prune_heads`` and a BERT config ties the head size to
+  ``hidden_size / num_attention_heads``, so the config keeps its head count and the new linear sizes go in the
+  ``quantization_config`` edgellm's loader reads (``shapes``, edgellm/convert/lowrank.py): the folder loads back
+  through edgellm (``edgellm export`` as it is; Python: ``edgellm.convert.lowrank.register()`` before
+  ``from_pretrained``). MiniLM, 6 layers of 12 heads of 32, amount 0.5 -> 36 heads removed, e.g. 8 from layer 0:
+  its query/key/value [128, 384], attention.output.dense [384, 128].
 - ``layers``: whole blocks removed (``num_hidden_layers`` and, where present, ``layer_types`` shrink), the ones
   with the lowest block influence (1 - cosine of hidden state in and out) on the data. Decoders (pre-LN): the down
   projection of the kept block before each run of removed ones is refit to also add what the run added to the
@@ -69,7 +71,8 @@ MAGNITUDE_NOTE = ("unstructured zeros: the LiteRT CPU interpreter does not run t
 @dataclass(frozen=True, kw_only=True)
 class PruneConfig:
     method: str  # heads | ffn | layers | lowrank | magnitude
-    amount: float  # share removed (structured: of each layer's units / of the layers; magnitude: of each linear's weights)
+    amount: float  # share removed (structured: of each layer's units, of all encoder heads, of the layers;
+    #                magnitude: of each linear's weights)
     data: str | None = None  # calibration texts for the importance scores (None: the packaged calibration/en.txt)
     text_column: str | None = None  # column of a .jsonl/.csv/.tsv/datasets data source
     num_samples: int = 64  # texts the importance scores are measured on
