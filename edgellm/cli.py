@@ -416,7 +416,9 @@ def _add_prune(sub: argparse._SubParsersAction) -> None:
                    help="texts the importance is measured on (.txt one per line, .jsonl, .csv, .tsv, or a datasets "
                    "folder); default: the packaged English corpus calibration/en.txt")
     p.add_argument("--text-column", default=None, help="column of --data (.jsonl/.csv/.tsv/datasets)")
-    p.add_argument("--num-samples", type=int, default=64, metavar="N", help="texts taken from --data")
+    p.add_argument("--num-samples", type=int, default=None, metavar="N", help="texts taken from --data (default: "
+                   "all, a seeded 4096 of a larger file; the refit wants several tokens per input of the linears "
+                   "it fits, and warns with fewer)")
     p.add_argument("--recover-steps", type=int, default=0, metavar="N", help="then N steps of distillation from the "
                    "unpruned model on --data to recover (not with magnitude)")
     p.add_argument("--no-refit", dest="refit", action="store_false", help="heads/ffn: only cut the linear that "

@@ -60,6 +60,10 @@ from edgellm.errors import ConfigError, config_fields
 from edgellm.manifest import COMPRESS_FILE, COMPRESS_FORMAT, sha256_file
 
 METHODS = ("heads", "ffn", "layers", "lowrank", "magnitude")
+DEFAULT_SAMPLES = 4096  # texts used when num_samples is not given and the data holds more
+# A refit (and the OBS choice) wants several calibration tokens per input of the linear it fits: MiniLM with 64
+# texts of calibration/en.txt scored cosine 0.847 (heads 0.5) / 0.905 (ffn 0.3), with all 408: 0.948 / 0.967.
+TOKENS_PER_INPUT = 4
 FORMAT = COMPRESS_FORMAT
 _WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth", ".gguf", ".h5", ".msgpack")
 _NOT_COPIED = {"config.json", COMPRESS_FILE, "edgellm.json", "model.safetensors.index.json",
@@ -75,7 +79,7 @@ class PruneConfig:
     #                magnitude: of each linear's weights)
     data: str | None = None  # calibration texts for the importance scores (None: the packaged calibration/en.txt)
     text_column: str | None = None  # column of a .jsonl/.csv/.tsv/datasets data source
-    num_samples: int = 64  # texts the importance scores are measured on
+    num_samples: int | None = None  # texts the importance scores (and recovery) use; None: all, at most 4096
     max_length: int = 128  # tokens per text (longer ones are cut)
     overwrite: bool = False  # replace OUTPUT_DIR (only a folder edgellm wrote)
     recover_steps: int = 0  # steps of distillation from the unpruned model after pruning (0: none)
@@ -93,6 +97,8 @@ class PruneConfig:
             raise ConfigError(f"amount must be a share strictly between 0 and 1, e.g. 0.25; got {self.amount!r}")
         for name in ("num_samples", "max_length"):
             value = getattr(self, name)
+            if name == "num_samples" and value is None:
+                continue
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ConfigError(f"{name} must be a positive integer; got {value!r}")
         if self.data is not None and not isinstance(self.data, (str, os.PathLike)):
@@ -166,6 +172,8 @@ def prune(model: str | os.PathLike, output_dir: str | os.PathLike, config: Prune
         from edgellm.calibrate import load_texts
 
         samples = load_texts(config.data, text_column=config.text_column, num_samples=config.num_samples)
+        if config.num_samples is None and len(samples) > DEFAULT_SAMPLES:  # a seeded subset of a large file
+            samples = load_texts(config.data, text_column=config.text_column, num_samples=DEFAULT_SAMPLES)
         if len(samples) == 0:
             raise ConfigError(f"{samples.source} holds no text samples; give a file with at least one")
     hf = _load(source, family)
@@ -370,6 +378,7 @@ def _choose(model, config, tokenizer, texts, linears, norms, unit: int, n: int, 
 
     if not config.refit:
         return ([_lowest(s, n) for s in scores()], lambda i, keep: _cols(linears[i], keep), score)
+    _warn_if_few_tokens(tokenizer, texts, config.max_length, max(x.in_features for x in linears))
     size = (max(x.in_features for x in linears) + 1) ** 2 * 8  # one float64 Gram matrix
     per_pass = max(1, GRAM_BYTES // size)  # a large model's Grams are gathered a few layers per pass
     if spread_total is not None:
@@ -395,6 +404,19 @@ def _choose(model, config, tokenizer, texts, linears, norms, unit: int, n: int, 
         set_columns(linears[i], keep, *fits[i][1])
 
     return [sorted(drop) for drop in orders], cut, OBS_SCORE + (SPREAD if spread_total is not None else "")
+
+
+def _warn_if_few_tokens(tokenizer, texts, max_length: int, inputs: int) -> None:
+    """Warn where the refit's least squares would see fewer than TOKENS_PER_INPUT tokens per input column."""
+    import warnings
+
+    from edgellm.calibrate.samples import CalibrationWarning
+
+    tokens = sum(len(tokenizer(t, truncation=True, max_length=max_length)["input_ids"]) for t in texts)
+    if tokens < TOKENS_PER_INPUT * inputs:
+        warnings.warn(f"the refit sees {tokens} tokens for linears of {inputs} inputs: the pruned model will be "
+                      f"far from the original; give at least {TOKENS_PER_INPUT * inputs} tokens of text (a larger "
+                      f"--data, or a larger --num-samples)", CalibrationWarning, stacklevel=2)
 
 
 def _fit(linear, gram, unit: int, drop: list[int]):
@@ -506,6 +528,7 @@ def _prune_layers(model, family, config, tokenizer, texts) -> dict[str, Any]:
     keep = [i for i in range(total) if i not in set(drop)]
     absorbed = None
     if config.refit and family.decoder:  # pre-LN: a block's output is added to the residual stream as it is
+        _warn_if_few_tokens(tokenizer, texts, config.max_length, family.ffn_out(layers[0]).in_features)
         absorbed = absorb_removed(model, layers, [family.ffn_out(x) for x in layers], drop, tokenizer, texts,
                                   config.max_length)
     resized = _resized_modules(model)

@@ -304,6 +304,25 @@ def test_existing_output_is_kept(bert, tmp_path):
     assert (out / "notes.txt").read_text() == "mine"
 
 
+def test_default_uses_every_text_up_to_a_cap_and_few_tokens_warn(bert, tmp_path, monkeypatch):
+    import warnings
+
+    from edgellm.calibrate import corpus_path
+    from edgellm.calibrate.samples import CalibrationWarning
+
+    lines = [t for t in corpus_path("en").read_text(encoding="utf-8").splitlines() if t.strip()]
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        prune(bert, tmp_path / "all", method="ffn", amount=0.5)
+    assert not [w for w in caught if "the refit sees" in str(w.message)]
+    doc = json.loads((tmp_path / "all" / "compress.json").read_text())
+    assert doc["data"]["samples"] == len(lines) and doc["config"]["num_samples"] is None
+    monkeypatch.setattr(sys.modules["edgellm.compress.prune"], "DEFAULT_SAMPLES", 1)
+    with pytest.warns(CalibrationWarning, match=r"the refit sees \d+ tokens for linears of 37 inputs"):
+        prune(bert, tmp_path / "few", method="ffn", amount=0.5)
+    assert json.loads((tmp_path / "few" / "compress.json").read_text())["data"]["samples"] == 1
+
+
 def test_cli_prune(bert, tmp_path, capsys):
     out = tmp_path / "out"
     assert cli.main(["prune", "--model", str(bert), "--method", "layers", "--amount", "0.5", "--num-samples", "4",
@@ -361,7 +380,7 @@ def test_prune_help_documents_every_option(capsys):
     with pytest.raises(SystemExit):
         cli.main(["prune", "--help"])
     out = capsys.readouterr().out
-    assert "magnitude" in out and "(default: 64)" in out and "--recover-steps N" in out
+    assert "magnitude" in out and "(default: all" in out and "--recover-steps N" in out
 
 
 def test_import_is_light():
