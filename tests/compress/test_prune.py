@@ -142,6 +142,18 @@ def test_layers_removes_the_identity_layer_and_heads_the_silent_group(tmp_path):
     assert doc["removed"]["1"] == {"kv_groups": [1], "query_heads": [2, 3]}
 
 
+def _silence_heads(src: Path, *, layer: int, rows: int) -> None:
+    """Zero the first ``rows`` value rows (weights and bias) of encoder layer ``layer``: those heads output zeros."""
+    import torch
+    import transformers
+
+    model = transformers.AutoModel.from_pretrained(src)
+    with torch.no_grad():
+        model.encoder.layer[layer].attention.self.value.weight[:rows] = 0
+        model.encoder.layer[layer].attention.self.value.bias[:rows] = 0
+    model.save_pretrained(src)
+
+
 @pytest.mark.parametrize("model_type", ["bert", "roberta", "electra"])
 def test_encoder_heads_removes_the_silent_head_loads_and_exports(tmp_path, model_type):
     import torch
@@ -150,11 +162,7 @@ def test_encoder_heads_removes_the_silent_head_loads_and_exports(tmp_path, model
     from edgellm.convert.lowrank import register
 
     src = make_model(tmp_path / model_type, model_type)  # 2 heads of 16 over hidden 32
-    model = transformers.AutoModel.from_pretrained(src)
-    with torch.no_grad():  # head 0 of layer 1 outputs zeros (its values are zero)
-        model.encoder.layer[1].attention.self.value.weight[:16] = 0
-        model.encoder.layer[1].attention.self.value.bias[:16] = 0
-    model.save_pretrained(src)
+    _silence_heads(src, layer=1, rows=16)  # head 0 of layer 1 outputs zeros
     out = tmp_path / "heads"
     result = prune(src, out, method="heads", amount=0.5, num_samples=8)
     doc = json.loads((out / "compress.json").read_text())
@@ -178,17 +186,12 @@ def test_encoder_heads_removes_the_silent_head_loads_and_exports(tmp_path, model
 def test_encoder_heads_go_where_they_cost_least_and_the_folder_exports(tmp_path):
     """Three of layer 0's four heads are silent: 3 of the 8 heads go, all from layer 0 (the same count from every
     layer would also take one of layer 1's); the folder with 1 and 4 heads loads back and exports."""
-    import torch
     import transformers
 
     from edgellm.convert.lowrank import register
 
     src = make_model(tmp_path / "bert", "bert", num_attention_heads=4)  # 4 heads of 8 over hidden 32
-    model = transformers.AutoModel.from_pretrained(src)
-    with torch.no_grad():
-        model.encoder.layer[0].attention.self.value.weight[:24] = 0
-        model.encoder.layer[0].attention.self.value.bias[:24] = 0
-    model.save_pretrained(src)
+    _silence_heads(src, layer=0, rows=24)  # heads 0, 1 and 2 of layer 0
     out = tmp_path / "heads"
     result = prune(src, out, method="heads", amount=0.375, num_samples=8)
     doc = json.loads((out / "compress.json").read_text())
@@ -205,14 +208,8 @@ def test_encoder_heads_go_where_they_cost_least_and_the_folder_exports(tmp_path)
 
 
 def test_no_refit_refuses_layers_with_different_head_counts(tmp_path):
-    import torch
-    import transformers
-
     src = make_model(tmp_path / "bert", "bert", num_attention_heads=4)
-    model = transformers.AutoModel.from_pretrained(src)
-    with torch.no_grad():
-        model.encoder.layer[0].attention.self.value.weight[:24] = 0
-    model.save_pretrained(src)
+    _silence_heads(src, layer=0, rows=24)
     prune(src, tmp_path / "once", method="heads", amount=0.375, num_samples=8)
     with pytest.raises(ConfigError, match=r"different head counts \(\[1, 4\]\).*drop --no-refit"):
         prune(tmp_path / "once", tmp_path / "twice", method="heads", amount=0.5, num_samples=8, refit=False)
