@@ -52,7 +52,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
-from edgellm.compress import importance
+from edgellm.compress import importance, measure
 from edgellm.compress.families import Family, family_of
 from edgellm.compress.refit import (ABSORB, GRAM_BYTES, OBS_SCORE, REFIT, SPREAD, absorb_removed, fitted,
                                     input_grams, obs_order, set_columns, spread)
@@ -133,6 +133,8 @@ class PruneResult:
     removed: dict[str, Any] = field(default_factory=dict)  # what went, per layer (or the layers removed)
     sparsity: float | None = None  # magnitude: share of zeros in the block linears
     recovery: dict[str, Any] | None = None  # recover_steps: what the recovery distillation did
+    fidelity: dict[str, Any] | None = None  # held-text figures before and after (compress/measure.py)
+    latency_ms: dict[str, Any] | None = None  # PyTorch latency before and after, and what was timed
     wall_s: float = 0.0
 
     def summary(self) -> str:
@@ -145,6 +147,8 @@ class PruneResult:
             curve = self.recovery["loss_curve"]
             line += (f"\nrecovered by distillation from the unpruned model: {self.recovery['steps']} steps, loss "
                      f"{curve[0][1]:.4f} -> {curve[-1][1]:.4f}")
+        if self.fidelity is not None:
+            line += "\n" + measure.summary({"fidelity": self.fidelity, "latency_ms": self.latency_ms})
         return line
 
 
@@ -178,12 +182,11 @@ def prune(model: str | os.PathLike, output_dir: str | os.PathLike, config: Prune
             raise ConfigError(f"{samples.source} holds no text samples; give a file with at least one")
     hf = _load(source, family)
     params_before = _num_params(hf)
-    tokenizer = None
-    if samples is not None:
-        from transformers import AutoTokenizer
-
-        tokenizer = AutoTokenizer.from_pretrained(source)
+    tokenizer = _tokenizer(source)
+    if samples is not None and tokenizer is None:
+        raise ConfigError(f"{source} has no tokenizer to read --data with; save the model's tokenizer into it")
     say(f"loaded {family.model_type} ({params_before / 1e6:.2f} M parameters)")
+    probe = None if tokenizer is None else measure.before(hf, tokenizer, decoder=family.decoder)
     record = _apply(hf, family, config, tokenizer, samples)
     say(f"{config.method} pruned")
     if config.recover_steps:
@@ -191,6 +194,7 @@ def prune(model: str | os.PathLike, output_dir: str | os.PathLike, config: Prune
 
         record["recovery"] = recover(source, hf, config.recover_steps, texts=samples.texts, tokenizer=tokenizer,
                                      max_length=config.max_length, progress=say)
+    measured = measure.after(hf, probe) if probe is not None else {}
     params_after = _num_params(hf)
     with atomic_output_dir(output_dir, overwrite=config.overwrite, source=source) as tmp:
         _copy_extras(source, tmp)
@@ -200,7 +204,8 @@ def prune(model: str | os.PathLike, output_dir: str | os.PathLike, config: Prune
                              params_before=params_before, params_after=params_after,
                              bytes_before=_weight_bytes(source), bytes_after=_weight_bytes(tmp),
                              removed=record["removed"], sparsity=record.get("sparsity"), wall_s=wall,
-                             recovery=record.get("recovery"))
+                             recovery=record.get("recovery"), fidelity=measured.get("fidelity"),
+                             latency_ms=measured.get("latency_ms"))
         doc = {
             "format": FORMAT,
             "source": {"path": str(source), "model_type": family.model_type,
@@ -211,6 +216,7 @@ def prune(model: str | os.PathLike, output_dir: str | os.PathLike, config: Prune
             "config_changes": record.get("config_changes", {}),
             "parameters": {"before": params_before, "after": params_after},
             "weight_bytes": {"before": result.bytes_before, "after": result.bytes_after},
+            "fidelity": result.fidelity, "latency_ms": result.latency_ms,  # None: no tokenizer in the folder
             "data": None if samples is None else {"source": samples.source, "sha256": _data_sha256(samples),
                                                   "samples": len(samples),
                                                   "max_length": record.get("max_length", config.max_length)},
@@ -287,6 +293,16 @@ def _load(source: Path, family: Family):
         names = getattr(config, "architectures", None) or []
         auto = next((getattr(transformers, n) for n in names if hasattr(transformers, n)), transformers.AutoModel)
     return auto.from_pretrained(source).eval()
+
+
+def _tokenizer(source: Path):
+    """The folder's tokenizer, or None where it has none (magnitude and lowrank read no data)."""
+    from transformers import AutoTokenizer
+
+    try:
+        return AutoTokenizer.from_pretrained(source)
+    except (OSError, ValueError):
+        return None
 
 
 def _num_params(model) -> int:

@@ -137,6 +137,8 @@ def test_layers_removes_the_identity_layer_and_heads_the_silent_group(tmp_path):
     prune(src, tmp_path / "layers", method="layers", amount=0.5, num_samples=8)
     doc = json.loads((tmp_path / "layers" / "compress.json").read_text())
     assert doc["removed"]["layers"] == [0] and doc["removed"]["scores"][0] == pytest.approx(0, abs=1e-6)
+    held = doc["fidelity"]["after"]  # the removed layer did nothing: the held text scores as before
+    assert held["perplexity_ratio"] == pytest.approx(1, abs=1e-4) and held["top1_agreement"] == 1.0
     prune(src, tmp_path / "heads", method="heads", amount=0.5, num_samples=8)
     doc = json.loads((tmp_path / "heads" / "compress.json").read_text())
     assert doc["removed"]["1"] == {"kv_groups": [1], "query_heads": [2, 3]}
@@ -167,6 +169,7 @@ def test_encoder_heads_removes_the_silent_head_loads_and_exports(tmp_path, model
     result = prune(src, out, method="heads", amount=0.5, num_samples=8)
     doc = json.loads((out / "compress.json").read_text())
     assert doc["removed"]["1"] == [0] and doc["config_changes"]["attention heads per layer"] == [[2, 2], [1, 1]]
+    assert doc["fidelity"]["after"]["cosine_min"] == pytest.approx(1, abs=1e-4)  # the silent head changed nothing
     config = json.loads((out / "config.json").read_text())
     assert config["num_attention_heads"] == 2  # the head size stays hidden_size / 2
     assert config["quantization_config"]["shapes"]["encoder.layer.1.attention.self.query"] == [32, 16]
@@ -320,11 +323,46 @@ def test_default_uses_every_text_up_to_a_cap_and_few_tokens_warn(bert, tmp_path,
     assert json.loads((tmp_path / "few" / "compress.json").read_text())["data"]["samples"] == 1
 
 
+@pytest.mark.parametrize("family", ["bert", "llama"])
+def test_fidelity_and_latency_before_and_after_are_reported(request, tmp_path, family):
+    """90% of the weights zeroed moves the held-text figures, which compress.json and the summary report beside a
+    PyTorch latency before and after (exact cases: the silent head and the identity layer above)."""
+    result = prune(request.getfixturevalue(family), tmp_path / "out", method="magnitude", amount=0.9)
+    doc = json.loads((tmp_path / "out" / "compress.json").read_text())
+    fidelity, latency = doc["fidelity"], doc["latency_ms"]
+    assert fidelity == result.fidelity and latency == result.latency_ms
+    assert fidelity["held"]["text"] == "calibration/en_eval.txt"
+    if family == "llama":
+        assert fidelity["held"]["tokens"] > 100
+        assert fidelity["after"]["perplexity"] != pytest.approx(fidelity["before"]["perplexity"], rel=1e-3)
+        assert fidelity["after"]["perplexity_ratio"] == pytest.approx(
+            fidelity["after"]["perplexity"] / fidelity["before"]["perplexity"], rel=1e-3)
+        assert fidelity["after"]["top1_agreement"] < 1
+        assert "decode step" in latency["what"]
+    else:
+        assert fidelity["held"]["texts"] > 10
+        assert fidelity["before"]["cosine_mean"] == 1.0 and fidelity["after"]["cosine_mean"] < 1
+        assert fidelity["after"]["cosine_min"] <= fidelity["after"]["cosine_mean"]
+        assert "forward of one" in latency["what"]
+    assert latency["before"] > 0 and latency["after"] > 0
+    assert "held-text" in result.summary() and " ms" in result.summary()
+
+
+def test_a_folder_without_tokenizer_prunes_without_figures_or_is_refused_for_data(tmp_path):
+    src = make_llm(tmp_path / "bare", tokenizer=False)
+    result = prune(src, tmp_path / "mag", method="magnitude", amount=0.5)
+    assert result.fidelity is None and json.loads((tmp_path / "mag" / "compress.json").read_text())["fidelity"] is None
+    with pytest.raises(ConfigError, match="has no tokenizer to read --data with"):
+        prune(src, tmp_path / "ffn", method="ffn", amount=0.25)
+    _nothing_written(tmp_path / "ffn")
+
+
 def test_cli_prune(bert, tmp_path, capsys):
     out = tmp_path / "out"
     assert cli.main(["prune", "--model", str(bert), "--method", "layers", "--amount", "0.5", "--num-samples", "4",
                      str(out)]) == 0
-    assert "parameters" in capsys.readouterr().out and (out / "compress.json").is_file()
+    printed = capsys.readouterr().out
+    assert "parameters" in printed and "held-text cosine" in printed and (out / "compress.json").is_file()
 
 
 @pytest.mark.parametrize("extra", [["--amount", "1.0"], ["--amount", "0.5", "--data", "EMPTY"],
