@@ -133,12 +133,20 @@ class DistillResult:
     losses: dict[str, Any] = field(default_factory=dict)  # which terms, and their kinds
     train_s: float = 0.0  # training time over all runs
     wall_s: float = 0.0  # this run
+    fidelity: dict[str, Any] | None = None  # held-text figures, teacher (before) and student (after): measure.py
+    latency_ms: dict[str, Any] | None = None  # PyTorch latency of the teacher and the student
 
     def summary(self) -> str:
+        from edgellm.compress import measure
+
         loss = "" if self.loss_first is None else f", loss {self.loss_first:.4f} -> {self.loss_last:.4f}"
-        return (f"distilled {self.params_teacher / 1e6:.2f} M -> {self.params_student / 1e6:.2f} M parameters in "
+        line = (f"distilled {self.params_teacher / 1e6:.2f} M -> {self.params_student / 1e6:.2f} M parameters in "
                 f"{self.steps} steps ({self.epochs:.2f} epochs, {self.train_s / 60:.1f} min of training){loss} "
                 f"({self.output_dir})")
+        if self.latency_ms is not None:
+            line += "\n" + measure.summary({"fidelity": self.fidelity, "latency_ms": self.latency_ms},
+                                            against="the teacher's")
+        return line
 
 
 def distill(teacher: str | os.PathLike, output_dir: str | os.PathLike, config: DistillConfig | None = None, *,
@@ -249,14 +257,18 @@ def _distill(teacher, output_dir, config: DistillConfig, progress) -> DistillRes
     state = training.train(teacher_model, student, batch_at, loss_fn, train_config,
                            extra_params=() if projection is None else list(projection.parameters()),
                            state=state, checkpoint=checkpoint, progress=say)
+    from edgellm.compress import measure
+
+    measured = measure.after(student, measure.before(teacher_model, tokenizer, decoder=family.decoder),
+                             project=projection)
     wall = time.perf_counter() - start
-    doc = {**base_doc(state), "status": "done", "wall_s": round(wall, 3)}
+    doc = {**base_doc(state), "status": "done", **measured, "wall_s": round(wall, 3)}
     _write_final(out, source, student, doc, config)
     curve = state.loss_curve()
     return DistillResult(output_dir=out, steps=state.step, epochs=state.step / steps_per_epoch,
                          params_teacher=params_teacher, params_student=params_student,
                          loss_first=curve[0][1] if curve else None, loss_last=curve[-1][1] if curve else None,
-                         losses=losses, train_s=state.seconds, wall_s=wall)
+                         losses=losses, train_s=state.seconds, wall_s=wall, **measured)
 
 
 # ---------------------------------------------------------------------------------------------------- checks

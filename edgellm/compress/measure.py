@@ -1,5 +1,6 @@
 """Before and after figures of a compressed model, measured in PyTorch on held text: what ``compress.json``'s
-``fidelity`` and ``latency_ms`` record and ``edgellm prune`` prints.
+``fidelity`` and ``latency_ms`` record and ``edgellm prune`` and ``edgellm distill`` print (distill: the teacher is
+"before", the student "after").
 
     probe = measure.before(model, tokenizer)   # the unpruned model: its held-text outputs and its latency
     ... prune ...
@@ -63,8 +64,10 @@ def before(model, tokenizer, *, decoder: bool) -> Probe:
                  embeddings=_embed(model, batches), **_latency(model, timed, decoder=False))
 
 
-def after(model, probe: Probe) -> dict[str, Any]:
-    """``{"fidelity": ..., "latency_ms": ...}`` of the compressed ``model`` against ``probe``."""
+def after(model, probe: Probe, *, project=None) -> dict[str, Any]:
+    """``{"fidelity": ..., "latency_ms": ...}`` of the compressed ``model`` against ``probe``. ``project``: a torch
+    module mapping a narrower encoder's hidden states to the probe's width (distillation's learned projection;
+    being affine, it commutes with mean pooling)."""
     model.eval()
     held = {"text": "calibration/en_eval.txt"}
     if probe.decoder:
@@ -74,28 +77,37 @@ def after(model, probe: Probe) -> dict[str, Any]:
         fidelity = {"held": held, "before": {"perplexity": round(probe.perplexity, 4)},
                     "after": {"perplexity": round(ppl, 4), "perplexity_ratio": round(ppl / probe.perplexity, 4),
                               "top1_agreement": round(float(np.mean(top1 == probe.top1)), 4)}}
-        timed = _latency(model, probe.windows, decoder=True)
     else:
         a, b = probe.embeddings, _embed(model, probe.batches)
-        cos = (a * b).sum(-1) / np.maximum(np.linalg.norm(a, axis=-1) * np.linalg.norm(b, axis=-1), 1e-12)
+        if project is not None:
+            torch = require("torch", "convert")
+            with torch.no_grad():
+                b = project(torch.from_numpy(b)).numpy()
         held["texts"] = len(a)
+        if a.shape != b.shape:  # another width and no projection to compare through
+            return {"fidelity": None, "latency_ms": _latency_record(probe, model)}
+        cos = (a * b).sum(-1) / np.maximum(np.linalg.norm(a, axis=-1) * np.linalg.norm(b, axis=-1), 1e-12)
         fidelity = {"held": held, "before": {"cosine_mean": 1.0, "cosine_min": 1.0},
                     "after": {"cosine_mean": round(float(cos.mean()), 4), "cosine_min": round(float(cos.min()), 4)}}
-        timed = _latency(model, probe.timed, decoder=False)
-    latency = {"before": round(probe.latency_ms, 3), "after": round(timed["latency_ms"], 3),
-               "what": probe.latency_what}
-    return {"fidelity": fidelity, "latency_ms": latency}
+    return {"fidelity": fidelity, "latency_ms": _latency_record(probe, model)}
 
 
-def summary(record: dict[str, Any]) -> str:
-    """One line: the held-text figures and the latency, before -> after."""
+def _latency_record(probe: Probe, model) -> dict[str, Any]:
+    timed = _latency(model, probe.windows if probe.decoder else probe.timed, decoder=probe.decoder)
+    return {"before": round(probe.latency_ms, 3), "after": round(timed["latency_ms"], 3), "what": probe.latency_what}
+
+
+def summary(record: dict[str, Any], against: str = "the unpruned") -> str:
+    """One line: the held-text figures and the latency, before -> after (``against``: whose outputs "before" are)."""
     f, t = record["fidelity"], record["latency_ms"]
-    if "perplexity" in f["before"]:
+    if f is None:
+        held = "held-text cosine not measured (another width, no projection)"
+    elif "perplexity" in f["before"]:
         a = f["after"]
         held = (f"held-text perplexity {f['before']['perplexity']:.2f} -> {a['perplexity']:.2f} "
                 f"(x{a['perplexity_ratio']:.3f}), top-1 agreement {a['top1_agreement']:.3f}")
     else:
-        held = (f"held-text cosine to the unpruned embeddings {f['after']['cosine_mean']:.4f} "
+        held = (f"held-text cosine to {against} embeddings {f['after']['cosine_mean']:.4f} "
                 f"(min {f['after']['cosine_min']:.4f})")
     return f"{held}; {t['what']}: {t['before']:.2f} -> {t['after']:.2f} ms"
 

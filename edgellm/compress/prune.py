@@ -147,7 +147,7 @@ class PruneResult:
             curve = self.recovery["loss_curve"]
             line += (f"\nrecovered by distillation from the unpruned model: {self.recovery['steps']} steps, loss "
                      f"{curve[0][1]:.4f} -> {curve[-1][1]:.4f}")
-        if self.fidelity is not None:
+        if self.latency_ms is not None:
             line += "\n" + measure.summary({"fidelity": self.fidelity, "latency_ms": self.latency_ms})
         return line
 

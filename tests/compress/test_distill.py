@@ -175,6 +175,11 @@ def test_agreement_with_the_teacher_rises(llama, texts, tmp_path):
     assert doc["teacher"]["sha256"]["model.safetensors"] and doc["data"]["sha256"] and doc["wall_s"] > 0
     assert doc["loss"]["hard"] == "next-token cross-entropy" and doc["loss"]["soft"] == "T^2 KL on logits"
     assert doc["loss_curve"][-1][0] == 40 and doc["config"]["lr"] == 3e-3
+    held = doc["fidelity"]  # the teacher is "before", the student "after"
+    assert held["after"]["perplexity_ratio"] == pytest.approx(
+        held["after"]["perplexity"] / held["before"]["perplexity"], rel=1e-3)
+    assert 0 < held["after"]["top1_agreement"] < 1 and doc["latency_ms"]["after"] > 0
+    assert "held-text perplexity" in result.summary()
 
 
 def test_resume_is_bit_for_bit_after_a_stop_and_after_ctrl_c(bert, texts, tmp_path, monkeypatch):
@@ -221,6 +226,7 @@ def test_student_folder_loads_exports_and_validates(bert, texts, tmp_path):
         sum(p.numel() for p in transformers.AutoModel.from_pretrained(bert).parameters())
     doc = json.loads((out / "compress.json").read_text())
     assert doc["loss"]["hidden"]["kind"] == "cosine" and "Linear 16 -> 32" in doc["loss"]["hidden"]["projection"]
+    assert -1 <= doc["fidelity"]["after"]["cosine_mean"] < 1  # the 16-wide student, through its projection
     assert (out / "tokenizer.json").is_file() and (out / "distill.ckpt").is_file()
     exported = edgellm.export(out, tmp_path / "export", sequence_length=16)
     assert exported.validation.passed
