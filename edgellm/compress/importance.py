@@ -1,4 +1,6 @@
-"""Importance scores measured on calibration text, one forward pass per sample (no padding to blur the means).
+"""Importance scores measured on calibration text: the texts run in batches of similar length, right-padded, and
+every statistic drops the padding rows first (``tokens``), so each token counts as in a forward of its own text
+(causal or padding masks keep the real tokens from seeing the padding); the task head (an LM head) is not run.
 
 - FFN neuron: mean |activation| of the neuron (the input of the down projection: ``act(gate) * up`` for llama-style
   blocks, GELU(intermediate) for BERT-style ones) over every token.
@@ -19,17 +21,48 @@ ENCODER_HEADS_SCORE = "mean per-token L2 norm of the head's attention output (in
 LAYERS_SCORE = "block influence: 1 - cosine(hidden in, hidden out) of the layer, mean over calibration tokens"
 
 
+BATCH_TOKENS = 4096  # padded tokens per forward of a calibration pass (SmolLM2, 100 texts of 15 tokens: 1.4x faster)
+
+_valid: list = [None]  # the running batch's real (not padding) rows, as a flat [batch * length] bool mask
+
+
+def tokens(x):
+    """Hidden states [batch, length, ...] of the running calibration batch -> [its real tokens, ...]."""
+    flat = x.reshape(-1, *x.shape[2:])
+    return flat if _valid[0] is None else flat[_valid[0]]
+
+
 def _run(model: Any, tokenizer: Any, texts: Sequence[str], max_length: int) -> None:
+    """One pass of the model's body over ``texts`` (truncated to ``max_length`` tokens), for the hooks to see."""
     import torch
 
     from edgellm.signals import check
 
-    keys = ("input_ids", "attention_mask", "token_type_ids")
+    keys = ("input_ids", "token_type_ids")
+    encoded = []
+    for text in texts:
+        enc = tokenizer(text, truncation=True, max_length=max_length)
+        encoded.append({k: list(enc[k]) for k in keys if k in enc})
+    order = sorted(range(len(encoded)), key=lambda i: len(encoded[i]["input_ids"]))
+    body = getattr(model, "base_model", model)
+    start = 0
     with torch.no_grad():
-        for text in texts:
+        while start < len(order):
             check()
-            enc = tokenizer(text, return_tensors="pt", truncation=True, max_length=max_length)
-            model(**{k: v for k, v in enc.items() if k in keys})
+            end = start + 1  # ascending lengths: the batch's last text is its longest
+            while end < len(order) and (end + 1 - start) * len(encoded[order[end]]["input_ids"]) <= BATCH_TOKENS:
+                end += 1
+            batch = [encoded[i] for i in order[start:end]]
+            length = len(batch[-1]["input_ids"])
+            inputs = {k: torch.tensor([e[k] + [0] * (length - len(e[k])) for e in batch]) for k in batch[0]}
+            inputs["attention_mask"] = torch.tensor([[1] * len(e["input_ids"]) + [0] * (length - len(e["input_ids"]))
+                                                     for e in batch])
+            _valid[0] = inputs["attention_mask"].reshape(-1).bool()
+            try:
+                body(**inputs)
+            finally:
+                _valid[0] = None
+            start = end
 
 
 def block_input(args, kwargs):
@@ -54,7 +87,7 @@ def ffn_scores(model, family, tokenizer, texts, max_length) -> list[list[float]]
 
     def hook(i):
         def pre(_module, args):
-            x = args[0].detach().float().reshape(-1, args[0].shape[-1])
+            x = tokens(args[0].detach().float())
             sums[i] = x.abs().sum(0) if sums[i] is None else sums[i] + x.abs().sum(0)
             counts[i] += x.shape[0]
         return pre
@@ -74,7 +107,7 @@ def group_scores(model, family, tokenizer, texts, max_length, *, num_heads: int,
 
     def hook(i):
         def pre(_module, args):
-            x = args[0].detach().float().reshape(-1, num_heads, head_dim)  # [tokens, heads, head_dim]
+            x = tokens(args[0].detach().float()).reshape(-1, num_heads, head_dim)  # [tokens, heads, head_dim]
             norms = x.norm(dim=-1).sum(0).reshape(num_kv, per_group).sum(-1)  # [groups]
             sums[i] = norms if sums[i] is None else sums[i] + norms
             counts[i] += x.shape[0]
@@ -102,9 +135,8 @@ def layer_scores(model, family, tokenizer, texts, max_length) -> list[float]:
 
     def post(i):
         def run(_module, _args, output):
-            out = (output[0] if isinstance(output, tuple) else output).detach().float()
-            h = inputs[i].reshape(-1, out.shape[-1])
-            cos = torch.nn.functional.cosine_similarity(h, out.reshape(-1, out.shape[-1]), dim=-1)
+            out = tokens((output[0] if isinstance(output, tuple) else output).detach().float())
+            cos = torch.nn.functional.cosine_similarity(tokens(inputs[i]), out, dim=-1)
             totals[i] += float((1 - cos).sum())
             counts[i] += cos.numel()
         return run

@@ -57,7 +57,7 @@ def input_grams(model: Any, linears: Sequence[Any], tokenizer: Any, texts: Seque
     gamma * e / sigma_t), not the raw one."""
     import torch
 
-    from edgellm.compress.importance import _run, _with_hooks
+    from edgellm.compress.importance import _run, _with_hooks, tokens
 
     grams: list = [None] * len(linears)
     norms = list(norms) if norms is not None else [None] * len(linears)
@@ -69,7 +69,7 @@ def input_grams(model: Any, linears: Sequence[Any], tokenizer: Any, texts: Seque
 
     def pre(i):
         def hook(_module, args):
-            x = args[0].detach().reshape(-1, args[0].shape[-1]).double()
+            x = tokens(args[0].detach()).double()
             x = torch.cat([x, torch.ones(x.shape[0], 1, dtype=x.dtype)], 1)
             if norms[i] is None:
                 add(i, x)
@@ -79,7 +79,7 @@ def input_grams(model: Any, linears: Sequence[Any], tokenizer: Any, texts: Seque
 
     def norm_pre(i):
         def hook(module, args):
-            h = args[0].detach().reshape(-1, args[0].shape[-1]).double()
+            h = tokens(args[0].detach()).double()
             add(i, pending.pop(i), 1.0 / (h.var(-1, unbiased=False) + module.eps))
         return hook
 
@@ -100,7 +100,7 @@ def absorb_removed(model: Any, layers: Sequence[Any], down: Sequence[Any], drop:
     {"p": [a, ..., b]} for the runs absorbed (a run starting at block 0 has no block before it and is not)."""
     import torch
 
-    from edgellm.compress.importance import _run, _with_hooks, block_input
+    from edgellm.compress.importance import _run, _with_hooks, block_input, tokens
 
     runs: list[list[int]] = []
     for i in sorted(drop):
@@ -122,9 +122,10 @@ def absorb_removed(model: Any, layers: Sequence[Any], down: Sequence[Any], drop:
             handles = []
             for j, run in enumerate(chunk):
                 handles.append(down[run[0] - 1].register_forward_pre_hook(
-                    lambda _m, args, j=j: seen.__setitem__(("x", j), args[0].detach().double())))
+                    lambda _m, args, j=j: seen.__setitem__(("x", j), tokens(args[0].detach()).double())))
                 handles.append(layers[run[0]].register_forward_pre_hook(
-                    lambda _m, args, kwargs, j=j: seen.__setitem__(("in", j), block_input(args, kwargs).double()),
+                    lambda _m, args, kwargs, j=j: seen.__setitem__(("in", j),
+                                                                   tokens(block_input(args, kwargs)).double()),
                     with_kwargs=True))
                 handles.append(layers[run[-1]].register_forward_hook(
                     lambda _m, _args, out, j=j: add(j, out[0] if isinstance(out, tuple) else out)))
@@ -132,8 +133,7 @@ def absorb_removed(model: Any, layers: Sequence[Any], down: Sequence[Any], drop:
 
         def add(j, out):
             x = seen.pop(("x", j))
-            x = x.reshape(-1, x.shape[-1])
-            delta = (out.detach().double() - seen.pop(("in", j))).reshape(x.shape[0], -1)
+            delta = tokens(out.detach()).double() - seen.pop(("in", j))
             g, c = x.T @ x, x.T @ delta
             grams[j] = g if grams[j] is None else grams[j] + g
             cross[j] = c if cross[j] is None else cross[j] + c

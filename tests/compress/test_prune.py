@@ -452,12 +452,12 @@ def test_refit_reproduces_what_the_kept_units_span():
     refit.load_state_dict(original.state_dict())
     cut.load_state_dict(original.state_dict())
 
-    class Run:  # input_grams runs "the model" on each text: here one batch of x through the linear
+    class Run:  # input_grams runs "the model" on the texts: here one text of 400 tokens, x, through the linear
         def __call__(self, **_):
-            refit(x)
+            refit(x[None])
 
-    tokens = lambda text, **_: {}  # noqa: E731
-    (gram,) = input_grams(Run(), [refit], tokens, ["batch"], 8)
+    tokens = lambda text, **_: {"input_ids": list(range(400))}  # noqa: E731
+    (gram,) = input_grams(Run(), [refit], tokens, ["batch"], 400)
     assert gram.shape == (7, 7) and gram[6, 6] == 400  # the ones column counts the tokens
     refit_columns(refit, keep, gram)
     with torch.no_grad():
@@ -479,11 +479,11 @@ def test_gram_weights_each_token_by_the_layer_norm_it_feeds():
     x, residual = torch.randn(5, 4), torch.randn(5, 3) * torch.tensor([[1.0], [3.0], [0.5], [10.0], [2.0]])
     linear, norm = torch.nn.Linear(4, 3), torch.nn.LayerNorm(3)
 
-    class Run:  # a post-LN block: norm(linear(x) + residual)
+    class Run:  # a post-LN block: norm(linear(x) + residual), on one text of 5 tokens
         def __call__(self, **_):
-            norm(linear(x) + residual)
+            norm(linear(x[None]) + residual[None])
 
-    tokens = lambda text, **_: {}  # noqa: E731
+    tokens = lambda text, **_: {"input_ids": list(range(5))}  # noqa: E731
     (plain,) = input_grams(Run(), [linear], tokens, ["batch"], 8)
     (weighted,) = input_grams(Run(), [linear], tokens, ["batch"], 8, norms=[norm])
     with torch.no_grad():
@@ -608,3 +608,36 @@ def test_grams_gathered_a_layer_per_pass_give_the_same_model(bert, tmp_path, mon
     assert one.keys() == each.keys() and all(one[k].equal(each[k]) for k in one)
     assert json.loads((tmp_path / "one" / "compress.json").read_text())["removed"] == \
         json.loads((tmp_path / "each" / "compress.json").read_text())["removed"]
+
+
+@pytest.mark.parametrize("family_name", ["bert", "llama"])
+def test_batched_calibration_pass_matches_one_text_at_a_time(request, family_name, monkeypatch):
+    """Texts of different lengths, right-padded into one batch: the Gram matrices and layer scores equal those of
+    one forward per text (the padding rows are dropped, the masks keep them from the real tokens)."""
+    import torch
+    import transformers
+
+    from edgellm.compress import importance
+    from edgellm.compress.families import family_of
+    from edgellm.compress.refit import input_grams
+
+    src = request.getfixturevalue(family_name)
+    auto = transformers.AutoModelForCausalLM if family_name == "llama" else transformers.AutoModel
+    model, tokenizer = auto.from_pretrained(src).eval(), transformers.AutoTokenizer.from_pretrained(src)
+    family = family_of(family_name)
+    texts = ["the book is small", "my world is good and the time is fast when you set it", "hello",
+             "when can you set the time of the small book"]
+    linears = [family.ffn_out(x) for x in family.layers(model)]
+
+    def measured():
+        return input_grams(model, linears, tokenizer, texts, 32), importance.layer_scores(
+            model, family, tokenizer, texts, 32)
+
+    grams, scores = measured()
+    monkeypatch.setattr(importance, "BATCH_TOKENS", 1)  # a batch of one text each
+    alone, alone_scores = measured()
+    tokens = sum(len(tokenizer(t)["input_ids"]) for t in texts)
+    for g, a in zip(grams, alone):
+        assert g[-1, -1] == a[-1, -1] == tokens  # the corner counts the real tokens only
+        torch.testing.assert_close(g, a, rtol=1e-4, atol=1e-6 * float(a.abs().max()))  # float32 forwards
+    assert scores == pytest.approx(alone_scores, rel=1e-4)
