@@ -158,12 +158,19 @@ def prune(model: str | os.PathLike, output_dir: str | os.PathLike, config: Prune
 
     ``config`` or its fields as keywords: ``prune(src, out, method="ffn", amount=0.3)``.
     """
-    from edgellm.bundle.outdir import atomic_output_dir, check_output_dir
+    from edgellm.quiet import quiet_third_party
 
     if config is None:
         config = PruneConfig(**options)
     elif options:
         raise ConfigError(f"pass a PruneConfig or keywords, not both (got {', '.join(options)})")
+    with quiet_third_party():  # transformers' "Loading weights" bars and past_key_values notes
+        return _prune(model, output_dir, config, progress)
+
+
+def _prune(model, output_dir, config: PruneConfig, progress) -> PruneResult:
+    from edgellm.bundle.outdir import atomic_output_dir, check_output_dir
+
     start = time.perf_counter()
     say = progress or (lambda _line: None)
     source = _source_dir(model)
