@@ -501,35 +501,12 @@ def _batch(ids: list[list[int]], step: int, batch_size: int, seed: int, pad: int
     """The batch of ``step``: epoch ``step // steps_per_epoch`` visits the texts in the order
     ``default_rng([seed, epoch]).permutation``; right-padded to the batch's longest text."""
     import numpy as np
-
-    per_epoch = -(-len(ids) // batch_size)
-    epoch, index = divmod(step, per_epoch)
-    order = np.random.default_rng([seed, epoch]).permutation(len(ids))
-    return _padded([ids[i] for i in order[index * batch_size:(index + 1) * batch_size]], pad, token_types)
-
-
-def _grouped_batch(ids: list[list[int]], step: int, batch_size: int, seed: int, pad: int, token_types: bool,
-                   group: int = 64) -> dict:
-    """The batch of ``step`` for recovery: each epoch's seeded order (as ``_batch``) cut into spans of ``group``
-    batches, each span's texts sorted by length and cut into batches, the epoch's batches then visited in a seeded
-    order. Texts of similar length share a batch, so less of a step is padding: the 3232 lines of
-    benchmarks/registry_corpus.py's mix pad to 2.5x their tokens in batches of 8 drawn at random."""
-    import numpy as np
-
-    per_epoch = -(-len(ids) // batch_size)
-    epoch, index = divmod(step, per_epoch)
-    order = np.random.default_rng([seed, epoch]).permutation(len(ids))
-    span = group * batch_size
-    order = [i for s in range(0, len(order), span) for i in sorted(order[s:s + span], key=lambda i: len(ids[i]))]
-    batches = [order[b:b + batch_size] for b in range(0, len(order), batch_size)]
-    pick = np.random.default_rng([seed, epoch, 1]).permutation(len(batches))[index]
-    return _padded([ids[i] for i in batches[pick]], pad, token_types)
-
-
-def _padded(rows: list[list[int]], pad: int, token_types: bool) -> dict:
-    """``rows`` right-padded to the longest, with the attention mask (and zero token types)."""
     import torch
 
+    per_epoch = -(-len(ids) // batch_size)
+    epoch, index = divmod(step, per_epoch)
+    order = np.random.default_rng([seed, epoch]).permutation(len(ids))
+    rows = [ids[i] for i in order[index * batch_size:(index + 1) * batch_size]]
     width = max(map(len, rows))
     input_ids = torch.full((len(rows), width), pad, dtype=torch.long)
     mask = torch.zeros((len(rows), width), dtype=torch.long)
@@ -638,12 +615,10 @@ def recover(teacher: str | os.PathLike, student, steps: int, *, texts, tokenizer
     torch.manual_seed(seed)
     start = time.perf_counter()
     state = training.train(teacher_model, student,
-                           lambda step: _grouped_batch(ids, step, RECOVERY_BATCH, seed, pad, takes_types), loss_fn,
+                           lambda step: _batch(ids, step, RECOVERY_BATCH, seed, pad, takes_types), loss_fn,
                            training.TrainConfig(lr=RECOVERY_LR, max_steps=steps, checkpoint_every=steps),
                            progress=progress)
     student.eval()
     return {"method": "distill", "steps": state.step, "batch_size": RECOVERY_BATCH, "lr": RECOVERY_LR,
-            "batches": "texts of similar length together (each epoch's seeded order sorted by length in spans of "
-                       "64 batches)",
             "loss": _loss_doc(loss_config, family, student, None), "loss_curve": state.loss_curve(),
             "train_s": round(time.perf_counter() - start, 3)}

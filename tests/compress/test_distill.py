@@ -340,25 +340,3 @@ def test_distill_help_documents_the_contract(capsys):
                  "--epochs E", "--max-steps S", "--max-minutes M", "--temperature T", "--alpha A", "--lr LR",
                  "--batch-size B", "--seed S", "--resume", "OUTPUT_DIR", "(default: 2.0)", "(default: 0.5)"):
         assert flag in out, flag
-
-
-def test_recovery_batches_group_texts_of_similar_length():
-    """Each epoch visits every text once, in a seeded order, with texts of similar length in a batch: far fewer
-    padded tokens than batches drawn at random."""
-    import numpy as np
-
-    from edgellm.compress.distill import _batch, _grouped_batch
-
-    rng = np.random.default_rng(0)
-    ids = [[i] * int(n) for i, n in enumerate(rng.integers(2, 100, size=203))]
-    per_epoch = -(-len(ids) // 4)
-
-    def epoch(fn, first):
-        batches = [fn(ids, step, 4, 7, -1, False) for step in range(first, first + per_epoch)]
-        rows = [r[0].item() for b in batches for r in b["input_ids"]]
-        return rows, sum(b["input_ids"].numel() for b in batches)
-
-    rows, padded = epoch(_grouped_batch, 0)
-    assert sorted(rows) == list(range(len(ids)))
-    assert padded < 1.1 * sum(map(len, ids)) and epoch(_batch, 0)[1] > 1.3 * sum(map(len, ids))
-    assert epoch(_grouped_batch, per_epoch)[0] != rows and epoch(_grouped_batch, 0)[0] == rows  # seeded per epoch
