@@ -260,7 +260,7 @@ def _distill(teacher, output_dir, config: DistillConfig, progress) -> DistillRes
     from edgellm.compress import measure
 
     measured = measure.after(student, measure.before(teacher_model, tokenizer, decoder=family.decoder),
-                             project=projection)
+                             project=projection, reference=teacher_model)
     wall = time.perf_counter() - start
     doc = {**base_doc(state), "status": "done", **measured, "wall_s": round(wall, 3)}
     _write_final(out, source, student, doc, config)

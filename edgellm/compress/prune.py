@@ -201,7 +201,9 @@ def _prune(model, output_dir, config: PruneConfig, progress) -> PruneResult:
 
         record["recovery"] = recover(source, hf, config.recover_steps, texts=samples.texts, tokenizer=tokenizer,
                                      max_length=config.max_length, progress=say)
-    measured = measure.after(hf, probe) if probe is not None else {}
+    measured = {}
+    if probe is not None:  # the source loaded again to time it in turn with the pruned model
+        measured = measure.after(hf, probe, reference=_load(source, family))
     params_after = _num_params(hf)
     with atomic_output_dir(output_dir, overwrite=config.overwrite, source=source) as tmp:
         _copy_extras(source, tmp)

@@ -344,7 +344,7 @@ def test_fidelity_and_latency_before_and_after_are_reported(request, tmp_path, f
         assert fidelity["before"]["cosine_mean"] == 1.0 and fidelity["after"]["cosine_mean"] < 1
         assert fidelity["after"]["cosine_min"] <= fidelity["after"]["cosine_mean"]
         assert "forward of one" in latency["what"]
-    assert latency["before"] > 0 and latency["after"] > 0
+    assert latency["before"] > 0 and latency["after"] > 0 and "in turn with the original" in latency["what"]
     assert "held-text" in result.summary() and " ms" in result.summary()
 
 
