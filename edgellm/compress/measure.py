@@ -2,9 +2,9 @@
 ``fidelity`` and ``latency_ms`` record and ``edgellm prune`` and ``edgellm distill`` print (distill: the teacher is
 "before", the student "after").
 
-    probe = measure.before(model, tokenizer)   # the unpruned model: its held-text outputs and its latency
+    probe = measure.before(model, tokenizer, decoder=True)   # the unpruned model: held-text outputs, latency
     ... prune ...
-    record = measure.after(model, probe)       # {"fidelity": {...}, "latency_ms": {...}}
+    record = measure.after(model, probe, reference=original)  # {"fidelity": {...}, "latency_ms": {...}}
 
 Held text: the built-in calibration/en_eval.txt, which no edgellm default trains or calibrates on.
 - Causal LMs: its first ``HELD_TOKENS`` tokens in windows of ``WINDOW``; before: perplexity; after: perplexity,
@@ -31,7 +31,7 @@ import numpy as np
 
 from edgellm.errors import require
 
-HELD_TOKENS = 1024  # causal LMs: held tokens scored (SmolLM2: 2 s a model on 2 threads)
+HELD_TOKENS = 1024  # causal LMs: held tokens scored
 WINDOW = 256  # causal LMs: tokens per scored window
 HELD_TEXTS = 60  # encoders: held lines embedded (all of en_eval.txt)
 LATENCY_TOKENS = 128  # tokens of the timed input (encoders) or of the cache before the timed step (causal LMs)
