@@ -31,7 +31,7 @@ import numpy as np
 
 from edgellm.errors import require
 
-HELD_TOKENS = 1024  # causal LMs: held tokens scored
+HELD_TOKENS = 1024  # causal LMs: held tokens scored, at most (SmolLM2 reads all 921 of en_eval.txt)
 WINDOW = 256  # causal LMs: tokens per scored window
 HELD_TEXTS = 60  # encoders: held lines embedded (all of en_eval.txt)
 LATENCY_TOKENS = 128  # tokens of the timed input (encoders) or of the cache before the timed step (causal LMs)
