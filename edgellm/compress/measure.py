@@ -2,7 +2,7 @@
 ``fidelity`` and ``latency_ms`` record and ``edgellm prune`` and ``edgellm distill`` print (distill: the teacher is
 "before", the student "after").
 
-    probe = measure.before(model, tokenizer, decoder=True)   # the unpruned model: held-text outputs, latency
+    probe = measure.before(model, tokenizer, decoder=True)   # the unpruned model's held-text outputs
     ... prune ...
     record = measure.after(model, probe, reference=original)  # {"fidelity": {...}, "latency_ms": {...}}
 
@@ -14,10 +14,10 @@ Held text: the built-in calibration/en_eval.txt, which no edgellm default trains
   to the unpruned model's (before: 1 by definition).
 Latency: the PyTorch forward on this CPU at the process's torch threads, best of ``RUNS`` after one warm-up
 (encoders: one ``LATENCY_TOKENS``-token text; causal LMs: one decode step after ``LATENCY_TOKENS`` tokens). It is
-a before/after ratio on the workstation, not the device figure: ``edgellm bench`` on the export gives that. With the
-original model at hand (``after(..., reference=)``) both are timed in turn, call by call, so load from other work on
-the machine falls on both alike (SmolLM2 layer pruning beside other jobs, timed once before and once after: 41.6 ->
-102.9 ms in one run, 79.7 -> 34.9 ms in the next).
+a before/after ratio on the workstation, not the device figure: ``edgellm bench`` on the export gives that. The
+original model (``after(..., reference=)``) is timed in turn with the compressed one, call by call, so load from
+other work on the machine falls on both alike (SmolLM2 layer pruning beside other jobs, timed once before and once
+after: 41.6 -> 102.9 ms in one run, 79.7 -> 34.9 ms in the next).
 """
 
 from __future__ import annotations
@@ -40,7 +40,7 @@ RUNS = 10  # timed forwards, after one warm-up; the best is kept (other work on 
 
 @dataclass(frozen=True)
 class Probe:
-    """The unpruned model's held-text outputs and latency, kept to compare the pruned one against."""
+    """The unpruned model's held-text outputs, kept to compare the pruned one against."""
     decoder: bool
     windows: tuple[tuple[int, ...], ...] | None  # causal LMs: held token windows
     top1: np.ndarray | None  # causal LMs: argmax at every scored position
@@ -48,29 +48,27 @@ class Probe:
     batches: tuple[dict, ...] | None  # encoders: tokenized held texts
     timed: dict | None  # encoders: the timed input, LATENCY_TOKENS tokens of the held text
     embeddings: np.ndarray | None  # encoders: [texts, hidden] mean-pooled last hidden states
-    latency_ms: float
-    latency_what: str
 
 
 def before(model, tokenizer, *, decoder: bool) -> Probe:
-    """Held-text outputs and latency of ``model`` (an HF causal LM if ``decoder``, else an encoder) before it is
-    compressed."""
+    """Held-text outputs of ``model`` (an HF causal LM if ``decoder``, else an encoder) before it is compressed."""
     model.eval()
     if decoder:
         windows = _held_windows(model, tokenizer)
         nll, count, top1 = _score(model, windows)
         return Probe(decoder=True, windows=windows, top1=top1, perplexity=math.exp(nll / count), batches=None,
-                     timed=None, embeddings=None, **_latency(model, windows, decoder=True))
+                     timed=None, embeddings=None)
     batches, timed = _held_batches(model, tokenizer)
     return Probe(decoder=False, windows=None, top1=None, perplexity=None, batches=batches, timed=timed,
-                 embeddings=_embed(model, batches), **_latency(model, timed, decoder=False))
+                 embeddings=_embed(model, batches))
 
 
-def after(model, probe: Probe, *, project=None, reference=None) -> dict[str, Any]:
-    """``{"fidelity": ..., "latency_ms": ...}`` of the compressed ``model`` against ``probe``. ``project``: a torch
-    module mapping a narrower encoder's hidden states to the probe's width (distillation's learned projection;
-    being linear, it commutes with mean pooling). ``reference``: the original model, timed again in turn with
-    ``model`` (else "before" is the probe's own timing, taken before compression)."""
+def after(model, probe: Probe, *, reference, project=None) -> dict[str, Any]:
+    """``{"fidelity": ..., "latency_ms": ...}`` of the compressed ``model`` against ``probe``; ``reference``: the
+    original model, timed in turn with ``model``. ``project``: a torch module mapping a narrower encoder's hidden
+    states to the probe's width (distillation's learned projection; being linear, it commutes with mean pooling)."""
+    from edgellm.validate import _cosine_rows
+
     model.eval()
     held = {"text": "calibration/en_eval.txt"}
     if probe.decoder:
@@ -89,17 +87,16 @@ def after(model, probe: Probe, *, project=None, reference=None) -> dict[str, Any
         held["texts"] = len(a)
         if a.shape != b.shape:  # another width and no projection to compare through
             return {"fidelity": None, "latency_ms": _latency_record(probe, model, reference)}
-        cos = (a * b).sum(-1) / np.maximum(np.linalg.norm(a, axis=-1) * np.linalg.norm(b, axis=-1), 1e-12)
+        cos = _cosine_rows(a, b)
         fidelity = {"held": held, "before": {"cosine_mean": 1.0, "cosine_min": 1.0},
                     "after": {"cosine_mean": round(float(cos.mean()), 4), "cosine_min": round(float(cos.min()), 4)}}
     return {"fidelity": fidelity, "latency_ms": _latency_record(probe, model, reference)}
 
 
 def _latency_record(probe: Probe, model, reference) -> dict[str, Any]:
-    timed = _latency(model, probe.windows if probe.decoder else probe.timed, decoder=probe.decoder,
-                     reference=reference)
-    before = timed.get("reference_ms", probe.latency_ms)
-    return {"before": round(before, 3), "after": round(timed["latency_ms"], 3), "what": timed["latency_what"]}
+    was, now, what = _latency(reference, model, probe.windows if probe.decoder else probe.timed,
+                              decoder=probe.decoder)
+    return {"before": round(was, 3), "after": round(now, 3), "what": what}
 
 
 def summary(record: dict[str, Any], against: str = "the unpruned") -> str:
@@ -171,12 +168,12 @@ def _embed(model, batches) -> np.ndarray:
     return np.concatenate(out)
 
 
-def _latency(model, held, *, decoder: bool, reference=None) -> dict[str, Any]:
-    """Best of RUNS forwards of ``model`` (after a warm-up); with ``reference``, both timed in turn, call by call,
-    so load from other work falls on both alike."""
+def _latency(reference, model, held, *, decoder: bool) -> tuple[float, float, str]:
+    """(ms of ``reference``, ms of ``model``, what was timed): best of RUNS forwards each after a warm-up, the two
+    timed in turn, call by call, so load from other work falls on both alike."""
     torch = require("torch", "convert")
     threads = torch.get_num_threads()
-    models = [model] if reference is None else [reference, model]
+    models = [reference, model]
     with torch.no_grad():
         if decoder:
             ids = [t for w in held for t in w][:min(LATENCY_TOKENS, _max_positions(model) - RUNS - 1)]
@@ -199,6 +196,4 @@ def _latency(model, held, *, decoder: bool, reference=None) -> dict[str, Any]:
                 call()
                 spent.append((time.perf_counter() - start) * 1e3)
     best = [min(t[1:]) for t in times]
-    if reference is None:
-        return {"latency_ms": best[0], "latency_what": what}
-    return {"latency_ms": best[1], "reference_ms": best[0], "latency_what": what + ", in turn with the original"}
+    return best[0], best[1], what + ", in turn with the original"
